@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+/** The three statuses DigitalOcean documents. Anything else is "unknown" and never terminal. */
+export const KNOWN_STATUSES = ['in-progress', 'completed', 'errored'] as const;
+export type KnownStatus = (typeof KNOWN_STATUSES)[number];
+
+export const RESOURCE_KINDS = ['droplet', 'image'] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+export const regionSchema = z
+  .object({
+    name: z.string(),
+    slug: z.string(),
+    sizes: z.array(z.string()),
+    features: z.array(z.string()),
+    available: z.boolean(),
+  })
+  .partial()
+  .passthrough();
+
+/**
+ * The Action object of the seeds and the OpenAPI `action.yml`. Every field is optional in the
+ * spec; `id` and `status` are what we cannot work without. `status` stays a free string so an
+ * undocumented value (`new`, `done`) is observed rather than rejected.
+ */
+export const actionSchema = z
+  .object({
+    id: z.number().int(),
+    status: z.string(),
+    type: z.string().optional(),
+    started_at: z.string().nullable().optional(),
+    completed_at: z.string().nullable().optional(),
+    resource_id: z.number().int().nullable().optional(),
+    resource_type: z.string().optional(),
+    region: regionSchema.nullable().optional(),
+    region_slug: z.string().nullable().optional(),
+  })
+  .passthrough();
+export type Action = z.infer<typeof actionSchema>;
+
+export const actionResponseSchema = z.object({ action: actionSchema }).passthrough();
+
+export const pageLinksSchema = z
+  .object({
+    first: z.string().optional(),
+    prev: z.string().optional(),
+    next: z.string().optional(),
+    last: z.string().optional(),
+  })
+  .passthrough();
+
+export const actionListResponseSchema = z
+  .object({
+    actions: z.array(actionSchema),
+    links: z.object({ pages: pageLinksSchema.optional() }).passthrough().optional(),
+    meta: z.object({ total: z.number().int().optional() }).passthrough().optional(),
+  })
+  .passthrough();
+export type ActionListResponse = z.infer<typeof actionListResponseSchema>;
+
+export const errorBodySchema = z
+  .object({ id: z.string(), message: z.string(), request_id: z.string().optional() })
+  .passthrough();
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+export type StatusClass = 'in-progress' | 'completed' | 'errored' | 'unknown';
+
+/** Decide by `status` alone: `completed_at` can be null on a completed droplet action. */
+export function classifyStatus(status: string): StatusClass {
+  return (KNOWN_STATUSES as readonly string[]).includes(status) ? (status as KnownStatus) : 'unknown';
+}
+
+export function isResourceKind(value: string): value is ResourceKind {
+  return (RESOURCE_KINDS as readonly string[]).includes(value);
+}
+
+/** Image action types accepted by POST /v2/images/{id}/actions. */
+export type ImageActionRequest = { type: 'transfer'; region: string } | { type: 'convert' };
+
+/** Body of POST /v2/droplets/{id}/actions: a `type` plus that type's parameters. */
+export type DropletActionRequest = { type: string } & Record<string, unknown>;
