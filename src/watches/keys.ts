@@ -1,0 +1,10 @@
+/** Every Redis key actionwatch writes outside BullMQ's own, in one place. */
+export const WATCH_QUEUE = 'watches';
+
+export function eventsKey(prefix: string): string {
+  return `${prefix}:events`;
+}
+
+export function outcomeKey(prefix: string, watchId: string): string {
+  return `${prefix}:outcome:${watchId}`;
+}

@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis';
+import { loadLua } from '../support/lua.js';
+import { eventsKey, outcomeKey } from './keys.js';
+import type { OutcomeRecord } from './watch.js';
+
+const RECORD_OUTCOME = loadLua(import.meta.url, 'record-outcome');
+
+export interface OutcomeStoreOptions {
+  prefix: string;
+  /** How long an outcome is kept after the watch ended. */
+  retentionMs: number;
+  /** Approximate cap on the events stream, so it cannot grow without bound. */
+  eventsMaxLength: number;
+}
+
+export interface RecordResult {
+  /** False when an outcome was already recorded: `record` is then that earlier one. */
+  created: boolean;
+  record: OutcomeRecord;
+  /** The events stream entry id, when this call created it. */
+  eventId: string | undefined;
+}
+
+/** Outcomes in Redis: written once, atomically with their event on `<prefix>:events`. */
+export class OutcomeStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: OutcomeStoreOptions,
+  ) {}
+
+  async record(record: OutcomeRecord): Promise<RecordResult> {
+    const reply = (await this.redis.eval(
+      RECORD_OUTCOME,
+      2,
+      outcomeKey(this.options.prefix, record.watch.id),
+      eventsKey(this.options.prefix),
+      JSON.stringify(record),
+      record.type,
+      record.watch.id,
+      this.options.eventsMaxLength,
+      Math.max(1000, this.options.retentionMs),
+    )) as [number, string, string];
+    const [created, json, eventId] = reply;
+    return {
+      created: created === 1,
+      record: JSON.parse(json) as OutcomeRecord,
+      eventId: eventId || undefined,
+    };
+  }
+
+  async get(watchId: string): Promise<OutcomeRecord | undefined> {
+    const json = await this.redis.get(outcomeKey(this.options.prefix, watchId));
+    return json === null ? undefined : (JSON.parse(json) as OutcomeRecord);
+  }
+
+  async getMany(watchIds: string[]): Promise<Array<OutcomeRecord | undefined>> {
+    if (watchIds.length === 0) return [];
+    const values = await this.redis.mget(...watchIds.map((id) => outcomeKey(this.options.prefix, id)));
+    return values.map((json) => (json === null ? undefined : (JSON.parse(json) as OutcomeRecord)));
+  }
+
+  /** Forget an outcome so the action can be watched afresh (after timed_out or cancelled). */
+  async forget(watchId: string): Promise<void> {
+    await this.redis.del(outcomeKey(this.options.prefix, watchId));
+  }
+}

@@ -1,0 +1,51 @@
+import type { Redis } from 'ioredis';
+import { EventStream } from '../notifications/event-stream.js';
+import type { OutcomeStore } from './outcome-store.js';
+import type { OutcomeRecord } from './watch.js';
+
+export interface WaitOptions {
+  /** Give up (resolve undefined) after this long; wait forever when absent. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Resolves with a watch's outcome as soon as it is recorded. It reads the events stream for
+ * promptness and re-checks the stored outcome after every block, so an outcome recorded before the
+ * wait began, or trimmed from the stream, is never missed. Uses a connection of its own.
+ */
+export async function waitForOutcome(
+  redis: Redis,
+  prefix: string,
+  outcomes: OutcomeStore,
+  watchId: string,
+  options: WaitOptions = {},
+): Promise<OutcomeRecord | undefined> {
+  const blocking = redis.duplicate();
+  const abort = () => blocking.disconnect();
+  options.signal?.addEventListener('abort', abort, { once: true });
+  const deadline =
+    options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
+  try {
+    const stream = new EventStream(blocking, prefix);
+    let cursor = await stream.lastId();
+    while (true) {
+      const stored = await outcomes.get(watchId);
+      if (stored !== undefined) return stored;
+      options.signal?.throwIfAborted();
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return undefined;
+      const events = await stream.waitAfter(cursor, Math.min(remaining, 5_000));
+      for (const event of events) {
+        cursor = event.id;
+        if (event.watchId === watchId) return event.record;
+      }
+    }
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', abort);
+    blocking.disconnect();
+  }
+}

@@ -1,0 +1,222 @@
+import { EventEmitter } from 'node:events';
+import { DelayedError, type Job } from 'bullmq';
+import type { PollSchedule } from '../config/config.js';
+import { classifyStatus } from '../digitalocean/models.js';
+import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import {
+  ClientError,
+  ForbiddenError,
+  RateLimitedError,
+  TransientError,
+  UnauthorizedError,
+} from '../errors/digitalocean-api-error.js';
+import type { Logger } from '../logging/logger.js';
+import type { ActionObserver } from './action-observer.js';
+import type { OutcomeSink } from './outcome-sink.js';
+import type { OutcomeStore } from './outcome-store.js';
+import { actionAgeMs, nextPollDelay } from './schedule.js';
+import { compactAction, type Outcome, type OutcomeRecord, type WatchData } from './watch.js';
+
+export type PollResult = 'in-progress' | 'completed' | 'errored' | 'unknown' | 'not_found' | 'failed';
+
+/** The token was refused (401/403): this process must stop polling. */
+export class TokenRejectedError extends Error {
+  constructor(readonly apiError: UnauthorizedError | ForbiddenError) {
+    super(apiError.message);
+    this.name = 'TokenRejectedError';
+  }
+}
+
+/** DigitalOcean (or our own budget) wants quiet for `waitMs`: the whole queue should pause. */
+export class PauseQueueError extends Error {
+  constructor(
+    readonly waitMs: number,
+    readonly reason: string,
+  ) {
+    super(`pausing polls for ${waitMs} ms: ${reason}`);
+    this.name = 'PauseQueueError';
+  }
+}
+
+export interface WatchProcessorOptions {
+  observer: ActionObserver;
+  outcomes: OutcomeStore;
+  schedule: PollSchedule;
+  logger: Logger;
+  sinks?: OutcomeSink[];
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface WatchProcessorEvents {
+  poll: [{ watchId: string; result: PollResult; error?: string }];
+  outcome: [{ record: OutcomeRecord; created: boolean }];
+}
+
+/**
+ * One step of a watch (the step-job pattern): observe the action once, then either finish the job
+ * with its outcome or park it as a delayed job until its next poll. Nothing sleeps in a worker
+ * between polls, so waiting watches cost Redis memory and no worker slots.
+ */
+export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly sinks: OutcomeSink[];
+
+  constructor(private readonly options: WatchProcessorOptions) {
+    super();
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.sinks = options.sinks ?? [];
+  }
+
+  async process(job: Job<WatchData, OutcomeRecord>, token: string | undefined): Promise<OutcomeRecord> {
+    const id = job.id as string;
+    const recorded = await this.options.outcomes.get(id);
+    if (recorded !== undefined) return this.finishRecorded(recorded);
+
+    const data = job.data;
+    if (this.now() >= data.deadlineAt) {
+      const timeout = new Date(data.deadlineAt).toISOString();
+      return this.finish(job, 'timed_out', data, `no terminal status before the deadline ${timeout}`);
+    }
+
+    let observation: Awaited<ReturnType<ActionObserver['observe']>>;
+    try {
+      observation = await this.options.observer.observe(data);
+    } catch (error) {
+      return this.afterFailedPoll(job, token, error);
+    }
+
+    const polled: WatchData = { ...data, polls: data.polls + 1 };
+    delete polled.lastError;
+    if (!observation.found) {
+      this.emit('poll', { watchId: id, result: 'not_found' });
+      return this.finish(job, 'not_found', polled, observation.reason);
+    }
+    const action = observation.action;
+    const status = classifyStatus(action.status);
+    this.emit('poll', { watchId: id, result: status });
+    if (status === 'completed' || status === 'errored') {
+      return this.finish(job, status, { ...polled, action }, undefined);
+    }
+    if (status === 'unknown' && data.warnedStatus !== action.status) {
+      this.options.logger.warn(
+        { watchId: id, status: action.status, action },
+        `action ${action.id} reports the undocumented status "${action.status}"; treating it as not finished and polling on`,
+      );
+      polled.warnedStatus = action.status;
+    }
+    polled.action = compactAction(action);
+    return this.reschedule(job, token, polled, this.pollDelay(polled));
+  }
+
+  private async afterFailedPoll(
+    job: Job<WatchData, OutcomeRecord>,
+    token: string | undefined,
+    error: unknown,
+  ) {
+    const id = job.id as string;
+    const data = job.data;
+    if (error instanceof BudgetExhaustedError) {
+      // No request was made: not a poll. Come back when the budget allows, spread a little.
+      if (error.waitMs > 5_000) throw new PauseQueueError(error.waitMs, error.reason);
+      return this.reschedule(job, token, data, error.waitMs + this.random() * 1_000);
+    }
+    if (error instanceof RateLimitedError) {
+      this.emit('poll', { watchId: id, result: 'failed', error: error.message });
+      throw new PauseQueueError(error.waitMs, error.message);
+    }
+    if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
+      this.emit('poll', { watchId: id, result: 'failed', error: error.message });
+      throw new TokenRejectedError(error);
+    }
+    if (error instanceof TransientError || error instanceof ClientError) {
+      // A watch never dies of a failed poll: it is simply tried again at the next poll time.
+      this.emit('poll', { watchId: id, result: 'failed', error: error.message });
+      this.options.logger.warn(
+        { watchId: id, err: error.message, kind: error.kind },
+        'poll failed; will try again',
+      );
+      const next: WatchData = { ...data, polls: data.polls + 1, lastError: error.message };
+      return this.reschedule(job, token, next, this.pollDelay(next));
+    }
+    throw error;
+  }
+
+  private pollDelay(data: WatchData): number {
+    const now = this.now();
+    const delay = nextPollDelay(
+      this.options.schedule,
+      actionAgeMs(data.action, data.enqueuedAt, now),
+      this.random,
+    );
+    // Wake at the deadline rather than after it, so timed_out is reported on time.
+    return Math.max(1, Math.min(delay, data.deadlineAt - now));
+  }
+
+  private async reschedule(
+    job: Job<WatchData, OutcomeRecord>,
+    token: string | undefined,
+    data: WatchData,
+    delayMs: number,
+  ): Promise<never> {
+    await job.updateData(data);
+    // A cancel that landed during this poll must not wait for the next one.
+    const recorded = await this.options.outcomes.get(job.id as string);
+    await job.moveToDelayed(this.now() + (recorded === undefined ? Math.round(delayMs) : 0), token);
+    throw new DelayedError();
+  }
+
+  private async finish(
+    job: Job<WatchData, OutcomeRecord>,
+    outcome: Outcome,
+    data: WatchData,
+    reason: string | undefined,
+  ): Promise<OutcomeRecord> {
+    const { record, created } = await this.options.outcomes.record({
+      type: `action.${outcome}`,
+      outcome,
+      watch: {
+        id: job.id as string,
+        kind: data.kind,
+        resourceId: data.resourceId,
+        actionId: data.actionId,
+        enqueuedAt: data.enqueuedAt,
+        finishedAt: new Date(this.now()).toISOString(),
+        polls: data.polls,
+      },
+      action: data.action,
+      ...(reason === undefined ? {} : { reason }),
+      ...(data.webhooks === undefined ? {} : { webhooks: data.webhooks }),
+    });
+    if (created) this.logOutcome(record);
+    this.emit('outcome', { record, created });
+    return this.finishRecorded(record);
+  }
+
+  /** Runs every sink (idempotent) before the job may complete, then returns the job's result. */
+  private async finishRecorded(record: OutcomeRecord): Promise<OutcomeRecord> {
+    for (const sink of this.sinks) await sink.accept(record);
+    return record;
+  }
+
+  private logOutcome(record: OutcomeRecord): void {
+    const { watch, action, outcome, reason } = record;
+    const details = {
+      watchId: watch.id,
+      outcome,
+      kind: watch.kind,
+      resourceId: watch.resourceId,
+      actionId: watch.actionId,
+    };
+    const text = `${watch.kind} ${watch.resourceId} action ${watch.actionId} (${action?.type ?? 'unknown type'}) ${outcome}`;
+    if (outcome === 'errored' || outcome === 'timed_out') {
+      this.options.logger.warn({ ...details, action, reason, alert: true }, text);
+    } else if (outcome === 'not_found') {
+      this.options.logger.warn({ ...details, reason }, text);
+    } else {
+      this.options.logger.info({ ...details, polls: watch.polls }, text);
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import type { Action } from '../digitalocean/models.js';
+import type { ActionRef } from './watch-ref.js';
+
+export const OUTCOMES = ['completed', 'errored', 'not_found', 'timed_out', 'cancelled'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export function isOutcome(value: string): value is Outcome {
+  return (OUTCOMES as readonly string[]).includes(value);
+}
+
+/** A per-watch webhook target (see notifications); kept with the watch so a worker can deliver it. */
+export interface WatchWebhook {
+  url: string;
+  /** Outcomes this target wants; all when absent. */
+  on?: Outcome[];
+}
+
+/** What a watch job carries in Redis between polls. Kept small: 10,000 of these wait at once. */
+export interface WatchData extends ActionRef {
+  enqueuedAt: string;
+  deadlineAt: number;
+  polls: number;
+  /** The last action seen, without its bulky `region` object (the outcome keeps the full one). */
+  action: Action | null;
+  /** The undocumented status we already warned about, so each is logged once per action. */
+  warnedStatus?: string;
+  lastError?: string;
+  webhooks?: WatchWebhook[];
+}
+
+/** The outcome of a watch, stored once in Redis and emitted once on the events stream. */
+export interface OutcomeRecord {
+  type: `action.${Outcome}`;
+  outcome: Outcome;
+  watch: {
+    id: string;
+    kind: ActionRef['kind'];
+    resourceId: number;
+    actionId: number;
+    enqueuedAt: string;
+    finishedAt: string;
+    polls: number;
+  };
+  /** The last DigitalOcean action object seen, as the API returned it, or null. */
+  action: Action | null;
+  /** Why, in words, for outcomes a person will want explained (timed_out, not_found, cancelled). */
+  reason?: string;
+  webhooks?: WatchWebhook[];
+}
+
+/** The public view of a watch: what the CLI prints and the API returns. */
+export interface Watch {
+  id: string;
+  kind: ActionRef['kind'];
+  resourceId: number;
+  actionId: number;
+  state: 'waiting' | 'done';
+  outcome: Outcome | null;
+  action: Action | null;
+  polls: number;
+  enqueuedAt: string;
+  finishedAt: string | null;
+  deadlineAt: string | null;
+  reason?: string;
+  lastError?: string;
+}
+
+export function compactAction(action: Action): Action {
+  const { region: _region, ...rest } = action;
+  return rest;
+}
+
+export function watchFrom(
+  id: string,
+  data: WatchData | undefined,
+  outcome: OutcomeRecord | undefined,
+): Watch | undefined {
+  if (outcome !== undefined) {
+    return {
+      id,
+      kind: outcome.watch.kind,
+      resourceId: outcome.watch.resourceId,
+      actionId: outcome.watch.actionId,
+      state: 'done',
+      outcome: outcome.outcome,
+      action: outcome.action,
+      polls: outcome.watch.polls,
+      enqueuedAt: outcome.watch.enqueuedAt,
+      finishedAt: outcome.watch.finishedAt,
+      deadlineAt: data === undefined ? null : new Date(data.deadlineAt).toISOString(),
+      ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
+    };
+  }
+  if (data === undefined) return undefined;
+  return {
+    id,
+    kind: data.kind,
+    resourceId: data.resourceId,
+    actionId: data.actionId,
+    state: 'waiting',
+    outcome: null,
+    action: data.action,
+    polls: data.polls,
+    enqueuedAt: data.enqueuedAt,
+    finishedAt: null,
+    deadlineAt: new Date(data.deadlineAt).toISOString(),
+    ...(data.lastError === undefined ? {} : { lastError: data.lastError }),
+  };
+}

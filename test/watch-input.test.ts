@@ -1,0 +1,75 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseTimeout, readWatchFile } from '../src/cli/watch-input.js';
+import { validateTargetUrl } from '../src/notifications/webhooks/target-url.js';
+import { parseActionRef, parseWatchId, watchIdOf } from '../src/watches/watch-ref.js';
+
+function file(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'aw-input-')), 'watches.jsonl');
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('watch input', () => {
+  it('accepts droplet and image refs and derives a stable watch id', () => {
+    const ref = parseActionRef('image', '7555620', 29410565);
+    expect(ref).toEqual({ kind: 'image', resourceId: 7555620, actionId: 29410565 });
+    expect(watchIdOf(ref)).toBe('image-7555620-29410565');
+    expect(parseWatchId('image-7555620-29410565')).toEqual(ref);
+    expect(parseWatchId('volume-1-2')).toBeUndefined();
+  });
+
+  it.each([
+    ['volume', '1', '2', /kind must be one of droplet, image/],
+    ['droplet', '0', '2', /resourceId must be a positive whole number/],
+    ['droplet', '-4', '2', /resourceId/],
+    ['droplet', '1', '2.5', /actionId must be a positive whole number/],
+    ['droplet', '1', 'abc', /actionId/],
+    ['droplet', '1', '99999999999999999999', /actionId/],
+  ])('rejects %s %s %s', (kind, resourceId, actionId, message) => {
+    expect(() => parseActionRef(kind, resourceId, actionId)).toThrow(message);
+  });
+
+  it('reads JSON Lines with timeouts and webhooks', () => {
+    const requests = readWatchFile(
+      file(
+        '{"kind":"droplet","resourceId":1,"actionId":2}\n\n{"kind":"image","resourceId":3,"actionId":4,"timeout":"2h","webhook":"https://example.com/hook","on":"errored"}\n',
+      ),
+      validateTargetUrl,
+    );
+    expect(requests).toEqual([
+      { kind: 'droplet', resourceId: 1, actionId: 2 },
+      {
+        kind: 'image',
+        resourceId: 3,
+        actionId: 4,
+        timeoutMs: 7_200_000,
+        webhooks: [{ url: 'https://example.com/hook', on: ['errored'] }],
+      },
+    ]);
+  });
+
+  it('rejects the whole file for one bad line, naming the line', () => {
+    const path = file(
+      '{"kind":"droplet","resourceId":1,"actionId":2}\n{"kind":"droplet","resourceId":1}\nnot json\n',
+    );
+    expect(() => readWatchFile(path, validateTargetUrl)).toThrow(
+      /line 2: actionId .*; line 3: not valid JSON; nothing was enqueued/,
+    );
+    expect(() =>
+      readWatchFile(file('{"kind":"droplet","resourceId":1,"actionId":2,"colour":"red"}'), validateTargetUrl),
+    ).toThrow(/line 1: unknown field "colour"/);
+    expect(() => readWatchFile(file('\n'), validateTargetUrl)).toThrow(/no watches/);
+    expect(() => readWatchFile('/nonexistent/file', validateTargetUrl)).toThrow(/cannot read/);
+  });
+
+  it('validates timeouts and webhook URLs', () => {
+    expect(parseTimeout('90m')).toBe(5_400_000);
+    expect(() => parseTimeout('0s')).toThrow(/positive duration/);
+    expect(() => validateTargetUrl('ftp://example.com')).toThrow(/http or https/);
+    expect(() => validateTargetUrl('https://user:pw@example.com/')).toThrow(/credentials/);
+    expect(() => validateTargetUrl('/relative')).toThrow(/absolute/);
+  });
+});
