@@ -1,0 +1,17 @@
+import type { Command } from 'commander';
+import { runDemo } from '../../demo/demo.js';
+import { assertRedisReachable } from '../../support/redis.js';
+import { loadCliConfig } from '../context.js';
+import { positiveInteger } from '../parsers.js';
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('simulator + worker + a batch of droplet and image watches; prints outcomes as they arrive')
+    .option('--count <n>', 'how many actions to watch', positiveInteger('--count'), 12)
+    .action(async (options: { count: number }) => {
+      const { config } = loadCliConfig();
+      await assertRedisReachable(config.redisUrl);
+      await runDemo({ redisUrl: config.redisUrl, count: options.count });
+    });
+}

@@ -1,0 +1,28 @@
+import { type Command, Option } from 'commander';
+import type { WatchStateFilter } from '../../watches/watch-queue.js';
+import { printJson, withRuntime } from '../context.js';
+
+export function registerList(program: Command): void {
+  program
+    .command('list')
+    .description('print watches as JSON Lines')
+    .addOption(
+      new Option('--state <state>', 'which watches').choices(['waiting', 'done', 'all']).default('all'),
+    )
+    .addOption(new Option('--kind <kind>', 'only droplet or image watches').choices(['droplet', 'image']))
+    .action(async (options: { state: WatchStateFilter; kind?: 'droplet' | 'image' }) => {
+      await withRuntime({}, async (runtime) => {
+        let cursor: string | undefined;
+        do {
+          const page = await runtime.watches.list({
+            state: options.state,
+            limit: 500,
+            ...(options.kind === undefined ? {} : { kind: options.kind }),
+            ...(cursor === undefined ? {} : { cursor }),
+          });
+          for (const watch of page.watches) printJson(watch);
+          cursor = page.nextCursor;
+        } while (cursor !== undefined);
+      });
+    });
+}

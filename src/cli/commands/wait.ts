@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import type { Outcome } from '../../watches/watch.js';
+import { EXIT } from '../cli-error.js';
+import { printJson, withRuntime } from '../context.js';
+import { collect, requestsFromArgs } from './watch.js';
+
+interface WaitOptions {
+  timeout?: string;
+  webhook?: string[];
+  on?: string;
+  withWorker?: boolean;
+}
+
+export const OUTCOME_EXIT_CODES: Record<Outcome, number> = {
+  completed: EXIT.ok,
+  errored: EXIT.errored,
+  not_found: EXIT.not_found,
+  timed_out: EXIT.timed_out,
+  cancelled: EXIT.cancelled,
+};
+
+export function registerWait(program: Command): void {
+  program
+    .command('wait')
+    .description('watch an action (or join its watch), block until it ends, print the final action JSON')
+    .argument('<kind>', 'droplet or image')
+    .argument('<resourceId>', 'the droplet or image id')
+    .argument('<actionId>', 'the action id')
+    .option('--timeout <duration>', 'give up after this long (exit 4, timed_out); default WATCH_TIMEOUT (6h)')
+    .option('--webhook <url>', 'also POST the outcome to URL (repeatable)', collect)
+    .option('--on <outcomes>', 'with --webhook: only these outcomes')
+    .option('--with-worker', 'run a worker in this process too (for when none is running)')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled, 1 bad input or failure, 130 interrupted.',
+    )
+    .action(async (kind: string, resourceId: string, actionId: string, options: WaitOptions) => {
+      const [request] = requestsFromArgs(
+        [kind, resourceId, actionId],
+        options,
+        'actionwatch wait <kind> <resourceId> <actionId>',
+      );
+      if (request === undefined) return;
+      const code = await withRuntime({ needsToken: options.withWorker === true }, async (runtime) => {
+        if (options.withWorker) await runtime.startWorker({ concurrency: 4 });
+        const { watch } = await runtime.watches.watch(request);
+        if (!options.withWorker && (await runtime.watches.queue.getWorkersCount()) === 0) {
+          runtime.logger.warn(
+            'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker',
+          );
+        }
+        const controller = new AbortController();
+        const interrupt = () => controller.abort(new Error('interrupted'));
+        process.once('SIGINT', interrupt);
+        process.once('SIGTERM', interrupt);
+        try {
+          const record = await runtime.waitForOutcome(watch.id, { signal: controller.signal });
+          if (record === undefined) return EXIT.failure;
+          printJson(record.action);
+          runtime.logger.info(
+            { watchId: watch.id, outcome: record.outcome, reason: record.reason },
+            `outcome: ${record.outcome}`,
+          );
+          return OUTCOME_EXIT_CODES[record.outcome];
+        } catch (error) {
+          if (controller.signal.aborted) return EXIT.interrupted;
+          throw error;
+        } finally {
+          process.off('SIGINT', interrupt);
+          process.off('SIGTERM', interrupt);
+        }
+      });
+      process.exitCode = code;
+    });
+}

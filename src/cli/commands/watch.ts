@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { InputError } from '../../errors/input-error.js';
+import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
+import type { WatchRequest } from '../../watches/watch-queue.js';
+import { parseActionRef } from '../../watches/watch-ref.js';
+import { printJson, withRuntime } from '../context.js';
+import { parseOutcomeList, parseTimeout, readWatchFile } from '../watch-input.js';
+
+interface WatchCommandOptions {
+  timeout?: string;
+  fromFile?: string;
+  webhook?: string[];
+  on?: string;
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function requestsFromArgs(
+  args: Array<string | undefined>,
+  options: WatchCommandOptions,
+  usage: string,
+): WatchRequest[] {
+  const given = args.filter((arg) => arg !== undefined);
+  if (options.fromFile !== undefined) {
+    if (given.length > 0)
+      throw new InputError('give either <kind> <resourceId> <actionId> or --from-file, not both');
+    return readWatchFile(options.fromFile, validateTargetUrl);
+  }
+  if (given.length !== 3) throw new InputError(`usage: ${usage}`);
+  const [kind, resourceId, actionId] = given;
+  const ref = parseActionRef(kind, resourceId, actionId);
+  const timeoutMs = parseTimeout(options.timeout);
+  const on = parseOutcomeList(options.on);
+  if (on !== undefined && (options.webhook ?? []).length === 0)
+    throw new InputError('--on filters a --webhook: give one');
+  const webhooks = (options.webhook ?? []).map((url) => ({
+    url: validateTargetUrl(url),
+    ...(on === undefined ? {} : { on }),
+  }));
+  return [
+    {
+      ...ref,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(webhooks.length === 0 ? {} : { webhooks }),
+    },
+  ];
+}
+
+export function registerWatch(program: Command): void {
+  const usage = 'actionwatch watch <droplet|image> <resourceId> <actionId> [--timeout 6h] | --from-file FILE';
+  program
+    .command('watch')
+    .description('start watching actions (or join existing watches); prints each watch as JSON')
+    .argument('[kind]', 'droplet or image')
+    .argument('[resourceId]', 'the droplet or image id')
+    .argument('[actionId]', 'the action id')
+    .option('--timeout <duration>', 'give up after this long (ends as timed_out); default WATCH_TIMEOUT (6h)')
+    .option(
+      '--from-file <file>',
+      'JSON Lines of {"kind","resourceId","actionId"}; - for stdin; all or nothing',
+    )
+    .option('--webhook <url>', 'also POST this watch’s outcome to URL (repeatable)', collect)
+    .option('--on <outcomes>', 'with --webhook: only these outcomes, e.g. completed,errored')
+    .action(
+      async (
+        kind: string | undefined,
+        resourceId: string | undefined,
+        actionId: string | undefined,
+        options: WatchCommandOptions,
+      ) => {
+        const requests = requestsFromArgs([kind, resourceId, actionId], options, usage);
+        await withRuntime({}, async (runtime) => {
+          const results = await runtime.watches.watchMany(requests);
+          for (const { watch } of results) printJson(watch);
+        });
+      },
+    );
+}

@@ -1,0 +1,39 @@
+import { type Config, loadConfig, requireToken } from '../config/config.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { Runtime } from '../runtime.js';
+import { assertRedisReachable } from '../support/redis.js';
+
+export interface RuntimeOptions {
+  /** Fail before touching Redis when no DigitalOcean token is configured. */
+  needsToken?: boolean;
+  env?: Record<string, string | undefined>;
+}
+
+export function loadCliConfig(env: Record<string, string | undefined> = process.env): {
+  config: Config;
+  logger: Logger;
+} {
+  const config = loadConfig(env);
+  return { config, logger: createLogger({ level: config.logLevel }) };
+}
+
+/** Validates configuration and Redis up front (one clear line each), then runs `body` with a Runtime. */
+export async function withRuntime<T>(
+  options: RuntimeOptions,
+  body: (runtime: Runtime) => Promise<T>,
+): Promise<T> {
+  const { config, logger } = loadCliConfig(options.env);
+  if (options.needsToken) requireToken(config);
+  await assertRedisReachable(config.redisUrl);
+  const runtime = new Runtime(config, logger);
+  try {
+    return await body(runtime);
+  } finally {
+    await runtime.close();
+    logger.flush();
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+import { config as loadDotenv } from 'dotenv';
+import { ConfigError } from '../errors/config-error.js';
+import { InputError } from '../errors/input-error.js';
+import { EXIT } from './cli-error.js';
+import { buildProgram } from './program.js';
+
+loadDotenv({ quiet: true });
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  // One clear line for anything the user can fix; a stack only for what looks like a bug.
+  const known =
+    error instanceof InputError ||
+    error instanceof ConfigError ||
+    /Redis at .* did not answer/.test(String(error));
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`actionwatch: ${message}\n`);
+  if (!known && error instanceof Error && process.env.LOG_LEVEL === 'debug')
+    process.stderr.write(`${error.stack}\n`);
+  process.exitCode = EXIT.failure;
+}

@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+import { registerCancel } from './commands/cancel.js';
+import { registerDemo } from './commands/demo.js';
+import { registerList } from './commands/list.js';
+import { registerSim } from './commands/sim.js';
+import { registerWait } from './commands/wait.js';
+import { registerWatch } from './commands/watch.js';
+import { registerWorker } from './commands/worker.js';
+
+export function buildProgram(): Command {
+  const program = new Command('actionwatch')
+    .description(
+      'Wait on DigitalOcean droplet and image actions: durable, fleet-wide, one shared rate budget.',
+    )
+    .version(VERSION)
+    .showSuggestionAfterError()
+    .configureHelp({ sortSubcommands: false });
+  registerWorker(program);
+  registerWatch(program);
+  registerWait(program);
+  registerList(program);
+  registerCancel(program);
+  registerSim(program);
+  registerDemo(program);
+  return program;
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { parseDuration } from '../config/duration.js';
+import { InputError } from '../errors/input-error.js';
+import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
+import type { WatchRequest } from '../watches/watch-queue.js';
+import { parseActionRef } from '../watches/watch-ref.js';
+
+export function parseTimeout(text: string | undefined, name = 'timeout'): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(String(text));
+  if (ms === undefined || ms <= 0)
+    throw new InputError(
+      `${name} must be a positive duration such as 30m or 6h (got ${JSON.stringify(text)})`,
+    );
+  return ms;
+}
+
+export function parseOutcomeList(text: string | undefined): Outcome[] | undefined {
+  if (text === undefined) return undefined;
+  const values = text
+    .split(',')
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
+  const bad = values.filter((value) => !isOutcome(value));
+  if (values.length === 0 || bad.length > 0) {
+    throw new InputError(
+      `--on takes outcomes among completed, errored, not_found, timed_out, cancelled (got ${JSON.stringify(text)})`,
+    );
+  }
+  return values as Outcome[];
+}
+
+const LINE_FIELDS = new Set(['kind', 'resourceId', 'actionId', 'timeout', 'webhook', 'webhooks', 'on']);
+
+/** One JSON Lines entry of `watch --from-file`. Throws InputError naming the problem. */
+export function parseWatchLine(line: string, validateWebhook: (url: string) => string): WatchRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new InputError('not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InputError('must be a JSON object');
+  const entry = value as Record<string, unknown>;
+  const unknown = Object.keys(entry).filter((key) => !LINE_FIELDS.has(key));
+  if (unknown.length > 0) throw new InputError(`unknown field ${JSON.stringify(unknown[0])}`);
+  const ref = parseActionRef(entry.kind, entry.resourceId, entry.actionId);
+  const timeoutMs = entry.timeout === undefined ? undefined : parseTimeout(String(entry.timeout));
+  const on =
+    entry.on === undefined
+      ? undefined
+      : parseOutcomeList(Array.isArray(entry.on) ? entry.on.join(',') : String(entry.on));
+  const urls = [
+    ...(entry.webhook === undefined ? [] : [entry.webhook]),
+    ...(Array.isArray(entry.webhooks)
+      ? entry.webhooks
+      : entry.webhooks === undefined
+        ? []
+        : [entry.webhooks]),
+  ];
+  const webhooks: WatchWebhook[] = urls.map((url) => {
+    if (typeof url !== 'string') throw new InputError('webhook must be a URL string');
+    return { url: validateWebhook(url), ...(on === undefined ? {} : { on }) };
+  });
+  return {
+    ...ref,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(webhooks.length === 0 ? {} : { webhooks }),
+  };
+}
+
+/** Reads a whole JSON Lines file (or stdin for `-`); any bad line rejects the whole file. */
+export function readWatchFile(path: string, validateWebhook: (url: string) => string): WatchRequest[] {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (error) {
+    throw new InputError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const requests: WatchRequest[] = [];
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((line, index) => {
+    if (line.trim() === '') return;
+    try {
+      requests.push(parseWatchLine(line, validateWebhook));
+    } catch (error) {
+      problems.push(`line ${index + 1}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
+  if (problems.length > 0) {
+    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
+    throw new InputError(`${path}: ${problems.slice(0, 3).join('; ')}${more}; nothing was enqueued`);
+  }
+  if (requests.length === 0) throw new InputError(`${path}: no watches in the file; nothing was enqueued`);
+  return requests;
+}

@@ -1,0 +1,126 @@
+import { loadConfig } from '../config/config.js';
+import { createLogger } from '../logging/logger.js';
+import { EventStream } from '../notifications/event-stream.js';
+import { Runtime } from '../runtime.js';
+import { Simulator } from '../simulator/simulator.js';
+import { createRedis, deleteKeysWithPrefix } from '../support/redis.js';
+import type { Outcome } from '../watches/watch.js';
+import type { WatchRequest } from '../watches/watch-queue.js';
+
+export interface DemoOptions {
+  redisUrl: string;
+  /** Watches to start; a mix of droplet and image actions. */
+  count?: number;
+  /** Longest simulated action, ms. */
+  maxDurationMs?: number;
+  out?: NodeJS.WritableStream;
+  progress?: NodeJS.WritableStream;
+}
+
+export interface DemoResult {
+  outcomes: Record<Outcome, number>;
+  polls: number;
+  apiRequests: number;
+}
+
+const DROPLET_TYPES = ['create', 'reboot', 'snapshot', 'resize', 'power_off'];
+const IMAGE_TYPES = ['transfer', 'convert'];
+
+/**
+ * The whole product in one process: a simulator, a worker and a batch of watches, with a live
+ * progress line and each outcome printed as it arrives. Uses a private key prefix and removes it.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const out = options.out ?? process.stdout;
+  const progress = options.progress ?? process.stderr;
+  const count = options.count ?? 12;
+  const maxDurationMs = options.maxDurationMs ?? 12_000;
+  const simulator = await Simulator.start({ tokens: ['demo-token'] });
+  const prefix = `actionwatch-demo-${process.pid}-${Date.now()}`;
+  const config = loadConfig({
+    REDIS_URL: options.redisUrl,
+    DIGITALOCEAN_API_URL: simulator.url,
+    DIGITALOCEAN_TOKEN: 'demo-token',
+    ACTIONWATCH_PREFIX: prefix,
+    POLL_MIN_INTERVAL: '1s',
+    POLL_MAX_INTERVAL: '5s',
+    WATCH_TIMEOUT: '2m',
+  });
+  const runtime = new Runtime(config, createLogger({ level: 'error' }));
+  const reader = runtime.redis.duplicate();
+  try {
+    await runtime.startWorker({ concurrency: 16 });
+    const requests: WatchRequest[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const droplet = i % 2 === 0;
+      const types = droplet ? DROPLET_TYPES : IMAGE_TYPES;
+      const action = simulator.createAction({
+        kind: droplet ? 'droplet' : 'image',
+        resourceId: (droplet ? 3_164_000 : 7_555_000) + i,
+        type: types[i % types.length] as string,
+        durationMs: Math.round(2_000 + ((i * 7919) % 1000) * (maxDurationMs / 1000)),
+        result: i % 5 === 3 ? 'errored' : 'completed',
+      });
+      requests.push({
+        kind: droplet ? 'droplet' : 'image',
+        resourceId: action.resource_id ?? 0,
+        actionId: action.id,
+      });
+    }
+    // One action that does not exist, to show not_found.
+    requests.push({ kind: 'droplet', resourceId: 3_999_999, actionId: 999_999_999 });
+
+    const stream = new EventStream(reader, prefix);
+    let cursor = await stream.lastId();
+    const { length: total } = await runtime.watches.watchMany(requests);
+    const outcomes: Record<Outcome, number> = {
+      completed: 0,
+      errored: 0,
+      not_found: 0,
+      timed_out: 0,
+      cancelled: 0,
+    };
+    let ended = 0;
+    let polls = 0;
+    const started = Date.now();
+    const line = () => {
+      const stats = simulator.stats();
+      const parts = Object.entries(outcomes)
+        .filter(([, n]) => n > 0)
+        .map(([outcome, n]) => `${n} ${outcome}`);
+      return `[demo] ${ended}/${total} ended${parts.length ? ` · ${parts.join(' · ')}` : ''} · ${stats.requests} API requests · ${((Date.now() - started) / 1000).toFixed(0)}s`;
+    };
+    const tty = 'isTTY' in progress && progress.isTTY === true;
+    progress.write(`${line()}\n`);
+    while (ended < total) {
+      const events = await stream.waitAfter(cursor, 1_000);
+      for (const event of events) {
+        cursor = event.id;
+        const { record } = event;
+        ended += 1;
+        outcomes[record.outcome] += 1;
+        polls += record.watch.polls;
+        out.write(
+          `${JSON.stringify({
+            outcome: record.outcome,
+            watch: record.watch.id,
+            type: record.action?.type ?? null,
+            status: record.action?.status ?? null,
+            polls: record.watch.polls,
+          })}\n`,
+        );
+      }
+      progress.write(tty ? `\r${line()}` : events.length > 0 ? `${line()}\n` : '');
+    }
+    if (tty) progress.write('\n');
+    progress.write(`[demo] all ${total} watches ended in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    return { outcomes, polls, apiRequests: simulator.stats().requests };
+  } finally {
+    reader.disconnect();
+    await runtime.close();
+    const cleaner = createRedis(options.redisUrl);
+    await deleteKeysWithPrefix(cleaner, prefix).catch(() => {});
+    cleaner.disconnect();
+    await simulator.close();
+  }
+}
