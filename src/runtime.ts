@@ -1,7 +1,14 @@
 import { type Config, requireToken } from './config/config.js';
-import { DigitalOceanClient } from './digitalocean/client.js';
+import { DigitalOceanClient, type DigitalOceanClientOptions } from './digitalocean/client.js';
 import { RequestBudget } from './digitalocean/request-budget.js';
 import type { Logger } from './logging/logger.js';
+import type { Metrics } from './metrics/metrics.js';
+import { DeliveryQueue } from './notifications/webhooks/delivery-queue.js';
+import { DeliveryWorker } from './notifications/webhooks/delivery-worker.js';
+import { type RetrySchedule, retrySchedule } from './notifications/webhooks/retry-schedule.js';
+import { WebhookSigner } from './notifications/webhooks/webhook-signer.js';
+import { WebhookSink } from './notifications/webhooks/webhook-sink.js';
+import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
 import { createRedis, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
@@ -16,6 +23,19 @@ export interface WorkerOptions {
   sinks?: OutcomeSink[];
   /** Replace the one-GET-per-poll observer (tests, or a batching observer). */
   observer?: ActionObserver;
+  /** Count this worker's polls, outcomes, DigitalOcean responses and pauses. */
+  metrics?: Metrics;
+  /**
+   * Queue webhook messages for every outcome (the webhook sink runs first) and send them from
+   * this process too (one delivery worker per Runtime). Default true.
+   */
+  webhooks?: boolean;
+}
+
+export interface DeliveryWorkerStartOptions {
+  concurrency?: number;
+  /** Overrides of the retry schedule (tests use short delays); the span is WEBHOOK_RETRY_SPAN. */
+  retry?: Partial<RetrySchedule>;
 }
 
 /**
@@ -28,6 +48,8 @@ export class Runtime {
   readonly watches: WatchQueue;
   private readonly workerConnections: Redis[] = [];
   private readonly workers: WatchWorker[] = [];
+  private deliveryQueue: DeliveryQueue | undefined;
+  private deliveryWorker: DeliveryWorker | undefined;
 
   constructor(
     readonly config: Config,
@@ -56,7 +78,9 @@ export class Runtime {
   }
 
   /** A client metered by the shared budget. Throws ConfigError when no token is configured. */
-  client(options: { budgetWaitMs?: number } = {}): DigitalOceanClient {
+  client(
+    options: { budgetWaitMs?: number; onResponse?: DigitalOceanClientOptions['onResponse'] } = {},
+  ): DigitalOceanClient {
     const token = requireToken(this.config);
     return new DigitalOceanClient({
       baseUrl: this.config.digitalocean.apiUrl,
@@ -68,16 +92,23 @@ export class Runtime {
       gate: this.budget(),
       logger: this.logger,
       ...(options.budgetWaitMs === undefined ? {} : { budgetWaitMs: options.budgetWaitMs }),
+      ...(options.onResponse === undefined ? {} : { onResponse: options.onResponse }),
     });
   }
 
   async startWorker(options: WorkerOptions = {}): Promise<WatchWorker> {
     const processor = new WatchProcessor({
-      observer: options.observer ?? new DirectObserver(this.client()),
+      observer:
+        options.observer ??
+        new DirectObserver(
+          this.client(
+            options.metrics === undefined ? {} : { onResponse: options.metrics.digitalOceanResponse },
+          ),
+        ),
       outcomes: this.watches.outcomes,
       schedule: this.config.schedule,
       logger: this.logger,
-      sinks: options.sinks ?? [],
+      sinks: [...(options.webhooks === false ? [] : [this.webhookSink()]), ...(options.sinks ?? [])],
     });
     const connection = createRedis(this.config.redisUrl, {
       forWorker: true,
@@ -92,9 +123,56 @@ export class Runtime {
       concurrency: options.concurrency ?? this.config.worker.concurrency,
       lockDurationMs: this.config.worker.lockDurationMs,
     });
+    options.metrics?.observeProcessor(processor);
+    options.metrics?.observeWorker(worker);
     await worker.start();
     this.workers.push(worker);
+    if (options.webhooks !== false) await this.startDeliveryWorker();
     return worker;
+  }
+
+  /** The `deliveries` queue of webhook messages (created on first use). */
+  deliveries(): DeliveryQueue {
+    this.deliveryQueue ??= new DeliveryQueue(this.redis, {
+      prefix: this.config.prefix,
+      completedRetentionMs: this.config.watch.retentionMs,
+    });
+    return this.deliveryQueue;
+  }
+
+  /** The outcome sink that queues a webhook message per outcome and target. */
+  webhookSink(): WebhookSink {
+    const { url, alertUrl, alertFormat } = this.config.webhooks;
+    return new WebhookSink({
+      deliveries: this.deliveries(),
+      targets: configuredTargets({ url, alertUrl, alertFormat }),
+      logger: this.logger,
+    });
+  }
+
+  /** Starts this process's webhook delivery worker, or returns the one already started. */
+  async startDeliveryWorker(options: DeliveryWorkerStartOptions = {}): Promise<DeliveryWorker> {
+    if (this.deliveryWorker !== undefined) return this.deliveryWorker;
+    const connection = createRedis(this.config.redisUrl, {
+      forWorker: true,
+      connectionName: `${this.config.prefix}:deliveries`,
+    });
+    this.workerConnections.push(connection);
+    const { webhooks } = this.config;
+    this.deliveryWorker = new DeliveryWorker({
+      connection,
+      prefix: this.config.prefix,
+      deliveries: this.deliveries(),
+      signer: new WebhookSigner(webhooks.secret),
+      logger: this.logger,
+      timeoutMs: webhooks.timeoutMs,
+      allowPrivate: webhooks.allowPrivate,
+      schedule: retrySchedule(webhooks.retrySpanMs, options.retry),
+      lockDurationMs: this.config.worker.lockDurationMs,
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    });
+    await this.deliveryWorker.start();
+    return this.deliveryWorker;
   }
 
   waitForOutcome(watchId: string, options: WaitOptions = {}): Promise<OutcomeRecord | undefined> {
@@ -104,6 +182,12 @@ export class Runtime {
   /** Stops workers gracefully (in-flight polls finish), then closes every connection. */
   async close(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.close()));
+    if (this.deliveryWorker !== undefined) {
+      // First attempts of what this process queued, so a short-lived `wait --with-worker` sends them.
+      await this.deliveryWorker.settle(this.config.webhooks.timeoutMs + 1_000);
+      await this.deliveryWorker.close();
+    }
+    await this.deliveryQueue?.close();
     await this.watches.close();
     for (const connection of [...this.workerConnections, this.redis]) {
       await connection.quit().catch(() => connection.disconnect());

@@ -1,7 +1,6 @@
 import { type Config, loadConfig, requireToken } from '../config/config.js';
 import { createLogger, type Logger } from '../logging/logger.js';
-import { Runtime } from '../runtime.js';
-import { assertRedisReachable } from '../support/redis.js';
+import type { Runtime } from '../runtime.js';
 
 export interface RuntimeOptions {
   /** Fail before touching Redis when no DigitalOcean token is configured. */
@@ -24,6 +23,11 @@ export async function withRuntime<T>(
 ): Promise<T> {
   const { config, logger } = loadCliConfig(options.env);
   if (options.needsToken) requireToken(config);
+  // Loaded on demand so `--help`, `--version` and input errors answer without loading BullMQ.
+  const [{ Runtime }, { assertRedisReachable }] = await Promise.all([
+    import('../runtime.js'),
+    import('../support/redis.js'),
+  ]);
   await assertRedisReachable(config.redisUrl);
   const runtime = new Runtime(config, logger);
   try {

@@ -3,9 +3,11 @@ import { VERSION } from '../version.js';
 import { registerCancel } from './commands/cancel.js';
 import { registerDemo } from './commands/demo.js';
 import { registerList } from './commands/list.js';
+import { registerServe } from './commands/serve.js';
 import { registerSim } from './commands/sim.js';
 import { registerWait } from './commands/wait.js';
 import { registerWatch } from './commands/watch.js';
+import { registerWebhooks } from './commands/webhooks.js';
 import { registerWorker } from './commands/worker.js';
 
 export function buildProgram(): Command {
@@ -17,10 +19,12 @@ export function buildProgram(): Command {
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: false });
   registerWorker(program);
+  registerServe(program);
   registerWatch(program);
   registerWait(program);
   registerList(program);
   registerCancel(program);
+  registerWebhooks(program);
   registerSim(program);
   registerDemo(program);
   return program;

@@ -1,19 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { parseDuration } from '../config/duration.js';
 import { InputError } from '../errors/input-error.js';
+import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
 import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
 import type { WatchRequest } from '../watches/watch-queue.js';
 import { parseActionRef } from '../watches/watch-ref.js';
+import { parseTimeout } from '../watches/watch-request.js';
 
-export function parseTimeout(text: string | undefined, name = 'timeout'): number | undefined {
-  if (text === undefined) return undefined;
-  const ms = parseDuration(String(text));
-  if (ms === undefined || ms <= 0)
-    throw new InputError(
-      `${name} must be a positive duration such as 30m or 6h (got ${JSON.stringify(text)})`,
-    );
-  return ms;
-}
+export { parseTimeout };
 
 export function parseOutcomeList(text: string | undefined): Outcome[] | undefined {
   if (text === undefined) return undefined;
@@ -94,4 +87,20 @@ export function readWatchFile(path: string, validateWebhook: (url: string) => st
   }
   if (requests.length === 0) throw new InputError(`${path}: no watches in the file; nothing was enqueued`);
   return requests;
+}
+
+/**
+ * The enqueue-time address check of every webhook target in `requests` (the delivery worker checks
+ * again when it connects). Any refused or unresolvable host rejects the whole batch.
+ */
+export async function assertWebhooksAllowed(requests: WatchRequest[], allowPrivate: boolean): Promise<void> {
+  const urls = new Set(requests.flatMap((request) => (request.webhooks ?? []).map((webhook) => webhook.url)));
+  for (const url of urls) {
+    try {
+      await assertTargetAllowed(url, { allowPrivate });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new InputError(`${message}; nothing was enqueued`);
+    }
+  }
 }

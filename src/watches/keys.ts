@@ -8,3 +8,8 @@ export function eventsKey(prefix: string): string {
 export function outcomeKey(prefix: string, watchId: string): string {
   return `${prefix}:outcome:${watchId}`;
 }
+
+/** Sorted set of watch ids by enqueue time, for stable listing. */
+export function watchIndexKey(prefix: string): string {
+  return `${prefix}:watch-index`;
+}

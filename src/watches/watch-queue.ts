@@ -1,7 +1,7 @@
-import { type Job, type JobsOptions, type JobType, Queue } from 'bullmq';
+import { type JobsOptions, type JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { InputError } from '../errors/input-error.js';
-import { WATCH_QUEUE } from './keys.js';
+import { WATCH_QUEUE, watchIndexKey } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {
   type Outcome,
@@ -60,6 +60,7 @@ const REWATCHABLE: Outcome[] = ['timed_out', 'cancelled'];
 export class WatchQueue {
   readonly queue: Queue<WatchData, OutcomeRecord>;
   readonly outcomes: OutcomeStore;
+  private readonly indexKey: string;
 
   constructor(
     readonly redis: Redis,
@@ -69,6 +70,7 @@ export class WatchQueue {
       connection: redis,
       prefix: options.prefix,
     });
+    this.indexKey = watchIndexKey(options.prefix);
     this.outcomes = new OutcomeStore(redis, {
       prefix: options.prefix,
       retentionMs: options.retentionMs,
@@ -110,6 +112,14 @@ export class WatchQueue {
       })),
     );
     const watches = await this.getMany(ids);
+    const index = this.redis.multi();
+    for (const [position, id] of ids.entries()) {
+      const watch = watches[position];
+      const score = Date.parse(watch?.enqueuedAt ?? enqueuedAt);
+      // A re-armed watch moves to its new enqueue time; a joined one keeps its place.
+      index.zadd(this.indexKey, ...(watch?.enqueuedAt === enqueuedAt ? [] : (['NX'] as const)), score, id);
+    }
+    await index.exec();
     return ids.map((id, index) => {
       const watch = watches[index];
       if (watch === undefined) throw new Error(`watch ${id} vanished right after it was enqueued`);
@@ -130,38 +140,56 @@ export class WatchQueue {
     return ids.map((id, index) => watchFrom(id, jobs[index]?.data, outcomes[index]));
   }
 
-  /** Pages through watches, newest first within each state; `cursor` is an offset into that order. */
+  /**
+   * Pages through watches, newest first. The order comes from our own index (score = enqueue
+   * time), not from BullMQ's state lists, because a watch moves between those lists while a
+   * client pages; the cursor is the last (score, id) returned, so pages never skip or repeat.
+   */
   async list(options: ListOptions = {}): Promise<WatchPage> {
     const state = options.state ?? 'all';
     const limit = Math.max(1, Math.min(options.limit ?? 100, 1000));
-    const types =
-      state === 'waiting' ? WAITING_TYPES : state === 'done' ? DONE_TYPES : [...WAITING_TYPES, ...DONE_TYPES];
-    let offset = options.cursor === undefined ? 0 : Number(options.cursor);
-    if (!Number.isInteger(offset) || offset < 0)
-      throw new InputError(`cursor is not valid (got ${options.cursor})`);
+    const after = options.cursor === undefined ? undefined : parseCursor(options.cursor);
+    const batch = Math.max(limit, 200);
     const watches: Watch[] = [];
-    const chunk = Math.max(limit, 200);
-    while (watches.length < limit) {
-      const jobs = (await this.queue.getJobs(types, offset, offset + chunk - 1, false)) as Job<
-        WatchData,
-        OutcomeRecord
-      >[];
-      if (jobs.length === 0) return { watches, nextCursor: undefined };
-      const present = jobs.filter((job) => job?.id !== undefined);
-      const outcomes = await this.outcomes.getMany(present.map((job) => job.id as string));
-      let consumed = 0;
-      for (const [index, job] of present.entries()) {
-        consumed = jobs.indexOf(job) + 1;
-        const watch = watchFrom(job.id as string, job.data, outcomes[index] ?? job.returnvalue ?? undefined);
-        if (watch === undefined || (state !== 'all' && watch.state !== state)) continue;
+    let offset = 0;
+    while (true) {
+      const raw = await this.redis.zrevrangebyscore(
+        this.indexKey,
+        after === undefined ? '+inf' : after.score,
+        '-inf',
+        'WITHSCORES',
+        'LIMIT',
+        offset,
+        batch,
+      );
+      const entries: Array<{ id: string; score: number }> = [];
+      for (let i = 0; i + 1 < raw.length; i += 2)
+        entries.push({ id: raw[i] as string, score: Number(raw[i + 1]) });
+      offset += entries.length;
+      // Equal scores come in reverse id order: skip what the previous page already returned.
+      const fresh = entries.filter(
+        (entry) => after === undefined || entry.score < after.score || entry.id < after.id,
+      );
+      const found = await this.getMany(fresh.map((entry) => entry.id));
+      const gone: string[] = [];
+      for (const [index, entry] of fresh.entries()) {
+        const watch = found[index];
+        if (watch === undefined) {
+          gone.push(entry.id);
+          continue;
+        }
+        if (state !== 'all' && watch.state !== state) continue;
         if (options.kind !== undefined && watch.kind !== options.kind) continue;
         watches.push(watch);
-        if (watches.length === limit) break;
+        if (watches.length === limit) {
+          if (gone.length > 0) await this.redis.zrem(this.indexKey, ...gone);
+          return { watches, nextCursor: `${entry.score}.${entry.id}` };
+        }
       }
-      offset += watches.length === limit ? consumed : jobs.length;
-      if (jobs.length < chunk && watches.length < limit) return { watches, nextCursor: undefined };
+      // Watches whose job and outcome have both expired leave the index as they are met.
+      if (gone.length > 0) await this.redis.zrem(this.indexKey, ...gone);
+      if (entries.length < batch) return { watches, nextCursor: undefined };
     }
-    return { watches, nextCursor: String(offset) };
   }
 
   /**
@@ -250,4 +278,13 @@ export class WatchQueue {
       await this.outcomes.forget(id);
     }
   }
+}
+
+function parseCursor(cursor: string): { score: number; id: string } {
+  const dot = cursor.indexOf('.');
+  const score = Number(cursor.slice(0, dot));
+  const id = cursor.slice(dot + 1);
+  if (dot <= 0 || !Number.isFinite(score) || id === '')
+    throw new InputError(`cursor is not valid (got ${JSON.stringify(cursor)})`);
+  return { score, id };
 }

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { runDemo } from '../../demo/demo.js';
-import { assertRedisReachable } from '../../support/redis.js';
 import { loadCliConfig } from '../context.js';
 import { positiveInteger } from '../parsers.js';
 
@@ -11,6 +9,10 @@ export function registerDemo(program: Command): void {
     .option('--count <n>', 'how many actions to watch', positiveInteger('--count'), 12)
     .action(async (options: { count: number }) => {
       const { config } = loadCliConfig();
+      const [{ runDemo }, { assertRedisReachable }] = await Promise.all([
+        import('../../demo/demo.js'),
+        import('../../support/redis.js'),
+      ]);
       await assertRedisReachable(config.redisUrl);
       await runDemo({ redisUrl: config.redisUrl, count: options.count });
     });

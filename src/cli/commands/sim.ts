@@ -1,5 +1,4 @@
 import { type Command, Option } from 'commander';
-import { Simulator } from '../../simulator/simulator.js';
 import { printJson } from '../context.js';
 import { port, positiveInteger } from '../parsers.js';
 
@@ -45,6 +44,7 @@ export function registerSim(program: Command): void {
     .action(async (options: SimOptions) => {
       const tokens =
         options.token === undefined || options.token.length === 0 ? ['sim-token'] : options.token;
+      const { Simulator } = await import('../../simulator/simulator.js');
       const simulator = await Simulator.start({
         port: options.port,
         host: options.host,

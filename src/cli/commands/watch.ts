@@ -4,7 +4,7 @@ import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import type { WatchRequest } from '../../watches/watch-queue.js';
 import { parseActionRef } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
-import { parseOutcomeList, parseTimeout, readWatchFile } from '../watch-input.js';
+import { assertWebhooksAllowed, parseOutcomeList, parseTimeout, readWatchFile } from '../watch-input.js';
 
 interface WatchCommandOptions {
   timeout?: string;
@@ -72,6 +72,7 @@ export function registerWatch(program: Command): void {
       ) => {
         const requests = requestsFromArgs([kind, resourceId, actionId], options, usage);
         await withRuntime({}, async (runtime) => {
+          await assertWebhooksAllowed(requests, runtime.config.webhooks.allowPrivate);
           const results = await runtime.watches.watchMany(requests);
           for (const { watch } of results) printJson(watch);
         });

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { assertTargetAllowed } from '../../notifications/webhooks/address-guard.js';
+import type { Runtime } from '../../runtime.js';
 import { withRuntime } from '../context.js';
 import { positiveInteger } from '../parsers.js';
 
@@ -21,8 +23,9 @@ export function registerWorker(program: Command): void {
             concurrency: options.concurrency ?? runtime.config.worker.concurrency,
             prefix: runtime.config.prefix,
           },
-          'worker started',
+          'worker started (webhook deliveries too)',
         );
+        await reportUnreachableTargets(runtime);
         const signal = await new Promise<NodeJS.Signals>((resolve) => {
           process.once('SIGINT', () => resolve('SIGINT'));
           process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -32,4 +35,19 @@ export function registerWorker(program: Command): void {
         runtime.logger.info('worker stopped');
       });
     });
+}
+
+/** A configured target that resolves somewhere forbidden would fail every message: say so at once. */
+async function reportUnreachableTargets(runtime: Runtime): Promise<void> {
+  const { url, alertUrl, allowPrivate } = runtime.config.webhooks;
+  const targets: Array<[string, string | undefined]> = [
+    ['WEBHOOK_URL', url],
+    ['ALERT_WEBHOOK_URL', alertUrl],
+  ];
+  for (const [name, target] of targets) {
+    if (target === undefined) continue;
+    await assertTargetAllowed(target, { allowPrivate }).catch((error: Error) =>
+      runtime.logger.error({ variable: name, err: error.message }, `${name} cannot receive webhooks`),
+    );
+  }
 }

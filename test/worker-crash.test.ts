@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { exited, startCli } from './support/cli.js';
+import { REDIS_URL, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
+
+describe('a worker killed with SIGKILL in the middle of watches', () => {
+  let stack: Stack;
+  const children: Array<ReturnType<typeof startCli>> = [];
+  afterEach(async () => {
+    for (const child of children) {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
+    await stack?.close();
+  });
+
+  it('leaves nothing behind: another worker finishes every watch, each outcome emitted once', async () => {
+    stack = await startStack({ name: 'crash' });
+    const { simulator, runtime, prefix } = stack;
+    const env = {
+      REDIS_URL,
+      ACTIONWATCH_PREFIX: prefix,
+      DIGITALOCEAN_API_URL: simulator.url,
+      DIGITALOCEAN_TOKEN: SIM_TOKEN,
+      POLL_MIN_INTERVAL: '300ms',
+      POLL_MAX_INTERVAL: '1s',
+      WORKER_LOCK_DURATION: '2s',
+    };
+    const refs = Array.from({ length: 30 }, (_, i) => {
+      const action = simulator.createAction({
+        kind: i % 2 === 0 ? 'droplet' : 'image',
+        resourceId: 900 + i,
+        durationMs: 1500 + i * 50,
+        result: i % 7 === 0 ? 'errored' : 'completed',
+      });
+      return { kind: action.resource_type as 'droplet' | 'image', resourceId: 900 + i, actionId: action.id };
+    });
+    await runtime.watches.watchMany(refs);
+
+    const victim = startCli(['worker', '--concurrency', '30'], env);
+    children.push(victim);
+    await until(() => (simulator.stats().requests >= 30 ? true : undefined), 20_000);
+    // Hold answers, so the victim dies in the middle of requests, holding job locks.
+    simulator.injectFault({ kind: 'delay', delayMs: 3_000, times: Number.POSITIVE_INFINITY });
+    await until(async () =>
+      (await runtime.watches.queue.getJobCountByTypes('active')) >= 5 ? true : undefined,
+    );
+    victim.kill('SIGKILL');
+    await exited(victim);
+    simulator.clearFaults();
+    expect(await runtime.watches.queue.getJobCountByTypes('active')).toBeGreaterThanOrEqual(5);
+    expect((await runtime.watches.list({ state: 'waiting' })).watches.length).toBeGreaterThan(0);
+
+    const survivor = startCli(['worker', '--concurrency', '30'], env);
+    children.push(survivor);
+    const records = await Promise.all(
+      refs.map((ref) =>
+        runtime.waitForOutcome(`${ref.kind}-${ref.resourceId}-${ref.actionId}`, { timeoutMs: 30_000 }),
+      ),
+    );
+    expect(records.filter((record) => record === undefined)).toHaveLength(0);
+    refs.forEach((ref, i) => {
+      expect(records[i]?.outcome).toBe(i % 7 === 0 ? 'errored' : 'completed');
+      expect(records[i]?.action?.id).toBe(ref.actionId);
+    });
+    const events = await runtime.redis.xrange(`${prefix}:events`, '-', '+');
+    expect(events).toHaveLength(30);
+    expect(await runtime.watches.queue.getJobCountByTypes('failed')).toBe(0);
+  });
+});

@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WatchWorker } from '../src/watches/watch-worker.js';
+import { SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('a worker facing DigitalOcean failures', () => {
+  let stack: Stack;
+  afterEach(async () => {
+    await stack?.close();
+  });
+
+  it('retries transient failures inside one poll (5xx, dropped connection, malformed and wrong-shape JSON)', async () => {
+    stack = await startStack({ name: 'transient' });
+    const { simulator, runtime } = stack;
+    const action = simulator.createAction({ kind: 'droplet', resourceId: 1, durationMs: 0 });
+    simulator.injectFault({ kind: 'status', status: 503 });
+    simulator.injectFault({ kind: 'drop' });
+    simulator.injectFault({ kind: 'malformed-json' });
+    const { watch } = await runtime.watches.watch({ kind: 'droplet', resourceId: 1, actionId: action.id });
+    await runtime.startWorker();
+    const record = await runtime.waitForOutcome(watch.id, { timeoutMs: 10_000 });
+    expect(record?.outcome).toBe('completed');
+    // All three faults were met and absorbed by one poll's retries.
+    expect(simulator.stats().faultsApplied).toBe(3);
+    expect(record?.watch.polls).toBe(1);
+    expect(stack.logs.find((line) => line.msg === 'poll failed; will try again')).toHaveLength(0);
+  });
+
+  it('survives a poll that still fails after its retries and tries again at the next poll', async () => {
+    stack = await startStack({ name: 'pollfail', env: { DIGITALOCEAN_RETRIES: '1' } });
+    const { simulator, runtime } = stack;
+    const action = simulator.createAction({ kind: 'image', resourceId: 2, durationMs: 0 });
+    simulator.injectFault({ kind: 'wrong-shape', times: 2 });
+    simulator.injectFault({ kind: 'status', status: 502, times: 2 });
+    const { watch } = await runtime.watches.watch({ kind: 'image', resourceId: 2, actionId: action.id });
+    await runtime.startWorker();
+    const waiting = await until(async () => {
+      const current = await runtime.watches.get(watch.id);
+      return current?.lastError !== undefined ? current : undefined;
+    });
+    expect(waiting.state).toBe('waiting');
+    expect(waiting.lastError).toMatch(/not the expected JSON|502/);
+    const record = await runtime.waitForOutcome(watch.id, { timeoutMs: 10_000 });
+    expect(record?.outcome).toBe('completed');
+    expect(record?.watch.polls).toBe(3);
+    expect(stack.logs.find((line) => line.msg === 'poll failed; will try again').length).toBe(2);
+  });
+
+  it('pauses every worker on a 429 with retry-after, then resumes and loses no watch', async () => {
+    stack = await startStack({ name: 'retryafter' });
+    const { simulator, runtime } = stack;
+    const refs = Array.from({ length: 6 }, (_, i) => {
+      const action = simulator.createAction({ kind: 'droplet', resourceId: 10 + i, durationMs: 1500 });
+      return { kind: 'droplet' as const, resourceId: 10 + i, actionId: action.id };
+    });
+    const watches = await runtime.watches.watchMany(refs);
+    simulator.injectFault({ kind: 'status', status: 429, retryAfterSeconds: 2 });
+    // Two workers (two "processes"): the pause must hold both back.
+    await runtime.startWorker({ concurrency: 2 });
+    await stack.another().startWorker({ concurrency: 2 });
+    await until(() => (simulator.stats().rateLimited === 1 ? true : undefined));
+    const pausedAt = Date.now();
+    const requestsAtPause = simulator.stats().requests;
+    const usage = await runtime.budget().usage();
+    expect(usage.pausedUntil).toBeGreaterThan(pausedAt + 1000);
+    await sleep(1500);
+    expect(simulator.stats().requests).toBe(requestsAtPause);
+    const records = await Promise.all(
+      watches.map(({ watch }) => runtime.waitForOutcome(watch.id, { timeoutMs: 15_000 })),
+    );
+    expect(records.map((record) => record?.outcome)).toEqual(Array(6).fill('completed'));
+    expect(simulator.stats().rateLimited).toBe(1);
+  });
+
+  it('slows down before the hour limit, from ratelimit-remaining alone, and meets no 429', async () => {
+    stack = await startStack({ name: 'remaining', simulator: { rateLimit: { perMinute: 250, perHour: 3 } } });
+    const { simulator, runtime } = stack;
+    const refs = Array.from({ length: 3 }, (_, i) => {
+      const action = simulator.createAction({ kind: 'image', resourceId: 30 + i, durationMs: 600_000 });
+      return { kind: 'image' as const, resourceId: 30 + i, actionId: action.id };
+    });
+    await runtime.watches.watchMany(refs);
+    await runtime.startWorker({ concurrency: 3 });
+    await until(async () => ((await runtime.watches.queue.getRateLimitTtl()) > 3_000_000 ? true : undefined));
+    const requests = simulator.stats().requests;
+    await sleep(1000);
+    expect(simulator.stats().requests).toBe(requests);
+    expect(simulator.stats().rateLimited).toBe(0);
+    const { watches } = await runtime.watches.list({ state: 'waiting' });
+    expect(watches).toHaveLength(3);
+  });
+
+  it('on a 429 without retry-after (someone else spent the token) waits until ratelimit-reset, keeping the watch', async () => {
+    stack = await startStack({
+      name: 'hourlimit',
+      simulator: { rateLimit: { perMinute: 250, perHour: 6 } },
+      env: { POLL_MIN_INTERVAL: '1s' },
+    });
+    const { simulator, runtime } = stack;
+    const action = simulator.createAction({ kind: 'image', resourceId: 35, durationMs: 600_000 });
+    const { watch } = await runtime.watches.watch({ kind: 'image', resourceId: 35, actionId: action.id });
+    await runtime.startWorker();
+    await until(async () => ((await runtime.watches.get(watch.id))?.polls === 1 ? true : undefined));
+    // Another tool on the same token spends the rest of the hour.
+    while (simulator.stats().rateLimited === 0) {
+      await fetch(`${simulator.url}/v2/actions/${action.id}`, {
+        headers: { authorization: `Bearer ${SIM_TOKEN}` },
+      });
+    }
+    const othersHit429 = simulator.stats().rateLimited;
+    await until(() => (simulator.stats().rateLimited > othersHit429 ? true : undefined), 10_000);
+    const usage = await runtime.budget().usage();
+    // The simulator's oldest counted request expires an hour after it was made.
+    expect(usage.pausedUntil).toBeGreaterThan(Date.now() + 3_500_000);
+    expect(await runtime.watches.queue.getRateLimitTtl()).toBeGreaterThan(3_000_000);
+    const requests = simulator.stats().requests;
+    await sleep(1500);
+    expect(simulator.stats().requests).toBe(requests);
+    expect((await runtime.watches.get(watch.id))?.state).toBe('waiting');
+  });
+
+  it('resumes after an injected 429 without retry-after once ratelimit-reset passes', async () => {
+    stack = await startStack({ name: 'reset' });
+    const { simulator, runtime } = stack;
+    const action = simulator.createAction({ kind: 'droplet', resourceId: 40, durationMs: 0 });
+    simulator.injectFault({ kind: 'status', status: 429 });
+    const { watch } = await runtime.watches.watch({ kind: 'droplet', resourceId: 40, actionId: action.id });
+    await runtime.startWorker();
+    const record = await runtime.waitForOutcome(watch.id, { timeoutMs: 10_000 });
+    expect(record?.outcome).toBe('completed');
+    expect(simulator.stats().rateLimited).toBe(1);
+    expect(stack.logs.find((line) => line.msg === 'pausing every worker')).toHaveLength(1);
+  });
+
+  it('stops polling on a 401, says so once, keeps the watches, and a worker with a valid token finishes them', async () => {
+    stack = await startStack({ name: 'unauthorized' });
+    const { simulator, runtime } = stack;
+    const refs = Array.from({ length: 4 }, (_, i) => {
+      const action = simulator.createAction({ kind: 'droplet', resourceId: 50 + i, durationMs: 2000 });
+      return { kind: 'droplet' as const, resourceId: 50 + i, actionId: action.id };
+    });
+    const watches = await runtime.watches.watchMany(refs);
+    simulator.setTokens(['a-different-token']);
+    const worker: WatchWorker = await runtime.startWorker({ concurrency: 4 });
+    await until(() => (worker.isTokenRejected ? true : undefined));
+    await sleep(1000);
+    const requests = simulator.stats().requests;
+    await sleep(1000);
+    expect(simulator.stats().requests).toBe(requests);
+    const refusals = stack.logs.find((line) => String(line.msg).includes('DigitalOcean refused the token'));
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]?.level).toBeGreaterThanOrEqual(50);
+    expect(JSON.stringify(stack.logs.raw)).not.toContain(SIM_TOKEN);
+    const waiting = await runtime.watches.list({ state: 'waiting' });
+    expect(waiting.watches).toHaveLength(4);
+    expect(await runtime.watches.queue.getJobCountByTypes('failed')).toBe(0);
+
+    simulator.setTokens([SIM_TOKEN]);
+    await stack.another().startWorker({ concurrency: 4 });
+    const records = await Promise.all(
+      watches.map(({ watch }) => runtime.waitForOutcome(watch.id, { timeoutMs: 20_000 })),
+    );
+    expect(records.map((record) => record?.outcome)).toEqual(Array(4).fill('completed'));
+  });
+});
