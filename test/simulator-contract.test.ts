@@ -1,0 +1,264 @@
+import { existsSync, readFileSync } from 'node:fs';
+import $RefParser from '@apidevtools/json-schema-ref-parser';
+import { Ajv, type ValidateFunction } from 'ajv';
+import formats from 'ajv-formats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { Simulator } from '../src/simulator/simulator.js';
+
+/**
+ * The simulator's real HTTP responses, checked against DigitalOcean's own OpenAPI document:
+ * for each request, the operation is looked up from the spec's path templates, the response
+ * object from the status (or `default`), and the body is validated against that response's
+ * schema; every header the response lists must be present and match its schema.
+ */
+
+const SPEC_PATH = process.env.DO_OPENAPI_SPEC ?? '/work/shared/digitalocean-openapi/bundled.yaml';
+const TOKEN = 'contract-token';
+const T0 = Date.UTC(2025, 2, 3, 9, 30, 0);
+
+type SchemaObject = Record<string, unknown>;
+interface ResponseObject {
+  headers?: Record<string, { schema?: SchemaObject }>;
+  content?: Record<string, { schema?: SchemaObject }>;
+}
+interface Operation {
+  responses: Record<string, ResponseObject>;
+}
+interface Route {
+  template: string;
+  pattern: RegExp;
+  params: number;
+  operations: Record<string, Operation>;
+}
+
+const addFormats = formats.default;
+
+/** OpenAPI 3.0 `nullable` → JSON Schema; everything else Ajv takes (or ignores) as is. */
+function toJsonSchema(schema: unknown, seen = new Map<object, unknown>()): unknown {
+  if (Array.isArray(schema)) return schema.map((item) => toJsonSchema(item, seen));
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const cached = seen.get(schema);
+  if (cached !== undefined) return cached;
+  const out: SchemaObject = {};
+  seen.set(schema, out);
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'nullable' || key === 'example' || key === 'examples') continue;
+    out[key] = toJsonSchema(value, seen);
+  }
+  if ((schema as SchemaObject).nullable !== true) return out;
+  if (typeof out.type === 'string') {
+    out.type = [out.type, 'null'];
+    if (Array.isArray(out.enum)) out.enum = [...out.enum, null];
+    return out;
+  }
+  return { anyOf: [out, { type: 'null' }] };
+}
+
+let routes: Route[] = [];
+const ajv = new Ajv({ strict: false, allErrors: true });
+addFormats(ajv);
+for (const format of ['float', 'double', 'int32', 'int64']) ajv.addFormat(format, true);
+const compiled = new Map<object, ValidateFunction>();
+
+function validatorFor(schema: SchemaObject): ValidateFunction {
+  let validate = compiled.get(schema);
+  if (validate === undefined) {
+    validate = ajv.compile(toJsonSchema(schema) as SchemaObject);
+    compiled.set(schema, validate);
+  }
+  return validate;
+}
+
+function routeFor(path: string): Route | undefined {
+  // The most literal template wins (e.g. /v2/images/{image_id}/actions over a deeper match).
+  return routes.filter((route) => route.pattern.test(path)).sort((a, b) => a.params - b.params)[0];
+}
+
+let sim: Simulator;
+const clock = { t: T0 };
+const checked = new Set<string>();
+
+async function expectConforms(
+  method: string,
+  path: string,
+  expectedStatus: number,
+  body?: unknown,
+): Promise<Record<string, unknown> | undefined> {
+  const response = await fetch(`${sim.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${path.startsWith('/v2/') && expectedStatus === 401 ? 'revoked' : TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  const where = `${method} ${path} → ${response.status}`;
+  expect(response.status, `${where}: ${text}`).toBe(expectedStatus);
+
+  const route = routeFor(path.split('?')[0] as string);
+  expect(route, `${where}: no path in the spec matches`).toBeDefined();
+  const operation = route?.operations[method.toLowerCase()];
+  expect(operation, `${where}: the spec has no ${method} for ${route?.template}`).toBeDefined();
+  const responses = operation?.responses ?? {};
+  const declared = responses[String(response.status)];
+  // Successes must be spelled out; errors may fall back on the operation's `default`.
+  if (response.status < 400) expect(declared, `${where}: status not in the spec`).toBeDefined();
+  const spec = declared ?? responses.default;
+  expect(spec, `${where}: neither this status nor default is in the spec`).toBeDefined();
+
+  for (const [name, header] of Object.entries(spec?.headers ?? {})) {
+    const value = response.headers.get(name);
+    expect(value, `${where}: header ${name} missing`).not.toBeNull();
+    if (header.schema !== undefined) {
+      const typed =
+        header.schema.type === 'integer' || header.schema.type === 'number' ? Number(value) : value;
+      const validate = validatorFor(header.schema);
+      expect(validate(typed), `${where}: header ${name}=${value} ${ajv.errorsText(validate.errors)}`).toBe(
+        true,
+      );
+    }
+  }
+
+  const schema = spec?.content?.['application/json']?.schema;
+  expect(schema, `${where}: the spec gives no JSON schema`).toBeDefined();
+  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+  const json: unknown = JSON.parse(text);
+  const validate = validatorFor(schema as SchemaObject);
+  expect(validate(json), `${where}: ${ajv.errorsText(validate.errors)}\n${text.slice(0, 500)}`).toBe(true);
+  checked.add(`${method} ${route?.template} ${response.status}`);
+  return json as Record<string, unknown>;
+}
+
+beforeAll(async () => {
+  expect(existsSync(SPEC_PATH), `OpenAPI document not found at ${SPEC_PATH} (set DO_OPENAPI_SPEC)`).toBe(
+    true,
+  );
+  const document = (await $RefParser.dereference(parse(readFileSync(SPEC_PATH, 'utf8')), {
+    dereference: { circular: 'ignore' },
+  })) as { paths: Record<string, Record<string, Operation>> };
+  routes = Object.entries(document.paths).map(([template, operations]) => {
+    const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
+    return {
+      template,
+      pattern: new RegExp(`^${source}$`),
+      params: (template.match(/\{/g) ?? []).length,
+      operations,
+    };
+  });
+  sim = await Simulator.start({
+    tokens: [TOKEN],
+    now: () => clock.t,
+    rateLimit: { perMinute: 1000, perHour: 5000 },
+    durationsByType: { snapshot: 60_000 },
+    defaultDurationMs: 60_000,
+  });
+}, 30_000);
+
+afterAll(async () => {
+  await sim?.close();
+});
+
+describe('simulator responses conform to the DigitalOcean OpenAPI document', () => {
+  it('serves every action route, success and error, in the documented shapes', async () => {
+    // A history: some actions ended (one errored), some running, a snapshot that completed.
+    const done = sim.createAction({
+      kind: 'droplet',
+      resourceId: 301,
+      type: 'power_cycle',
+      durationMs: 5000,
+    });
+    sim.createAction({
+      kind: 'droplet',
+      resourceId: 301,
+      type: 'resize',
+      durationMs: 5000,
+      result: 'errored',
+    });
+    const transfer = sim.createAction({ kind: 'image', resourceId: 401, type: 'transfer', region: 'ams3' });
+    for (let i = 0; i < 4; i++) sim.createAction({ kind: 'droplet', resourceId: 302 });
+    const posted = await expectConforms('POST', '/v2/droplets/303/actions', 201, {
+      type: 'snapshot',
+      name: 'nightly',
+    });
+    clock.t += 60_000;
+
+    await expectConforms('GET', '/v2/actions', 200);
+    await expectConforms('GET', '/v2/actions?page=2&per_page=2', 200);
+    await expectConforms('GET', `/v2/actions/${done.id}`, 200);
+    const snapshotAction = posted?.action as { id: number } | undefined;
+    await expectConforms('GET', `/v2/actions/${snapshotAction?.id}`, 200);
+    await expectConforms('GET', '/v2/actions/987654321', 404);
+
+    const list = await expectConforms('GET', '/v2/droplets/302/actions?per_page=3', 200);
+    expect(list?.links).toHaveProperty('pages.next');
+    await expectConforms('GET', '/v2/droplets/301/actions', 200);
+    await expectConforms('GET', `/v2/droplets/301/actions/${done.id}`, 200);
+    await expectConforms('GET', `/v2/droplets/302/actions/${done.id}`, 404);
+    await expectConforms('GET', '/v2/droplets/999/actions', 404);
+    await expectConforms('POST', '/v2/droplets/301/actions', 201, { type: 'rename', name: 'web-01' });
+    await expectConforms('POST', '/v2/droplets/301/actions', 422, { type: 'reboot' });
+    await expectConforms('POST', '/v2/droplets/304/actions', 422, { type: 'fly' });
+
+    await expectConforms('GET', '/v2/images/401/actions', 200);
+    await expectConforms('GET', `/v2/images/401/actions/${transfer.id}`, 200);
+    await expectConforms('GET', `/v2/images/401/actions/${done.id}`, 404);
+    await expectConforms('GET', '/v2/images/999/actions', 404);
+    await expectConforms('POST', '/v2/images/402/actions', 201, { type: 'transfer', region: 'sgp1' });
+    await expectConforms('POST', '/v2/images/403/actions', 201, { type: 'convert' });
+    await expectConforms('POST', '/v2/images/403/actions', 422, { type: 'transfer' });
+
+    const snapshots = await expectConforms('GET', '/v2/droplets/303/snapshots', 200);
+    const [snapshot] = (snapshots?.snapshots ?? []) as Array<{ id: number }>;
+    expect(snapshot).toBeDefined();
+    await expectConforms('GET', `/v2/images/${snapshot?.id}`, 200);
+    await expectConforms('GET', '/v2/images/401', 200);
+    await expectConforms('GET', '/v2/images/999', 404);
+    await expectConforms('GET', '/v2/droplets/999/snapshots', 404);
+
+    await expectConforms('GET', '/v2/actions?page=0', 400);
+  });
+
+  it('sends documented 401, 404, 429 and 500 answers on every route', async () => {
+    sim.createAction({ kind: 'droplet', resourceId: 501 });
+    const action = sim.createAction({ kind: 'image', resourceId: 502 });
+    sim.deleteResource('droplet', 501);
+    const routesToCheck: Array<[string, string, unknown?]> = [
+      ['GET', '/v2/actions'],
+      ['GET', `/v2/actions/${action.id}`],
+      ['GET', '/v2/droplets/301/actions'],
+      ['GET', `/v2/droplets/301/actions/${action.id}`],
+      ['POST', '/v2/droplets/305/actions', { type: 'reboot' }],
+      ['GET', '/v2/images/502/actions'],
+      ['GET', `/v2/images/502/actions/${action.id}`],
+      ['POST', '/v2/images/502/actions', { type: 'convert' }],
+      ['GET', '/v2/images/502'],
+      ['GET', '/v2/droplets/301/snapshots'],
+    ];
+    for (const [method, path, body] of routesToCheck) {
+      await expectConforms(method, path, 401, body);
+      sim.injectFault({ kind: 'status', status: 429, retryAfterSeconds: 3 });
+      await expectConforms(method, path, 429, body);
+      sim.injectFault({ kind: 'status', status: 500 });
+      await expectConforms(method, path, 500, body);
+    }
+    await expectConforms('POST', '/v2/droplets/501/actions', 404, { type: 'reboot' });
+    await expectConforms('GET', '/v2/droplets/501/actions', 404);
+  });
+
+  it('answers 429 from the real limiter in the documented shape', async () => {
+    const limited = await Simulator.start({ tokens: [TOKEN], rateLimit: { perMinute: 1, perHour: 10 } });
+    const previous = sim;
+    sim = limited;
+    try {
+      await expectConforms('GET', '/v2/actions', 200);
+      await expectConforms('GET', '/v2/actions', 429);
+    } finally {
+      sim = previous;
+      await limited.close();
+    }
+    // Every status of every route above was looked up and validated.
+    expect(checked.size).toBeGreaterThanOrEqual(40);
+  });
+});
