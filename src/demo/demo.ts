@@ -57,7 +57,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const action = simulator.createAction({
         kind: droplet ? 'droplet' : 'image',
         resourceId: (droplet ? 3_164_000 : 7_555_000) + i,
-        type: types[i % types.length] as string,
+        type: types[Math.floor(i / 2) % types.length] as string,
         durationMs: Math.round(2_000 + ((i * 7919) % 1000) * (maxDurationMs / 1000)),
         result: i % 5 === 3 ? 'errored' : 'completed',
       });
