@@ -152,8 +152,60 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
     const record = await runtime.waitForOutcome(watch.id, { timeoutMs: 10_000 });
     expect(record?.outcome).toBe('timed_out');
     expect(record?.action).toMatchObject({ id: action.id, status: 'in-progress' });
+    // The last look at the deadline keeps the action in full, as the API returned it.
+    expect(record?.action?.region).toMatchObject({ slug: expect.any(String) });
     expect(Date.now() - started).toBeLessThan(4_000);
     expect(stack.logs.find((line) => line.outcome === 'timed_out')[0]?.level).toBeGreaterThanOrEqual(40);
+  });
+
+  it('reports an action that ended just at the deadline as it ended, not as timed_out', async () => {
+    stack = await startStack({
+      name: 'justintime',
+      env: { POLL_MIN_INTERVAL: '5s', POLL_MAX_INTERVAL: '5s' },
+    });
+    const { simulator, runtime } = stack;
+    const action = simulator.createAction({ kind: 'droplet', resourceId: 8, durationMs: 1000 });
+    const { watch } = await runtime.watches.watch({
+      kind: 'droplet',
+      resourceId: 8,
+      actionId: action.id,
+      timeoutMs: 1500,
+    });
+    await runtime.startWorker();
+    const record = await runtime.waitForOutcome(watch.id, { timeoutMs: 10_000 });
+    expect(record?.outcome).toBe('completed');
+    expect(record?.watch.polls).toBe(2);
+  });
+
+  it('never writes the DigitalOcean token to Redis', async () => {
+    stack = await startStack({ name: 'notoken' });
+    const { simulator, runtime, prefix } = stack;
+    const action = simulator.createAction({ kind: 'droplet', resourceId: 31, durationMs: 200 });
+    const { watch } = await runtime.watches.watch({ kind: 'droplet', resourceId: 31, actionId: action.id });
+    await runtime.startWorker();
+    await runtime.waitForOutcome(watch.id, { timeoutMs: 10_000 });
+    const token = stack.config.digitalocean.token?.reveal() ?? '';
+    expect(token.length).toBeGreaterThan(0);
+    const keys = await runtime.redis.keys(`${prefix}:*`);
+    expect(keys.length).toBeGreaterThan(3);
+    for (const key of keys) {
+      const type = await runtime.redis.type(key);
+      const content =
+        type === 'string'
+          ? await runtime.redis.get(key)
+          : type === 'hash'
+            ? await runtime.redis.hgetall(key)
+            : type === 'zset'
+              ? await runtime.redis.zrange(key, 0, -1, 'WITHSCORES')
+              : type === 'list'
+                ? await runtime.redis.lrange(key, 0, -1)
+                : type === 'stream'
+                  ? await runtime.redis.xrange(key, '-', '+')
+                  : type === 'set'
+                    ? await runtime.redis.smembers(key)
+                    : null;
+      expect(JSON.stringify({ key, content })).not.toContain(token);
+    }
   });
 
   it('cancels a waiting watch: outcome cancelled is recorded and emitted once', async () => {

@@ -76,15 +76,17 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
     if (recorded !== undefined) return this.finishRecorded(recorded);
 
     const data = job.data;
-    if (this.now() >= data.deadlineAt) {
-      const timeout = new Date(data.deadlineAt).toISOString();
-      return this.finish(job, 'timed_out', data, `no terminal status before the deadline ${timeout}`);
-    }
+    // At the deadline we still look once more: an action that ended just in time is reported as
+    // it ended, and a timed-out one carries the action as it stands, in full.
+    const pastDeadline = this.now() >= data.deadlineAt;
+    const deadlineReason = () =>
+      `no terminal status before the deadline ${new Date(data.deadlineAt).toISOString()}`;
 
     let observation: Awaited<ReturnType<ActionObserver['observe']>>;
     try {
       observation = await this.options.observer.observe(data);
     } catch (error) {
+      if (pastDeadline) return this.finish(job, 'timed_out', data, deadlineReason());
       return this.afterFailedPoll(job, token, error);
     }
 
@@ -100,6 +102,7 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
     if (status === 'completed' || status === 'errored') {
       return this.finish(job, status, { ...polled, action }, undefined);
     }
+    if (pastDeadline) return this.finish(job, 'timed_out', { ...polled, action }, deadlineReason());
     if (status === 'unknown' && data.warnedStatus !== action.status) {
       this.options.logger.warn(
         { watchId: id, status: action.status, action },
