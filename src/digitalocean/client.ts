@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { inspect } from 'node:util';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import pRetry from 'p-retry';
 import type { z } from 'zod';
@@ -22,8 +23,12 @@ import {
   actionResponseSchema,
   type DropletActionRequest,
   errorBodySchema,
+  type Image,
   type ImageActionRequest,
+  imageResponseSchema,
   type ResourceKind,
+  type Snapshot,
+  snapshotListResponseSchema,
 } from './models.js';
 import { parseRateLimitHeaders, type RateLimitSnapshot, rateLimitWaitMs } from './rate-limit-headers.js';
 import { type RequestGate, UNMETERED } from './request-gate.js';
@@ -41,6 +46,15 @@ export interface DigitalOceanClientOptions {
   budgetWaitMs?: number;
   gate?: RequestGate;
   logger?: Logger;
+  /** Told of every HTTP response (any status), e.g. to count them for metrics. */
+  onResponse?: (info: DigitalOceanResponseInfo) => void;
+}
+
+export interface DigitalOceanResponseInfo {
+  method: string;
+  path: string;
+  status: number;
+  rateLimit: RateLimitSnapshot;
 }
 
 export interface CallOptions {
@@ -70,7 +84,8 @@ interface Reply<T> {
   rateLimit: RateLimitSnapshot;
 }
 
-const NETWORK_TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
+// The whole-exchange deadline is our own (attemptSignal); this is the operating system's connect timeout.
+const NETWORK_TIMEOUT_CODES = new Set(['ETIMEDOUT']);
 
 /**
  * Typed client for the DigitalOcean action endpoints. Every request first asks the gate (the
@@ -86,6 +101,8 @@ export class DigitalOceanClient {
   private readonly maxRetryTimeMs: number;
   private readonly budgetWaitMs: number;
   private readonly logger: Logger | undefined;
+  private readonly onResponse: ((info: DigitalOceanResponseInfo) => void) | undefined;
+  private readonly timeoutMs: number;
   private lastRateLimit: RateLimitSnapshot = {};
 
   constructor(options: DigitalOceanClientOptions) {
@@ -95,10 +112,11 @@ export class DigitalOceanClient {
     this.maxRetryTimeMs = options.maxRetryTimeMs ?? 20_000;
     this.budgetWaitMs = options.budgetWaitMs ?? 2_000;
     this.logger = options.logger;
+    this.onResponse = options.onResponse;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
     const agentOptions = { keepAlive: true, maxSockets: 64 };
     this.http = axios.create({
       baseURL: this.baseUrl,
-      timeout: options.timeoutMs ?? 10_000,
       headers: {
         Authorization: `Bearer ${options.token.reveal()}`,
         'User-Agent': USER_AGENT,
@@ -118,6 +136,11 @@ export class DigitalOceanClient {
   /** The `ratelimit-*` headers of the most recent response. */
   get rateLimit(): RateLimitSnapshot {
     return { ...this.lastRateLimit };
+  }
+
+  /** The axios instance, its agents and their sockets all hold the Authorization header. */
+  [inspect.custom](): string {
+    return `DigitalOceanClient { baseUrl: '${this.baseUrl}' }`;
   }
 
   async getAction(actionId: number, options?: CallOptions): Promise<Action> {
@@ -159,31 +182,74 @@ export class DigitalOceanClient {
     resourceId: number,
     options: Omit<PageOptions, 'page'> = {},
   ): AsyncGenerator<Action> {
-    let path: string | undefined = `/v2/${kind}s/${resourceId}/actions`;
-    let page = 1;
+    const path = `/v2/${kind}s/${resourceId}/actions`;
     const perPage = options.perPage ?? 200;
-    while (path !== undefined) {
+    // A listing shifts while we page through it when actions are added (newest first), so one
+    // action can turn up on two pages; each is yielded once. A link that does not move on ends it.
+    const seen = new Set<number>();
+    let page = 1;
+    for (;;) {
       const listing: ActionPage = await this.listPage(path, { ...options, page, perPage });
-      yield* listing.actions;
-      const next: PageCursor | undefined = this.nextPage(listing.links.next);
-      if (next === undefined || listing.actions.length === 0) break;
-      path = next.path;
-      page = next.page;
+      for (const action of listing.actions) {
+        if (seen.has(action.id)) continue;
+        seen.add(action.id);
+        yield action;
+      }
+      const next = this.nextPageNumber(listing.links.next);
+      if (next === undefined || next <= page || listing.actions.length === 0) break;
+      page = next;
     }
   }
 
+  /**
+   * Starts an image action. Not retried by default: DigitalOcean has no idempotency key, and a
+   * POST that timed out may have started the action anyway (a retry could start a second
+   * transfer). Callers that can tell (see runs/) retry deliberately.
+   */
   async initiateImageAction(
     imageId: number,
     request: ImageActionRequest,
     options?: CallOptions,
   ): Promise<Action> {
     const path = `/v2/images/${imageId}/actions`;
-    return (await this.call('POST', path, actionResponseSchema, { ...options, body: request })).body.action;
+    const call = { retries: 0, ...options, body: request };
+    return (await this.call('POST', path, actionResponseSchema, call)).body.action;
   }
 
+  /** Starts a droplet action; not retried by default, for the same reason as image actions. */
   async initiateDropletAction(dropletId: number, request: DropletActionRequest, options?: CallOptions) {
     const path = `/v2/droplets/${dropletId}/actions`;
-    return (await this.call('POST', path, actionResponseSchema, { ...options, body: request })).body.action;
+    const call = { retries: 0, ...options, body: request };
+    return (await this.call('POST', path, actionResponseSchema, call)).body.action;
+  }
+
+  async getImage(imageId: number, options?: CallOptions): Promise<Image> {
+    return (await this.call('GET', `/v2/images/${imageId}`, imageResponseSchema, options)).body.image;
+  }
+
+  /** Every snapshot of a droplet, page after page (the image a `snapshot` action made is one). */
+  async *iterateDropletSnapshots(
+    dropletId: number,
+    options: Omit<PageOptions, 'page'> = {},
+  ): AsyncGenerator<Snapshot> {
+    const path = `/v2/droplets/${dropletId}/snapshots`;
+    const perPage = options.perPage ?? 200;
+    const seen = new Set<number>();
+    let page = 1;
+    for (;;) {
+      const { body } = await this.call('GET', path, snapshotListResponseSchema, {
+        ...options,
+        query: { page, per_page: perPage },
+      });
+      for (const snapshot of body.snapshots) {
+        if (seen.has(snapshot.id)) continue;
+        seen.add(snapshot.id);
+        yield snapshot;
+      }
+      const next = this.nextPageNumber(body.links?.pages?.next);
+      if (next === undefined || next <= page || body.snapshots.length === 0) break;
+      page = next;
+    }
   }
 
   private async listPage(path: string, options: PageOptions = {}): Promise<ActionPage> {
@@ -204,9 +270,10 @@ export class DigitalOceanClient {
 
   /**
    * `links.pages.next` is an absolute URL. We only follow it on our own API host, so a response
-   * can never steer the token to another server.
+   * can never steer the token to another server, and take only its `page`: the path stays the one
+   * we listed (the base URL may have a path of its own, and the documented examples link to others).
    */
-  private nextPage(next: string | undefined): PageCursor | undefined {
+  private nextPageNumber(next: string | undefined): number | undefined {
     if (next === undefined) return undefined;
     let url: URL;
     try {
@@ -219,7 +286,7 @@ export class DigitalOceanClient {
       return undefined;
     }
     const page = Number(url.searchParams.get('page'));
-    return Number.isInteger(page) && page > 0 ? { path: url.pathname, page } : undefined;
+    return Number.isInteger(page) && page > 0 ? page : undefined;
   }
 
   private async call<S extends z.ZodType>(
@@ -259,6 +326,8 @@ export class DigitalOceanClient {
       maxWaitMs: this.budgetWaitMs,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
+    options.signal?.throwIfAborted();
+    const attempt = attemptSignal(this.timeoutMs, options.signal);
     let response: AxiosResponse<string>;
     try {
       response = await this.http.request<string>({
@@ -266,19 +335,25 @@ export class DigitalOceanClient {
         url: path,
         ...(options.query === undefined ? {} : { params: options.query }),
         ...(options.body === undefined ? {} : { data: options.body }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        signal: attempt.signal,
       });
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error;
-      throw new TransientError(`${method} ${path} failed: ${describeNetworkError(error)}`, {
+      const why = attempt.timedOut ? `timed out after ${this.timeoutMs} ms` : describeNetworkError(error);
+      throw new TransientError(`${method} ${path} failed: ${why}`, {
         method,
         path,
-        cause: error,
+        cause: networkCause(error),
       });
+    } finally {
+      attempt.release();
     }
 
     const rateLimit = parseRateLimitHeaders(response.headers as Record<string, unknown>);
-    this.lastRateLimit = { ...this.lastRateLimit, ...rateLimit };
+    // Budget headers a response lacks keep their last value; retry-after belongs to its 429 alone.
+    const { retryAfterMs: _previousRetryAfter, ...lastBudget } = this.lastRateLimit;
+    this.lastRateLimit = { ...lastBudget, ...rateLimit };
+    this.onResponse?.({ method, path, status: response.status, rateLimit });
     await this.gate.observe(rateLimit);
 
     if (response.status >= 200 && response.status < 300) {
@@ -325,11 +400,6 @@ export class DigitalOceanClient {
   }
 }
 
-interface PageCursor {
-  path: string;
-  page: number;
-}
-
 function parseJson(text: unknown): unknown {
   if (typeof text !== 'string') return text;
   try {
@@ -337,6 +407,35 @@ function parseJson(text: unknown): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The signal for one attempt: aborted by the caller's signal, or once `timeoutMs` have passed.
+ * axios' own `timeout` stops counting when the response starts, so a body that trickles in would
+ * never time out; this deadline covers the whole exchange.
+ */
+function attemptSignal(timeoutMs: number, outer: AbortSignal | undefined) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const forward = () => controller.abort(outer?.reason);
+  outer?.addEventListener('abort', forward, { once: true });
+  return {
+    signal: controller.signal,
+    get timedOut(): boolean {
+      return controller.signal.aborted && outer?.aborted !== true;
+    },
+    release(): void {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', forward);
+    },
+  };
+}
+
+/** What explains a network failure, without the axios error itself: its config and socket hold the token. */
+function networkCause(error: unknown): Error {
+  const cause = new Error(error instanceof Error ? error.message : String(error));
+  if (axios.isAxiosError(error) && error.code !== undefined) Object.assign(cause, { code: error.code });
+  return cause;
 }
 
 function describeNetworkError(error: unknown): string {

@@ -79,3 +79,38 @@ export type ImageActionRequest = { type: 'transfer'; region: string } | { type: 
 
 /** Body of POST /v2/droplets/{id}/actions: a `type` plus that type's parameters. */
 export type DropletActionRequest = { type: string } & Record<string, unknown>;
+
+/** An entry of GET /v2/droplets/{id}/snapshots (the spec's `droplet_snapshot`). */
+export const snapshotSchema = z
+  .object({
+    id: z.number().int(),
+    name: z.string().optional(),
+    created_at: z.string(),
+    regions: z.array(z.string()).optional(),
+    type: z.string().optional(),
+  })
+  .passthrough();
+export type Snapshot = z.infer<typeof snapshotSchema>;
+
+export const snapshotListResponseSchema = z
+  .object({
+    snapshots: z.array(snapshotSchema),
+    links: z.object({ pages: pageLinksSchema.optional() }).passthrough().optional(),
+    meta: z.object({ total: z.number().int().optional() }).passthrough().optional(),
+  })
+  .passthrough();
+
+/** The `image` of GET /v2/images/{id}; only what actionwatch reads is required. */
+export const imageSchema = z
+  .object({
+    id: z.number().int(),
+    name: z.string().optional(),
+    type: z.string().optional(),
+    regions: z.array(z.string()).optional(),
+    created_at: z.string().optional(),
+    status: z.string().optional(),
+  })
+  .passthrough();
+export type Image = z.infer<typeof imageSchema>;
+
+export const imageResponseSchema = z.object({ image: imageSchema }).passthrough();
