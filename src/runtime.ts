@@ -1,3 +1,7 @@
+import { ChainProcessor } from './chains/chain-processor.js';
+import { ChainQueue } from './chains/chain-queue.js';
+import type { ChainOutcomeSink } from './chains/chain-sink.js';
+import { ChainWorker } from './chains/chain-worker.js';
 import { type Config, requireToken } from './config/config.js';
 import { DigitalOceanClient, type DigitalOceanClientOptions } from './digitalocean/client.js';
 import { RequestBudget } from './digitalocean/request-budget.js';
@@ -9,6 +13,7 @@ import { type RetrySchedule, retrySchedule } from './notifications/webhooks/retr
 import { WebhookSigner } from './notifications/webhooks/webhook-signer.js';
 import { WebhookSink } from './notifications/webhooks/webhook-sink.js';
 import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
+import { ActionStarter } from './runs/action-starter.js';
 import { createRedis, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
@@ -50,6 +55,8 @@ export class Runtime {
   private readonly workers: WatchWorker[] = [];
   private deliveryQueue: DeliveryQueue | undefined;
   private deliveryWorker: DeliveryWorker | undefined;
+  private chainQueue: ChainQueue | undefined;
+  private readonly chainWorkers: ChainWorker[] = [];
 
   constructor(
     readonly config: Config,
@@ -127,7 +134,10 @@ export class Runtime {
     options.metrics?.observeWorker(worker);
     await worker.start();
     this.workers.push(worker);
-    if (options.webhooks !== false) await this.startDeliveryWorker();
+    if (options.webhooks !== false) {
+      const deliveryWorker = await this.startDeliveryWorker();
+      options.metrics?.observeDeliveries(deliveryWorker.worker);
+    }
     return worker;
   }
 
@@ -179,8 +189,58 @@ export class Runtime {
     return waitForOutcome(this.redis, this.config.prefix, this.watches.outcomes, watchId, options);
   }
 
+  /** Starts actions once per idempotency key. Throws ConfigError when no token is configured. */
+  actionStarter(): ActionStarter {
+    return ActionStarter.fromConfig(this.redis, this.config, this.client(), this.logger);
+  }
+
+  /** The `chains` queue: submit, look up, list and cancel chains (created on first use). */
+  chains(): ChainQueue {
+    this.chainQueue ??= new ChainQueue(this.redis, {
+      prefix: this.config.prefix,
+      retentionMs: this.config.watch.retentionMs,
+      eventsMaxLength: this.config.events.maxLength,
+    });
+    return this.chainQueue;
+  }
+
+  /** Runs chain steps in this process (the `worker` command does, beside the watch worker). */
+  async startChainWorker(
+    options: { concurrency?: number; sinks?: ChainOutcomeSink[] } = {},
+  ): Promise<ChainWorker> {
+    const client = this.client();
+    const chains = this.chains();
+    const processor = new ChainProcessor({
+      store: chains.store,
+      outcomes: chains.outcomes,
+      watches: this.watches,
+      starter: ActionStarter.fromConfig(this.redis, this.config, client, this.logger),
+      client,
+      logger: this.logger,
+      schedule: this.config.schedule,
+      ...(options.sinks === undefined ? {} : { sinks: options.sinks }),
+    });
+    const connection = createRedis(this.config.redisUrl, {
+      forWorker: true,
+      connectionName: `${this.config.prefix}:chains`,
+    });
+    this.workerConnections.push(connection);
+    const worker = new ChainWorker({
+      connection,
+      prefix: this.config.prefix,
+      processor,
+      logger: this.logger,
+      concurrency: options.concurrency ?? Math.min(20, this.config.worker.concurrency),
+      lockDurationMs: this.config.worker.lockDurationMs,
+    });
+    await worker.start();
+    this.chainWorkers.push(worker);
+    return worker;
+  }
+
   /** Stops workers gracefully (in-flight polls finish), then closes every connection. */
   async close(): Promise<void> {
+    await Promise.all(this.chainWorkers.map((worker) => worker.close()));
     await Promise.all(this.workers.map((worker) => worker.close()));
     if (this.deliveryWorker !== undefined) {
       // First attempts of what this process queued, so a short-lived `wait --with-worker` sends them.
@@ -188,6 +248,7 @@ export class Runtime {
       await this.deliveryWorker.close();
     }
     await this.deliveryQueue?.close();
+    await this.chainQueue?.close();
     await this.watches.close();
     for (const connection of [...this.workerConnections, this.redis]) {
       await connection.quit().catch(() => connection.disconnect());

@@ -1,8 +1,12 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerActions } from './commands/actions.js';
 import { registerCancel } from './commands/cancel.js';
+import { registerChain } from './commands/chain.js';
+import { registerChains } from './commands/chains.js';
 import { registerDemo } from './commands/demo.js';
 import { registerList } from './commands/list.js';
+import { registerRun } from './commands/run.js';
 import { registerServe } from './commands/serve.js';
 import { registerSim } from './commands/sim.js';
 import { registerWait } from './commands/wait.js';
@@ -24,6 +28,10 @@ export function buildProgram(): Command {
   registerWait(program);
   registerList(program);
   registerCancel(program);
+  registerRun(program);
+  registerChain(program);
+  registerChains(program);
+  registerActions(program);
   registerWebhooks(program);
   registerSim(program);
   registerDemo(program);

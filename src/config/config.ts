@@ -7,6 +7,17 @@ type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/**
+ * How workers observe actions: `batched` serves watches from shared list requests (falling back to
+ * each watch's own GET), `direct` makes one GET per poll.
+ */
+export const OBSERVE_MODES = ['batched', 'direct'] as const;
+export type ObserveMode = (typeof OBSERVE_MODES)[number];
+
+/** `DIGITALOCEAN_TOKEN_<NAME>` names a token profile `<name>` (lower-cased). */
+const PROFILE_TOKEN_VARIABLE = /^DIGITALOCEAN_TOKEN_(.+)$/;
+const PROFILE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
 const duration = (name: string, fallback: string) =>
   z
     .string()
@@ -123,6 +134,9 @@ const envSchema = z.object({
   WEBHOOK_RETRY_SPAN: duration('WEBHOOK_RETRY_SPAN', '24h'),
   WEBHOOK_ALLOW_PRIVATE: boolean('WEBHOOK_ALLOW_PRIVATE'),
   API_TOKEN: z.string().optional(),
+  OBSERVE_MODE: z
+    .enum(OBSERVE_MODES, { message: `OBSERVE_MODE must be one of ${OBSERVE_MODES.join(', ')}` })
+    .default('direct'),
 });
 
 export interface PollSchedule {
@@ -142,9 +156,12 @@ export interface Config {
   digitalocean: {
     apiUrl: string;
     token: Secret | undefined;
+    /** Named token profiles (lower-cased names), each with its own budget, queue and sweeper. */
+    profiles: Record<string, Secret>;
     timeoutMs: number;
     retries: number;
   };
+  observe: { mode: ObserveMode };
   rateLimit: { perMinute: number; perHour: number; headroom: number };
   schedule: PollSchedule;
   watch: { defaultTimeoutMs: number; retentionMs: number };
@@ -183,6 +200,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (e.WATCH_TIMEOUT <= 0) problems.push('WATCH_TIMEOUT must be greater than 0');
   if (e.WORKER_LOCK_DURATION < 2000) problems.push('WORKER_LOCK_DURATION must be at least 2s');
   if (e.DIGITALOCEAN_TIMEOUT < 100) problems.push('DIGITALOCEAN_TIMEOUT must be at least 100ms');
+  const profiles: Record<string, Secret> = {};
+  for (const [variable, value] of Object.entries(cleaned)) {
+    const name = PROFILE_TOKEN_VARIABLE.exec(variable)?.[1];
+    if (name === undefined || value === undefined) continue;
+    if (!PROFILE_NAME.test(name) || name.toLowerCase() === 'default') {
+      problems.push(
+        `${variable}: a token profile name must be a letter then up to 31 letters, digits or _, and not DEFAULT (the default token is DIGITALOCEAN_TOKEN)`,
+      );
+      continue;
+    }
+    profiles[name.toLowerCase()] = new Secret(value.trim());
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const token = nonEmpty(e.DIGITALOCEAN_TOKEN) ?? nonEmpty(e.DIGITALOCEAN_ACCESS_TOKEN);
@@ -193,6 +222,7 @@ export function loadConfig(env: Env = process.env): Config {
     digitalocean: {
       apiUrl: e.DIGITALOCEAN_API_URL.replace(/\/+$/, ''),
       token: token === undefined ? undefined : new Secret(token),
+      profiles,
       timeoutMs: e.DIGITALOCEAN_TIMEOUT,
       retries: e.DIGITALOCEAN_RETRIES,
     },
@@ -208,6 +238,7 @@ export function loadConfig(env: Env = process.env): Config {
       ageFactor: e.POLL_AGE_FACTOR,
       jitter: e.POLL_JITTER,
     },
+    observe: { mode: e.OBSERVE_MODE },
     watch: { defaultTimeoutMs: e.WATCH_TIMEOUT, retentionMs: e.WATCH_RETENTION },
     worker: { concurrency: e.WORKER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION },
     events: { maxLength: e.EVENTS_MAX_LENGTH },
@@ -232,4 +263,16 @@ export function requireToken(config: Config): Secret {
     ]);
   }
   return config.digitalocean.token;
+}
+
+/** The token of a profile (undefined: the default one), or a ConfigError naming the variable to set. */
+export function requireProfileToken(config: Config, tokenProfile: string | undefined): Secret {
+  if (tokenProfile === undefined) return requireToken(config);
+  const token = config.digitalocean.profiles[tokenProfile];
+  if (token === undefined) {
+    throw new ConfigError([
+      `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} is not set: a worker needs it to poll watches of token profile ${tokenProfile}`,
+    ]);
+  }
+  return token;
 }

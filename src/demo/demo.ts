@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { EventStream } from '../notifications/event-stream.js';
+import { type ReceivedWebhook, startLocalReceiver } from '../notifications/webhooks/local-receiver.js';
 import { Runtime } from '../runtime.js';
 import { Simulator } from '../simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix } from '../support/redis.js';
@@ -21,6 +23,8 @@ export interface DemoResult {
   outcomes: Record<Outcome, number>;
   polls: number;
   apiRequests: number;
+  /** Webhook messages the demo's receiver got whose signature verified. */
+  webhooksVerified: number;
 }
 
 const DROPLET_TYPES = ['create', 'reboot', 'snapshot', 'resize', 'power_off'];
@@ -36,6 +40,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const count = options.count ?? 12;
   const maxDurationMs = options.maxDurationMs ?? 12_000;
   const simulator = await Simulator.start({ tokens: ['demo-token'] });
+  const tty = 'isTTY' in progress && progress.isTTY === true;
+  // A receiver on loopback shows each signed delivery as it lands (hence WEBHOOK_ALLOW_PRIVATE).
+  const webhooks: ReceivedWebhook[] = [];
+  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  const receiver = await startLocalReceiver({
+    secret,
+    onMessage: (message) => {
+      webhooks.push(message);
+      const { type, data } = (message.payload ?? {}) as { type?: string; data?: { watch?: { id?: string } } };
+      const verdict = message.verified ? 'signature verified' : 'SIGNATURE REJECTED';
+      progress.write(
+        `${tty ? '\r\x1b[2K' : ''}[webhook] ${type ?? '?'} ${data?.watch?.id ?? '?'} ${message.webhookId} ${verdict}\n`,
+      );
+    },
+  });
   const prefix = `actionwatch-demo-${process.pid}-${Date.now()}`;
   const config = loadConfig({
     REDIS_URL: options.redisUrl,
@@ -45,6 +64,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     POLL_MIN_INTERVAL: '1s',
     POLL_MAX_INTERVAL: '5s',
     WATCH_TIMEOUT: '2m',
+    WEBHOOK_URL: receiver.url,
+    WEBHOOK_SECRET: secret,
+    WEBHOOK_ALLOW_PRIVATE: 'true',
   });
   const runtime = new Runtime(config, createLogger({ level: 'error' }));
   const reader = runtime.redis.duplicate();
@@ -90,7 +112,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         .map(([outcome, n]) => `${n} ${outcome}`);
       return `[demo] ${ended}/${total} ended${parts.length ? ` · ${parts.join(' · ')}` : ''} · ${stats.requests} API requests · ${((Date.now() - started) / 1000).toFixed(0)}s`;
     };
-    const tty = 'isTTY' in progress && progress.isTTY === true;
     progress.write(`${line()}\n`);
     while (ended < total) {
       const events = await stream.waitAfter(cursor, 1_000);
@@ -114,10 +135,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
     if (tty) progress.write('\n');
     progress.write(`[demo] all ${total} watches ended in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-    return { outcomes, polls, apiRequests: simulator.stats().requests };
+    // The last outcomes' messages may still be on their way.
+    const webhooksDue = Date.now() + 15_000;
+    while (webhooks.length < total && Date.now() < webhooksDue) await new Promise((r) => setTimeout(r, 100));
+    const webhooksVerified = webhooks.filter((message) => message.verified).length;
+    progress.write(`[demo] ${webhooksVerified}/${total} webhooks delivered with a verified signature\n`);
+    return { outcomes, polls, apiRequests: simulator.stats().requests, webhooksVerified };
   } finally {
     reader.disconnect();
     await runtime.close();
+    await receiver.close();
     const cleaner = createRedis(options.redisUrl);
     await deleteKeysWithPrefix(cleaner, prefix).catch(() => {});
     cleaner.disconnect();

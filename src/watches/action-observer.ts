@@ -1,9 +1,20 @@
 import type { DigitalOceanClient } from '../digitalocean/client.js';
 import type { Action } from '../digitalocean/models.js';
 import { NotFoundError } from '../errors/digitalocean-api-error.js';
+import type { WatchData } from './watch.js';
 import type { ActionRef } from './watch-ref.js';
 
-export type Observation = { found: true; action: Action } | { found: false; reason: string };
+export type Observation =
+  /** `recheckInMs`: the observer keeps watching it meanwhile; the job may sleep that long. */
+  | { found: true; action: Action; recheckInMs?: number }
+  /** With `retryInMs`, not observed yet (no request was made): look again then, not a poll. */
+  | { found: false; reason: string; retryInMs?: number };
+
+export interface ObserveOptions {
+  signal?: AbortSignal;
+  /** The watch asking, for observers that share observations among watches. */
+  watch?: WatchData;
+}
 
 /**
  * The one step that looks at an action. Everything else in a watch (schedule, outcome, events) is
@@ -11,16 +22,17 @@ export type Observation = { found: true; action: Action } | { found: false; reas
  * from one list request can replace this without touching the worker.
  */
 export interface ActionObserver {
-  observe(ref: ActionRef, options?: { signal?: AbortSignal }): Promise<Observation>;
+  observe(ref: ActionRef, options?: ObserveOptions): Promise<Observation>;
 }
 
 /** One GET of the action's scoped endpoint per observation. */
 export class DirectObserver implements ActionObserver {
   constructor(private readonly client: DigitalOceanClient) {}
 
-  async observe(ref: ActionRef, options: { signal?: AbortSignal } = {}): Promise<Observation> {
+  async observe(ref: ActionRef, options: ObserveOptions = {}): Promise<Observation> {
     try {
-      const action = await this.client.getResourceAction(ref.kind, ref.resourceId, ref.actionId, options);
+      const call = options.signal === undefined ? {} : { signal: options.signal };
+      const action = await this.client.getResourceAction(ref.kind, ref.resourceId, ref.actionId, call);
       return { found: true, action };
     } catch (error) {
       if (error instanceof NotFoundError) return { found: false, reason: error.message };

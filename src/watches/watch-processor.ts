@@ -84,12 +84,17 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
 
     let observation: Awaited<ReturnType<ActionObserver['observe']>>;
     try {
-      observation = await this.options.observer.observe(data);
+      observation = await this.options.observer.observe(data, { watch: data });
     } catch (error) {
       if (pastDeadline) return this.finish(job, 'timed_out', data, deadlineReason());
       return this.afterFailedPoll(job, token, error);
     }
 
+    if (!observation.found && observation.retryInMs !== undefined) {
+      // Not observed yet, and no request was made (a shared list sweep will look): not a poll.
+      if (pastDeadline) return this.finish(job, 'timed_out', data, deadlineReason());
+      return this.reschedule(job, token, data, this.untilDeadline(data, observation.retryInMs));
+    }
     const polled: WatchData = { ...data, polls: data.polls + 1 };
     delete polled.lastError;
     if (!observation.found) {
@@ -111,7 +116,16 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
       polled.warnedStatus = action.status;
     }
     polled.action = compactAction(action);
-    return this.reschedule(job, token, polled, this.pollDelay(polled));
+    const delay =
+      observation.recheckInMs === undefined
+        ? this.pollDelay(polled)
+        : this.untilDeadline(polled, observation.recheckInMs);
+    return this.reschedule(job, token, polled, delay);
+  }
+
+  /** `delayMs`, but waking at the deadline rather than after it. */
+  private untilDeadline(data: WatchData, delayMs: number): number {
+    return Math.max(1, Math.min(delayMs, data.deadlineAt - this.now()));
   }
 
   private async afterFailedPoll(
@@ -188,6 +202,7 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
         enqueuedAt: data.enqueuedAt,
         finishedAt: new Date(this.now()).toISOString(),
         polls: data.polls,
+        ...(data.tokenProfile === undefined ? {} : { tokenProfile: data.tokenProfile }),
       },
       action: data.action,
       ...(reason === undefined ? {} : { reason }),

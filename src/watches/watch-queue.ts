@@ -1,7 +1,7 @@
 import { type JobsOptions, type JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { InputError } from '../errors/input-error.js';
-import { WATCH_QUEUE, watchIndexKey } from './keys.js';
+import { WATCH_QUEUE, watchIndexKey, watchQueueName } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {
   type Outcome,
@@ -11,12 +11,14 @@ import {
   type WatchWebhook,
   watchFrom,
 } from './watch.js';
-import { type ActionRef, watchIdOf } from './watch-ref.js';
+import { type ActionRef, parseWatchId, watchIdOf } from './watch-ref.js';
 
 export interface WatchRequest extends ActionRef {
   /** Deadline after which the watch ends as `timed_out`. Defaults to the configured WATCH_TIMEOUT. */
   timeoutMs?: number;
   webhooks?: WatchWebhook[];
+  /** Observe it with the token of this profile (DIGITALOCEAN_TOKEN_<NAME>); default DIGITALOCEAN_TOKEN. */
+  tokenProfile?: string;
 }
 
 export interface WatchQueueOptions {
@@ -25,6 +27,8 @@ export interface WatchQueueOptions {
   retentionMs: number;
   firstPollDelayMs: number;
   eventsMaxLength: number;
+  /** Named token profiles whose queues `counts()` includes. */
+  tokenProfiles?: readonly string[];
 }
 
 export interface WatchResult {
@@ -61,6 +65,7 @@ export class WatchQueue {
   readonly queue: Queue<WatchData, OutcomeRecord>;
   readonly outcomes: OutcomeStore;
   private readonly indexKey: string;
+  private readonly profileQueues = new Map<string, Queue<WatchData, OutcomeRecord>>();
 
   constructor(
     readonly redis: Redis,
@@ -104,13 +109,21 @@ export class WatchQueue {
     }
     const ids = [...unique.keys()];
     await this.clearRewatchable(ids);
-    await this.queue.addBulk(
-      [...unique.entries()].map(([id, request]) => ({
-        name: 'watch',
-        data: this.initialData(request, enqueuedAt, now),
-        opts: this.jobOptions(id),
-      })),
-    );
+    const byProfile = new Map<string | undefined, Array<[string, WatchRequest]>>();
+    for (const entry of unique.entries()) {
+      const group = byProfile.get(entry[1].tokenProfile) ?? [];
+      group.push(entry);
+      byProfile.set(entry[1].tokenProfile, group);
+    }
+    for (const [tokenProfile, entries] of byProfile) {
+      await this.queueFor(tokenProfile).addBulk(
+        entries.map(([id, request]) => ({
+          name: 'watch',
+          data: this.initialData(request, enqueuedAt, now),
+          opts: this.jobOptions(id),
+        })),
+      );
+    }
     const watches = await this.getMany(ids);
     const index = this.redis.multi();
     for (const [position, id] of ids.entries()) {
@@ -134,7 +147,7 @@ export class WatchQueue {
 
   async getMany(ids: string[]): Promise<Array<Watch | undefined>> {
     const [jobs, outcomes] = await Promise.all([
-      Promise.all(ids.map((id) => this.queue.getJob(id))),
+      Promise.all(ids.map((id) => this.jobOf(id))),
       this.outcomes.getMany(ids),
     ]);
     return ids.map((id, index) => watchFrom(id, jobs[index]?.data, outcomes[index]));
@@ -198,7 +211,7 @@ export class WatchQueue {
    * next poll. A watch that already ended is returned as it is.
    */
   async cancel(id: string, reason = 'cancelled by request'): Promise<Watch | undefined> {
-    const job = await this.queue.getJob(id);
+    const job = await this.jobOf(id);
     const existing = await this.outcomes.get(id);
     if (existing !== undefined) return watchFrom(id, job?.data, existing);
     if (job === undefined) return undefined;
@@ -214,6 +227,7 @@ export class WatchQueue {
         enqueuedAt: job.data.enqueuedAt,
         finishedAt,
         polls: job.data.polls,
+        ...(job.data.tokenProfile === undefined ? {} : { tokenProfile: job.data.tokenProfile }),
       },
       action: job.data.action,
       reason,
@@ -228,11 +242,36 @@ export class WatchQueue {
   }
 
   async counts(): Promise<Record<string, number>> {
-    return this.queue.getJobCounts(...WAITING_TYPES, ...DONE_TYPES);
+    const queues = [this.queue, ...(this.options.tokenProfiles ?? []).map((name) => this.queueFor(name))];
+    const counts = await Promise.all(queues.map((queue) => queue.getJobCounts(...WAITING_TYPES, ...DONE_TYPES)));
+    const total: Record<string, number> = {};
+    for (const count of counts) {
+      for (const [state, value] of Object.entries(count)) total[state] = (total[state] ?? 0) + value;
+    }
+    return total;
+  }
+
+  /** The queue of a token profile's watches (the default profile's is `queue`). */
+  queueFor(tokenProfile: string | undefined): Queue<WatchData, OutcomeRecord> {
+    if (tokenProfile === undefined) return this.queue;
+    let queue = this.profileQueues.get(tokenProfile);
+    if (queue === undefined) {
+      queue = new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
+        connection: this.redis,
+        prefix: this.options.prefix,
+      });
+      this.profileQueues.set(tokenProfile, queue);
+    }
+    return queue;
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await Promise.all([this.queue, ...this.profileQueues.values()].map((queue) => queue.close()));
+  }
+
+  /** A watch's job, in the queue its id's token profile names. */
+  private jobOf(id: string) {
+    return this.queueFor(parseWatchId(id)?.tokenProfile).getJob(id);
   }
 
   private initialData(request: WatchRequest, enqueuedAt: string, now: number): WatchData {
@@ -244,6 +283,7 @@ export class WatchQueue {
       deadlineAt: now + (request.timeoutMs ?? this.options.defaultTimeoutMs),
       polls: 0,
       action: null,
+      ...(request.tokenProfile === undefined ? {} : { tokenProfile: request.tokenProfile }),
       ...(request.webhooks === undefined || request.webhooks.length === 0
         ? {}
         : { webhooks: request.webhooks }),
@@ -270,7 +310,7 @@ export class WatchQueue {
     for (const [index, outcome] of outcomes.entries()) {
       const id = ids[index];
       if (id === undefined || outcome === undefined || !REWATCHABLE.includes(outcome.outcome)) continue;
-      const job = await this.queue.getJob(id);
+      const job = await this.jobOf(id);
       if (job !== undefined) {
         if (!(await job.isCompleted()) && !(await job.isFailed())) continue; // still finishing
         await job.remove();

@@ -33,12 +33,35 @@ export function parseActionRef(kind: unknown, resourceId: unknown, actionId: unk
  * The watch id (and BullMQ job id) is derived from the action, so enqueueing the same action twice
  * joins one watch. BullMQ forbids `:` in custom ids, hence dashes.
  */
-export function watchIdOf(ref: ActionRef): string {
-  return `${ref.kind}-${ref.resourceId}-${ref.actionId}`;
+export function watchIdOf(ref: ActionRef & { tokenProfile?: string | undefined }): string {
+  const id = `${ref.kind}-${ref.resourceId}-${ref.actionId}`;
+  // A watch through another token is another watch; the default token's ids stay as they were.
+  return ref.tokenProfile === undefined ? id : `${ref.tokenProfile}.${id}`;
 }
 
-export function parseWatchId(id: string): ActionRef | undefined {
-  const match = /^(droplet|image)-(\d+)-(\d+)$/.exec(id);
+export function parseWatchId(id: string): (ActionRef & { tokenProfile?: string }) | undefined {
+  const match = /^(?:([a-z][a-z0-9_]{0,31})\.)?(droplet|image)-(\d+)-(\d+)$/.exec(id);
   if (!match) return undefined;
-  return { kind: match[1] as ResourceKind, resourceId: Number(match[2]), actionId: Number(match[3]) };
+  const ref = { kind: match[2] as ResourceKind, resourceId: Number(match[3]), actionId: Number(match[4]) };
+  return match[1] === undefined ? ref : { ...ref, tokenProfile: match[1] };
+}
+
+/** The profile of DIGITALOCEAN_TOKEN itself; its watches carry no profile. */
+export const DEFAULT_TOKEN_PROFILE = 'default';
+
+/** Profile names as `DIGITALOCEAN_TOKEN_<NAME>` spells them, lower-cased. */
+export const TOKEN_PROFILE_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
+
+/**
+ * A token profile as a user names it (`--token-profile team_b`, any case). Undefined for the
+ * default profile, whose watches carry no profile.
+ */
+export function parseTokenProfile(value: unknown): string | undefined {
+  const name = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
+  if (name === undefined || !TOKEN_PROFILE_PATTERN.test(name)) {
+    throw new InputError(
+      `token profile must be a letter then up to 31 letters, digits or _, as in DIGITALOCEAN_TOKEN_<NAME> (got ${JSON.stringify(value)})`,
+    );
+  }
+  return name === DEFAULT_TOKEN_PROFILE ? undefined : name;
 }

@@ -15,6 +15,10 @@ export interface WatchWorkerOptions {
   concurrency: number;
   /** How long a job stays locked to this worker; a killed worker's jobs come back after it. */
   lockDurationMs: number;
+  /** The queue to serve: a token profile's own (see watchQueueName); default `watches`. */
+  queueName?: string;
+  /** The variable holding this worker's token, for the message when DigitalOcean refuses it. */
+  tokenVariable?: string;
 }
 
 export interface WatchWorkerEvents {
@@ -37,8 +41,9 @@ export class WatchWorker extends EventEmitter<WatchWorkerEvents> {
 
   constructor(private readonly options: WatchWorkerOptions) {
     super();
-    this.control = new Queue(WATCH_QUEUE, { connection: options.connection, prefix: options.prefix });
-    this.worker = new Worker<WatchData, OutcomeRecord>(WATCH_QUEUE, (job, token) => this.step(job, token), {
+    const queueName = options.queueName ?? WATCH_QUEUE;
+    this.control = new Queue(queueName, { connection: options.connection, prefix: options.prefix });
+    this.worker = new Worker<WatchData, OutcomeRecord>(queueName, (job, token) => this.step(job, token), {
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
@@ -112,7 +117,7 @@ export class WatchWorker extends EventEmitter<WatchWorkerEvents> {
     void this.worker.pause(true);
     this.options.logger.error(
       { status: error.apiError.status, err: error.message },
-      'DigitalOcean refused the token: this worker has stopped polling. Every watch is kept and resumes when a worker starts with a valid DIGITALOCEAN_TOKEN.',
+      `DigitalOcean refused the token: this worker has stopped polling. Every watch is kept and resumes when a worker starts with a valid ${this.options.tokenVariable ?? 'DIGITALOCEAN_TOKEN'}.`,
     );
     this.emit('token-rejected', error);
   }

@@ -26,6 +26,8 @@ export interface WatchData extends ActionRef {
   warnedStatus?: string;
   lastError?: string;
   webhooks?: WatchWebhook[];
+  /** The token profile whose token observes it; absent for the default token. */
+  tokenProfile?: string;
 }
 
 /** The outcome of a watch, stored once in Redis and emitted once on the events stream. */
@@ -40,6 +42,7 @@ export interface OutcomeRecord {
     enqueuedAt: string;
     finishedAt: string;
     polls: number;
+    tokenProfile?: string;
   };
   /** The last DigitalOcean action object seen, as the API returned it, or null. */
   action: Action | null;
@@ -63,6 +66,7 @@ export interface Watch {
   deadlineAt: string | null;
   reason?: string;
   lastError?: string;
+  tokenProfile?: string;
 }
 
 export function compactAction(action: Action): Action {
@@ -89,6 +93,7 @@ export function watchFrom(
       finishedAt: outcome.watch.finishedAt,
       deadlineAt: data === undefined ? null : new Date(data.deadlineAt).toISOString(),
       ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
+      ...(outcome.watch.tokenProfile === undefined ? {} : { tokenProfile: outcome.watch.tokenProfile }),
     };
   }
   if (data === undefined) return undefined;
@@ -105,5 +110,6 @@ export function watchFrom(
     finishedAt: null,
     deadlineAt: new Date(data.deadlineAt).toISOString(),
     ...(data.lastError === undefined ? {} : { lastError: data.lastError }),
+    ...(data.tokenProfile === undefined ? {} : { tokenProfile: data.tokenProfile }),
   };
 }

@@ -63,13 +63,22 @@ export function registerWatch(program: Command): void {
     )
     .option('--webhook <url>', 'also POST this watch’s outcome to URL (repeatable)', collect)
     .option('--on <outcomes>', 'with --webhook: only these outcomes, e.g. completed,errored')
+    .option(
+      '--in-progress',
+      'with <kind> <resourceId> only: list its actions (all pages) and watch every one still in progress',
+    )
     .action(
       async (
         kind: string | undefined,
         resourceId: string | undefined,
         actionId: string | undefined,
-        options: WatchCommandOptions,
+        options: WatchCommandOptions & { inProgress?: boolean },
       ) => {
+        if (options.inProgress) {
+          const { watchInProgressFromArgs } = await import('./actions.js');
+          await watchInProgressFromArgs([kind, resourceId, actionId], options);
+          return;
+        }
         const requests = requestsFromArgs([kind, resourceId, actionId], options, usage);
         await withRuntime({}, async (runtime) => {
           await assertWebhooksAllowed(requests, runtime.config.webhooks.allowPrivate);

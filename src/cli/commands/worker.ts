@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
+import { startMetricsServer } from '../../http/metrics-server.js';
+import { Metrics } from '../../metrics/metrics.js';
 import { assertTargetAllowed } from '../../notifications/webhooks/address-guard.js';
 import type { Runtime } from '../../runtime.js';
 import { withRuntime } from '../context.js';
-import { positiveInteger } from '../parsers.js';
+import { port, positiveInteger } from '../parsers.js';
 
 export function registerWorker(program: Command): void {
   program
@@ -13,11 +15,28 @@ export function registerWorker(program: Command): void {
       'polls in flight at once (default WORKER_CONCURRENCY, 50)',
       positiveInteger('--concurrency'),
     )
-    .action(async (options: { concurrency?: number }) => {
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics and /healthz on this port',
+      port('--metrics-port'),
+    )
+    .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
+    .action(async (options: { concurrency?: number; metricsPort?: number; metricsHost: string }) => {
       await withRuntime({ needsToken: true }, async (runtime) => {
+        const metrics = options.metricsPort === undefined ? undefined : new Metrics({ processMetrics: true });
         const worker = await runtime.startWorker({
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+          ...(metrics === undefined ? {} : { metrics }),
         });
+        // Chains wait on watches, so every worker process runs their steps too.
+        const chainWorker = await runtime.startChainWorker();
+        const metricsServer =
+          metrics === undefined || options.metricsPort === undefined
+            ? undefined
+            : await startMetricsServer(runtime, metrics, {
+                port: options.metricsPort,
+                host: options.metricsHost,
+              });
         runtime.logger.info(
           {
             concurrency: options.concurrency ?? runtime.config.worker.concurrency,
@@ -31,6 +50,8 @@ export function registerWorker(program: Command): void {
           process.once('SIGTERM', () => resolve('SIGTERM'));
         });
         runtime.logger.info({ signal }, 'stopping: finishing in-flight polls');
+        await metricsServer?.close();
+        await chainWorker.close();
         await worker.close();
         runtime.logger.info('worker stopped');
       });

@@ -1,0 +1,307 @@
+import { readFileSync } from 'node:fs';
+import { parseDuration } from '../config/duration.js';
+import type { ResourceKind } from '../digitalocean/models.js';
+import { InputError } from '../errors/input-error.js';
+import {
+  checkDropletParams,
+  DROPLET_ACTION_TYPES,
+  type DropletActionType,
+  isDropletActionType,
+} from '../runs/droplet-actions.js';
+import { IMAGE_ACTION_TYPES, parseRegion, parseResourceId } from '../runs/run-request.js';
+import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
+import { hasReference, isWholeReference, type Reference, referencesIn } from './plan-references.js';
+
+/**
+ * A chain plan: steps run one after another, each starting only once every action of the step
+ * before it `completed`. A step runs one action or fans out to several at once.
+ *
+ * ```yaml
+ * name: release-42
+ * timeout: 2h            # per action (default WATCH_TIMEOUT)
+ * retryPending: 10m      # retry a busy resource (422 "pending event") this long
+ * webhooks:
+ *   - url: https://hooks.example.com/deploys
+ * steps:
+ *   - id: snapshot
+ *     run: { droplet: 3164444, type: snapshot, params: { name: web-release-42 } }
+ *   - id: transfer
+ *     run:
+ *       - { image: "${steps.snapshot.imageId}", type: transfer, region: ams3 }
+ *       - { image: "${steps.snapshot.imageId}", type: transfer, region: sfo3 }
+ *   - id: power-on
+ *     run: { droplet: 3164444, type: power_on }
+ * ```
+ */
+export interface ChainPlanInput {
+  name?: string;
+  /** Watch timeout of every action, e.g. `2h` or ms; default WATCH_TIMEOUT. */
+  timeout?: string | number;
+  /** Retry a busy resource (422 "pending event") this long; `true` is 15 minutes. */
+  retryPending?: boolean | string | number;
+  /** Targets for every step's action outcomes and for the chain's own outcome. */
+  webhooks?: Array<string | { url: string; on?: Outcome[] }>;
+  steps: ChainStepInput[];
+}
+
+export interface ChainStepInput {
+  /** Names the step for references (`${steps.<id>.imageId}`); default `step-<n>`. */
+  id?: string;
+  /** One action, or several started at once (the next step waits for all of them). */
+  run: RunInput | RunInput[];
+  timeout?: string | number;
+  retryPending?: boolean | string | number;
+}
+
+/** One action of a plan; ids and parameter values may be references to earlier steps. */
+export type RunInput =
+  | { droplet: number | string; type: DropletActionType; params?: Record<string, unknown> }
+  | { image: number | string; type: 'transfer'; region: string }
+  | { image: number | string; type: 'convert' };
+
+/** A validated plan, as stored with the chain. */
+export interface ChainPlan {
+  name?: string;
+  timeoutMs?: number;
+  retryPendingMs?: number;
+  webhooks?: WatchWebhook[];
+  steps: ChainStepPlan[];
+}
+
+export interface ChainStepPlan {
+  id: string;
+  runs: RunTemplate[];
+  timeoutMs?: number;
+  retryPendingMs?: number;
+}
+
+/** One action to start; `resourceId` and parameter values may hold references until they run. */
+export interface RunTemplate {
+  kind: ResourceKind;
+  resourceId: number | string;
+  type: string;
+  region?: string;
+  params?: Record<string, unknown>;
+}
+
+export const MAX_STEPS = 50;
+export const MAX_RUNS_PER_STEP = 50;
+
+const STEP_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+const PLAN_FIELDS = new Set(['name', 'timeout', 'retryPending', 'webhooks', 'steps']);
+const STEP_FIELDS = new Set(['id', 'run', 'timeout', 'retryPending']);
+const RUN_FIELDS = new Set(['droplet', 'image', 'type', 'region', 'params']);
+const WEBHOOK_FIELDS = new Set(['url', 'on']);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function refuseUnknown(value: Record<string, unknown>, allowed: Set<string>, where: string): void {
+  const unknown = Object.keys(value).find((key) => !allowed.has(key));
+  if (unknown !== undefined)
+    throw new InputError(
+      `${where}: unknown field ${JSON.stringify(unknown)} (expected ${[...allowed].join(', ')})`,
+    );
+}
+
+function duration(value: unknown, where: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = typeof value === 'number' ? value : typeof value === 'string' ? parseDuration(value) : undefined;
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0)
+    throw new InputError(
+      `${where} must be a positive duration such as 30m or 6h (got ${JSON.stringify(value)})`,
+    );
+  return ms;
+}
+
+/** The `retryPending` of a plan or step: a duration, `true` (15 minutes) or `false`. */
+function retryPending(value: unknown, where: string): number | undefined {
+  if (value === true) return DEFAULT_RETRY_PENDING_MS;
+  if (value === false || value === undefined) return undefined;
+  return duration(value, where);
+}
+
+export const DEFAULT_RETRY_PENDING_MS = 15 * 60_000;
+
+function webhooksOf(value: unknown, validateUrl: (url: string) => string): WatchWebhook[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new InputError('webhooks must be a list of {url, on?}');
+  return value.map((entry, index) => {
+    const where = `webhooks[${index}]`;
+    const webhook = typeof entry === 'string' ? { url: entry } : entry;
+    if (!isObject(webhook) || typeof webhook.url !== 'string')
+      throw new InputError(`${where} must be a URL or {url, on?}`);
+    refuseUnknown(webhook, WEBHOOK_FIELDS, where);
+    let on: Outcome[] | undefined;
+    if (webhook.on !== undefined) {
+      const list = Array.isArray(webhook.on) ? webhook.on : [webhook.on];
+      const bad = list.find((outcome) => typeof outcome !== 'string' || !isOutcome(outcome));
+      if (list.length === 0 || bad !== undefined)
+        throw new InputError(
+          `${where}.on takes outcomes among completed, errored, not_found, timed_out, cancelled (got ${JSON.stringify(webhook.on)})`,
+        );
+      on = list as Outcome[];
+    }
+    let url: string;
+    try {
+      url = validateUrl(webhook.url);
+    } catch (error) {
+      throw new InputError(`${where}.url: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return { url, ...(on === undefined ? {} : { on }) };
+  });
+}
+
+interface KnownStep {
+  id: string;
+  runs: RunTemplate[];
+}
+
+function checkReferences(text: string, where: string, earlier: KnownStep[]): Reference[] {
+  const references = referencesIn(text, where);
+  for (const reference of references) {
+    const step = earlier.find((candidate) => candidate.id === reference.step);
+    if (step === undefined)
+      throw new InputError(`${where}: steps.${reference.step} is not an earlier step of this chain`);
+    if (reference.index === undefined && step.runs.length > 1)
+      throw new InputError(
+        `${where}: step ${step.id} runs ${step.runs.length} actions; pick one, e.g. \${steps.${step.id}.0.${reference.field}}`,
+      );
+    const run = step.runs[reference.index ?? 0];
+    if (run === undefined)
+      throw new InputError(
+        `${where}: step ${step.id} has no run ${reference.index} (it has ${step.runs.length})`,
+      );
+    if (reference.field === 'imageId' && !(run.kind === 'droplet' && run.type === 'snapshot'))
+      throw new InputError(`${where}: only a droplet snapshot makes an image (step ${step.id} does not)`);
+  }
+  return references;
+}
+
+function resourceOf(value: unknown, where: string, earlier: KnownStep[]): number | string {
+  if (typeof value === 'string' && hasReference(value)) {
+    if (!isWholeReference(value))
+      throw new InputError(
+        `${where} must be a number or exactly one reference (got ${JSON.stringify(value)})`,
+      );
+    checkReferences(value, where, earlier);
+    return value.trim();
+  }
+  return parseResourceId(value, where);
+}
+
+function runOf(value: unknown, where: string, earlier: KnownStep[]): RunTemplate {
+  if (!isObject(value))
+    throw new InputError(`${where} must be an object such as {"droplet": 42, "type": "reboot"}`);
+  refuseUnknown(value, RUN_FIELDS, where);
+  if ((value.droplet === undefined) === (value.image === undefined))
+    throw new InputError(`${where} must name exactly one of droplet or image`);
+  const kind: ResourceKind = value.droplet === undefined ? 'image' : 'droplet';
+  const resourceId = resourceOf(value[kind], `${where}.${kind}`, earlier);
+  const type = value.type;
+  if (kind === 'image') {
+    if (type !== 'transfer' && type !== 'convert')
+      throw new InputError(
+        `${where}.type must be one of ${IMAGE_ACTION_TYPES.join(', ')} for an image (got ${JSON.stringify(type)})`,
+      );
+    if (value.params !== undefined) throw new InputError(`${where}: image actions take no params`);
+    if (type === 'convert') {
+      if (value.region !== undefined) throw new InputError(`${where}: convert takes no region`);
+      return { kind, resourceId, type };
+    }
+    if (value.region === undefined) throw new InputError(`${where}: transfer needs a region`);
+    return { kind, resourceId, type, region: parseRegion(value.region, `${where}.region`) };
+  }
+  if (!isDropletActionType(type))
+    throw new InputError(
+      `${where}.type must be one of ${DROPLET_ACTION_TYPES.join(', ')} for a droplet (got ${JSON.stringify(type)})`,
+    );
+  if (value.region !== undefined)
+    throw new InputError(`${where}: region is for image transfers; droplet actions take params`);
+  const params = value.params ?? {};
+  if (!isObject(params)) throw new InputError(`${where}.params must be an object`);
+  for (const [name, param] of Object.entries(params)) {
+    if (hasReference(param)) checkReferences(param, `${where}.params.${name}`, earlier);
+  }
+  checkDropletParams(type, params, where, (param) => hasReference(param) && isWholeReference(param));
+  return { kind, resourceId, type, ...(Object.keys(params).length === 0 ? {} : { params }) };
+}
+
+/**
+ * Validates a plan (parsed JSON or YAML) completely, so a chain never starts with a mistake
+ * waiting in a later step. Every problem is an InputError naming where it is, e.g.
+ * `steps[1].run[0].region must be a region slug`.
+ */
+export function parseChainPlan(value: unknown, validateUrl: (url: string) => string): ChainPlan {
+  if (!isObject(value)) throw new InputError('a chain plan must be an object with a steps list');
+  refuseUnknown(value, PLAN_FIELDS, 'plan');
+  if (value.name !== undefined && (typeof value.name !== 'string' || value.name.trim() === ''))
+    throw new InputError('name must be a non-empty string');
+  if (!Array.isArray(value.steps) || value.steps.length === 0)
+    throw new InputError('steps must be a non-empty list');
+  if (value.steps.length > MAX_STEPS) throw new InputError(`a chain has at most ${MAX_STEPS} steps`);
+  const steps: ChainStepPlan[] = [];
+  for (const [index, entry] of value.steps.entries()) {
+    const where = `steps[${index}]`;
+    if (!isObject(entry)) throw new InputError(`${where} must be an object with a run`);
+    refuseUnknown(entry, STEP_FIELDS, where);
+    const id = entry.id === undefined ? `step-${index + 1}` : entry.id;
+    if (typeof id !== 'string' || !STEP_ID.test(id))
+      throw new InputError(
+        `${where}.id must start with a letter and hold only letters, digits, _ and - (got ${JSON.stringify(entry.id)})`,
+      );
+    if (steps.some((step) => step.id === id)) throw new InputError(`${where}.id ${id} is used twice`);
+    if (entry.run === undefined) throw new InputError(`${where} needs a run`);
+    const list = Array.isArray(entry.run) ? entry.run : [entry.run];
+    if (list.length === 0) throw new InputError(`${where}.run must hold at least one action`);
+    if (list.length > MAX_RUNS_PER_STEP)
+      throw new InputError(`${where}.run holds at most ${MAX_RUNS_PER_STEP} actions`);
+    const runs = list.map((run, position) =>
+      runOf(run, Array.isArray(entry.run) ? `${where}.run[${position}]` : `${where}.run`, steps),
+    );
+    const timeoutMs = duration(entry.timeout, `${where}.timeout`);
+    const retryPendingMs = retryPending(entry.retryPending, `${where}.retryPending`);
+    steps.push({
+      id,
+      runs,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(retryPendingMs === undefined ? {} : { retryPendingMs }),
+    });
+  }
+  const timeoutMs = duration(value.timeout, 'timeout');
+  const retryPendingMs = retryPending(value.retryPending, 'retryPending');
+  const webhooks = webhooksOf(value.webhooks, validateUrl);
+  return {
+    ...(value.name === undefined ? {} : { name: String(value.name).trim() }),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(retryPendingMs === undefined ? {} : { retryPendingMs }),
+    ...(webhooks === undefined || webhooks.length === 0 ? {} : { webhooks }),
+    steps,
+  };
+}
+
+/** Reads a plan file (or stdin for `-`): JSON, or YAML for `.yaml`/`.yml` or text that is not JSON. */
+export async function readChainPlanFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (error) {
+    throw new InputError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const yaml = /\.ya?ml$/i.test(path);
+  if (!yaml) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      if (/\.json$/i.test(path) || /^\s*[[{]/.test(text))
+        throw new InputError(`${path} is not valid JSON: ${error instanceof Error ? error.message : error}`);
+    }
+  }
+  const { parse } = await import('yaml');
+  try {
+    return parse(text) as unknown;
+  } catch (error) {
+    throw new InputError(`${path} is not valid YAML: ${error instanceof Error ? error.message : error}`);
+  }
+}

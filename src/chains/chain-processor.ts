@@ -1,0 +1,405 @@
+import { EventEmitter } from 'node:events';
+import { DelayedError, type Job } from 'bullmq';
+import type { PollSchedule } from '../config/config.js';
+import type { DigitalOceanClient } from '../digitalocean/client.js';
+import { ActionRejectedError } from '../errors/action-rejected-error.js';
+import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import {
+  ForbiddenError,
+  NotFoundError,
+  RateLimitedError,
+  TransientError,
+  UnauthorizedError,
+} from '../errors/digitalocean-api-error.js';
+import { InputError } from '../errors/input-error.js';
+import type { Logger } from '../logging/logger.js';
+import { type ActionStarter, RunKeyBusyError } from '../runs/action-starter.js';
+import { describeRun, type RunSpec } from '../runs/run-request.js';
+import type { WatchQueue } from '../watches/watch-queue.js';
+import {
+  type ChainOutcome,
+  type ChainOutcomeRecord,
+  type ChainRecord,
+  chainEventType,
+  type RunState,
+  type StepState,
+} from './chain.js';
+import { chainRunKey } from './chain-keys.js';
+import type { ChainOutcomeStore } from './chain-outcome-store.js';
+import type { ChainJobData } from './chain-queue.js';
+import type { ChainOutcomeSink } from './chain-sink.js';
+import type { ChainStore } from './chain-store.js';
+import { resolveRun, snapshotNameOf } from './run-template.js';
+import { findSnapshotImage } from './snapshot-image.js';
+
+export interface ChainProcessorOptions {
+  store: ChainStore;
+  outcomes: ChainOutcomeStore;
+  watches: WatchQueue;
+  starter: ActionStarter;
+  client: DigitalOceanClient;
+  logger: Logger;
+  /** The watches' poll schedule: a step re-checks its watches' outcomes no faster than its minimum. */
+  schedule: PollSchedule;
+  sinks?: ChainOutcomeSink[];
+  now?: () => number;
+}
+
+export interface ChainProcessorEvents {
+  step: [{ chainId: string; step: string; status: StepState['status'] }];
+  outcome: [{ record: ChainOutcomeRecord; created: boolean }];
+}
+
+/** How long a completed snapshot's image may take to show up in the droplet's snapshot list. */
+const SNAPSHOT_LOOKUP_MS = 2 * 60_000;
+const MAX_CHECK_DELAY_MS = 5_000;
+const MAX_BUSY_DELAY_MS = 30_000;
+
+type StartResult =
+  | { next: 'watch' }
+  | { next: 'wait'; untilMs: number }
+  | { next: 'fail'; outcome: ChainOutcome; reason: string }
+  | { next: 'cancelled' };
+
+/**
+ * One step of a chain job (the step-job pattern, as for watches): start the current step's actions
+ * (idempotent per chain, step and run), enqueue their watches, then park the job as delayed until
+ * it looks at their outcomes again; a chain never holds a worker while its actions run. Every
+ * activation starts from the record in Redis, so a worker killed at any point leaves a job that
+ * the next worker continues where it stopped, without starting any action twice.
+ */
+export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
+  private readonly now: () => number;
+
+  constructor(private readonly options: ChainProcessorOptions) {
+    super();
+    this.now = options.now ?? Date.now;
+  }
+
+  async process(job: Job<ChainJobData>, token: string | undefined): Promise<ChainOutcomeRecord | undefined> {
+    const chainId = job.data.chainId;
+    const record = await this.options.store.get(chainId);
+    const recorded = await this.options.outcomes.get(chainId);
+    if (recorded !== undefined) {
+      if (record !== undefined) await this.options.store.save(record, { finished: true });
+      return this.finishRecorded(recorded);
+    }
+    if (record === undefined) {
+      this.options.logger.error({ chainId }, 'chain record is gone (expired?); dropping its job');
+      return undefined;
+    }
+
+    for (;;) {
+      const index = record.current;
+      const step = record.steps[index];
+      if (step === undefined) return this.finish(record, 'completed');
+      switch (step.status) {
+        case 'pending':
+        case 'starting': {
+          if (step.status === 'pending') {
+            step.status = 'starting';
+            step.startedAt = new Date(this.now()).toISOString();
+            this.emit('step', { chainId, step: step.id, status: step.status });
+          }
+          const started = await this.startRuns(record, index);
+          if (started.next === 'cancelled') return this.process(job, token);
+          if (started.next === 'wait') return this.delay(job, token, record, started.untilMs);
+          if (started.next === 'fail') return this.finish(record, started.outcome, index, started.reason);
+          step.status = 'watching';
+          await this.options.store.save(record);
+          this.emit('step', { chainId, step: step.id, status: step.status });
+          break;
+        }
+        case 'watching': {
+          const settled = await this.readOutcomes(step);
+          const failed = step.runs.find((run) => run.outcome !== undefined && run.outcome !== 'completed');
+          if (failed?.outcome !== undefined) {
+            const outcome = failed.outcome;
+            return this.finish(record, outcome, index, await this.describeFailure(step, failed));
+          }
+          if (!settled) return this.delay(job, token, record, this.now() + this.checkDelay(step));
+          step.settledAt = new Date(this.now()).toISOString();
+          step.status = step.runs.some(isSnapshot) ? 'resolving' : 'completed';
+          if (step.status === 'completed') this.completeStep(record, step);
+          await this.options.store.save(record);
+          this.emit('step', { chainId, step: step.id, status: step.status });
+          break;
+        }
+        case 'resolving': {
+          const resolved = await this.resolveSnapshots(record, index);
+          if (resolved.next === 'wait') return this.delay(job, token, record, resolved.untilMs);
+          if (resolved.next === 'fail') return this.finish(record, resolved.outcome, index, resolved.reason);
+          this.completeStep(record, step);
+          await this.options.store.save(record);
+          this.emit('step', { chainId, step: step.id, status: step.status });
+          break;
+        }
+        case 'completed':
+          record.current += 1;
+          break;
+        case 'failed':
+          return this.finish(record, 'errored', index, step.reason ?? `step ${step.id} failed`);
+      }
+    }
+  }
+
+  /** Starts every run of the step that has no action yet, then makes sure each is watched. */
+  private async startRuns(record: ChainRecord, index: number): Promise<StartResult> {
+    const step = record.steps[index] as StepState;
+    const plan = record.plan.steps[index];
+    if (plan === undefined) throw new Error(`chain ${record.id} has no plan for step ${index}`);
+    const retryPendingMs = plan.retryPendingMs ?? record.plan.retryPendingMs;
+    for (const [position, run] of step.runs.entries()) {
+      if (run.actionId !== undefined) continue;
+      // A cancel must stop the chain before its next POST, not after.
+      if ((await this.options.outcomes.get(record.id)) !== undefined) return { next: 'cancelled' };
+      const where = `step ${step.id}${step.runs.length > 1 ? ` run ${position}` : ''}`;
+      const template = plan.runs[position];
+      if (template === undefined) throw new Error(`chain ${record.id} has no plan for ${where}`);
+      let spec: RunSpec;
+      try {
+        spec = resolveRun(template, record.steps, where);
+      } catch (error) {
+        if (error instanceof InputError) return { next: 'fail', outcome: 'rejected', reason: error.message };
+        throw error;
+      }
+      run.resourceId = spec.resourceId;
+      try {
+        const started = await this.options.starter.attempt(spec, {
+          key: chainRunKey(record.id, index, position),
+        });
+        run.actionId = started.ref.actionId;
+        delete run.busySince;
+        delete run.retryDelayMs;
+        await this.options.store.save(record);
+        this.options.logger.info(
+          { chainId: record.id, step: step.id, actionId: run.actionId, recovered: started.recovered },
+          `chain ${record.id}: started the ${describeRun(spec)} (action ${run.actionId})`,
+        );
+      } catch (error) {
+        const after = this.afterFailedStart(record, run, spec, error, retryPendingMs);
+        if (after.next === 'wait') await this.options.store.save(record);
+        return after;
+      }
+    }
+    await this.watchRuns(record, index);
+    return { next: 'watch' };
+  }
+
+  private afterFailedStart(
+    record: ChainRecord,
+    run: RunState,
+    spec: RunSpec,
+    error: unknown,
+    retryPendingMs: number | undefined,
+  ): StartResult {
+    const now = this.now();
+    if (error instanceof ActionRejectedError) {
+      if (error.pending && retryPendingMs !== undefined) {
+        run.busySince ??= now;
+        const delay = run.retryDelayMs ?? 1_000;
+        if (now - run.busySince + delay <= retryPendingMs) {
+          run.retryDelayMs = Math.min(delay * 2, MAX_BUSY_DELAY_MS);
+          this.options.logger.info(
+            { chainId: record.id, kind: spec.kind, resourceId: spec.resourceId, retryInMs: delay },
+            `chain ${record.id}: ${spec.kind} ${spec.resourceId} is busy; trying again in ${delay} ms`,
+          );
+          return { next: 'wait', untilMs: now + delay };
+        }
+        const waited = Math.round((now - run.busySince) / 1000);
+        return {
+          next: 'fail',
+          outcome: 'rejected',
+          reason: `${error.message}; still busy after ${waited} s`,
+        };
+      }
+      return { next: 'fail', outcome: 'rejected', reason: error.message };
+    }
+    if (error instanceof NotFoundError)
+      return { next: 'fail', outcome: 'not_found', reason: `${describeRun(spec)}: ${error.message}` };
+    if (error instanceof RunKeyBusyError)
+      return { next: 'wait', untilMs: Math.max(error.expiresAt, now + 200) };
+    if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError)
+      return { next: 'wait', untilMs: now + error.waitMs + Math.random() * 1_000 };
+    if (error instanceof TransientError) {
+      this.options.logger.warn(
+        { chainId: record.id, err: error.message },
+        `chain ${record.id}: starting the ${describeRun(spec)} failed for now; trying again`,
+      );
+      return { next: 'wait', untilMs: now + 5_000 };
+    }
+    if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
+      this.options.logger.error(
+        { chainId: record.id, err: error.message },
+        'DigitalOcean refused the token: the chain waits for a worker with a valid DIGITALOCEAN_TOKEN',
+      );
+      return { next: 'wait', untilMs: now + 30_000 };
+    }
+    throw error;
+  }
+
+  private async watchRuns(record: ChainRecord, index: number): Promise<void> {
+    const step = record.steps[index] as StepState;
+    const plan = record.plan.steps[index];
+    // Only runs never watched: watching a timed-out action again would re-arm its watch.
+    const unwatched = step.runs.filter((run) => run.watchId === undefined);
+    if (unwatched.length === 0) return;
+    const timeoutMs = plan?.timeoutMs ?? record.plan.timeoutMs;
+    const webhooks = record.plan.webhooks;
+    const results = await this.options.watches.watchMany(
+      unwatched.map((run) => ({
+        kind: run.kind,
+        resourceId: run.resourceId as number,
+        actionId: run.actionId as number,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(webhooks === undefined ? {} : { webhooks }),
+      })),
+    );
+    for (const [position, run] of unwatched.entries()) run.watchId = results[position]?.watch.id;
+    await this.options.store.save(record);
+  }
+
+  /** Copies the runs' outcomes into the record; true once every run has one. */
+  private async readOutcomes(step: StepState): Promise<boolean> {
+    const pending = step.runs.filter((run) => run.outcome === undefined);
+    const outcomes = await this.options.watches.outcomes.getMany(pending.map((run) => run.watchId as string));
+    for (const [position, run] of pending.entries()) {
+      const outcome = outcomes[position];
+      if (outcome !== undefined) run.outcome = outcome.outcome;
+    }
+    return step.runs.every((run) => run.outcome !== undefined);
+  }
+
+  private async describeFailure(step: StepState, run: RunState): Promise<string> {
+    const outcome = await this.options.watches.outcomes.get(run.watchId as string);
+    const why = outcome?.reason === undefined ? '' : `: ${outcome.reason}`;
+    return `step ${step.id}: ${run.kind} ${run.resourceId} action ${run.actionId} (${run.type}) ${run.outcome}${why}`;
+  }
+
+  /** Finds the image each completed snapshot run made, so later steps can refer to it. */
+  private async resolveSnapshots(
+    record: ChainRecord,
+    index: number,
+  ): Promise<Exclude<StartResult, { next: 'watch' } | { next: 'cancelled' }> | { next: 'done' }> {
+    const step = record.steps[index] as StepState;
+    const plan = record.plan.steps[index];
+    const now = this.now();
+    for (const [position, run] of step.runs.entries()) {
+      if (!isSnapshot(run) || run.imageId !== undefined) continue;
+      const outcome = await this.options.watches.outcomes.get(run.watchId as string);
+      const template = plan?.runs[position];
+      const name =
+        template === undefined ? undefined : snapshotNameOf(resolveRun(template, record.steps, step.id));
+      try {
+        const snapshot =
+          outcome?.action == null
+            ? undefined
+            : await findSnapshotImage(this.options.client, run.resourceId as number, outcome.action, name);
+        if (snapshot !== undefined) {
+          run.imageId = snapshot.id;
+          this.options.logger.info(
+            { chainId: record.id, step: step.id, dropletId: run.resourceId, imageId: snapshot.id },
+            `chain ${record.id}: droplet ${run.resourceId} snapshot is image ${snapshot.id}`,
+          );
+          continue;
+        }
+      } catch (error) {
+        if (
+          !(
+            error instanceof TransientError ||
+            error instanceof RateLimitedError ||
+            error instanceof BudgetExhaustedError
+          )
+        )
+          throw error;
+      }
+      step.settledAt ??= new Date(now).toISOString();
+      if (now - Date.parse(step.settledAt) >= SNAPSHOT_LOOKUP_MS) {
+        return {
+          next: 'fail',
+          outcome: 'not_found',
+          reason: `step ${step.id}: no snapshot of droplet ${run.resourceId} matches action ${run.actionId} (started ${outcome?.action?.started_at ?? 'unknown'})`,
+        };
+      }
+      await this.options.store.save(record);
+      return { next: 'wait', untilMs: now + 2_000 };
+    }
+    return { next: 'done' };
+  }
+
+  private completeStep(record: ChainRecord, step: StepState): void {
+    step.status = 'completed';
+    step.finishedAt = new Date(this.now()).toISOString();
+    record.current += 1;
+  }
+
+  /** Waits on a step without holding a worker: the job becomes delayed until `untilMs`. */
+  private async delay(
+    job: Job<ChainJobData>,
+    token: string | undefined,
+    record: ChainRecord,
+    untilMs: number,
+  ): Promise<never> {
+    await this.options.store.save(record);
+    // A cancel that landed during this step must not wait for the next check.
+    const cancelled = (await this.options.outcomes.get(record.id)) !== undefined;
+    await job.moveToDelayed(cancelled ? this.now() : Math.round(untilMs), token);
+    throw new DelayedError();
+  }
+
+  /** Re-check often at first, then less: a chain waits on actions that take seconds to hours. */
+  private checkDelay(step: StepState): number {
+    const elapsed = this.now() - (Date.parse(step.startedAt ?? '') || this.now());
+    return Math.min(MAX_CHECK_DELAY_MS, Math.max(this.options.schedule.minIntervalMs, elapsed * 0.1));
+  }
+
+  private async finish(
+    record: ChainRecord,
+    outcome: ChainOutcome,
+    failedIndex?: number,
+    reason?: string,
+  ): Promise<ChainOutcomeRecord> {
+    const failed = failedIndex === undefined ? undefined : record.steps[failedIndex];
+    if (failed !== undefined) {
+      failed.status = 'failed';
+      failed.finishedAt = new Date(this.now()).toISOString();
+      if (reason !== undefined) failed.reason = reason;
+    }
+    const { record: stored, created } = await this.options.outcomes.record({
+      type: chainEventType(outcome),
+      outcome,
+      chain: {
+        id: record.id,
+        ...(record.plan.name === undefined ? {} : { name: record.plan.name }),
+        createdAt: record.createdAt,
+        finishedAt: new Date(this.now()).toISOString(),
+      },
+      steps: record.steps,
+      ...(failed === undefined ? {} : { failedStep: failed.id }),
+      ...(reason === undefined ? {} : { reason }),
+      ...(record.plan.webhooks === undefined ? {} : { webhooks: record.plan.webhooks }),
+    });
+    await this.options.store.save(record, { finished: true });
+    if (created) this.logOutcome(stored);
+    this.emit('outcome', { record: stored, created });
+    return this.finishRecorded(stored);
+  }
+
+  private async finishRecorded(record: ChainOutcomeRecord): Promise<ChainOutcomeRecord> {
+    for (const sink of this.options.sinks ?? []) await sink.accept(record);
+    return record;
+  }
+
+  private logOutcome(record: ChainOutcomeRecord): void {
+    const name = record.chain.name === undefined ? '' : ` (${record.chain.name})`;
+    const text = `chain ${record.chain.id}${name} ${record.outcome}${record.reason === undefined ? '' : `: ${record.reason}`}`;
+    const details = { chainId: record.chain.id, outcome: record.outcome, failedStep: record.failedStep };
+    if (record.outcome === 'completed' || record.outcome === 'cancelled')
+      this.options.logger.info(details, text);
+    else this.options.logger.warn({ ...details, alert: true }, text);
+  }
+}
+
+function isSnapshot(run: RunState): boolean {
+  return run.kind === 'droplet' && run.type === 'snapshot';
+}

@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import { isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../../digitalocean/models.js';
+import { InputError } from '../../errors/input-error.js';
+import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
+import { parseResourceId } from '../../runs/run-request.js';
+import type { WatchWebhook } from '../../watches/watch.js';
+import { printJson, withRuntime } from '../context.js';
+import { parseOutcomeList, parseTimeout } from '../watch-input.js';
+
+function parseKind(kind: string | undefined): ResourceKind {
+  if (kind === undefined || !isResourceKind(kind))
+    throw new InputError(`kind must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
+  return kind;
+}
+
+export function registerActions(program: Command): void {
+  program
+    .command('actions')
+    .description(
+      'print every action of a droplet or image as JSON Lines (all pages, as DigitalOcean lists them)',
+    )
+    .argument('<kind>', 'droplet or image')
+    .argument('<resourceId>', 'the droplet or image id')
+    .action(async (kind: string, resourceId: string) => {
+      const validKind = parseKind(kind);
+      const id = parseResourceId(resourceId, 'resourceId');
+      await withRuntime({ needsToken: true }, async (runtime) => {
+        const { ActionWatcher } = await import('../../library/action-watcher.js');
+        for await (const action of ActionWatcher.fromRuntime(runtime).actions(validKind, id))
+          printJson(action);
+      });
+    });
+}
+
+export interface InProgressOptions {
+  timeout?: string;
+  fromFile?: string;
+  webhook?: string[];
+  on?: string;
+}
+
+/**
+ * `watch <kind> <resourceId> --in-progress`: lists the resource's actions through every page and
+ * watches each one still in progress; prints each watch as JSON.
+ */
+export async function watchInProgressFromArgs(
+  args: Array<string | undefined>,
+  options: InProgressOptions,
+): Promise<void> {
+  const [kind, resourceId, actionId] = args;
+  if (options.fromFile !== undefined || actionId !== undefined || resourceId === undefined)
+    throw new InputError('usage: actionwatch watch <droplet|image> <resourceId> --in-progress (no actionId)');
+  const validKind = parseKind(kind);
+  const id = parseResourceId(resourceId, 'resourceId');
+  const timeoutMs = parseTimeout(options.timeout);
+  const on = parseOutcomeList(options.on);
+  if (on !== undefined && (options.webhook ?? []).length === 0)
+    throw new InputError('--on filters a --webhook: give one');
+  const webhooks: WatchWebhook[] = (options.webhook ?? []).map((url) => ({
+    url: validateTargetUrl(url),
+    ...(on === undefined ? {} : { on }),
+  }));
+  await withRuntime({ needsToken: true }, async (runtime) => {
+    const { ActionWatcher } = await import('../../library/action-watcher.js');
+    const watches = await ActionWatcher.fromRuntime(runtime).watchInProgress(validKind, id, {
+      ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+      ...(webhooks.length === 0 ? {} : { webhooks }),
+    });
+    for (const watch of watches) printJson(watch);
+    runtime.logger.info(
+      { kind: validKind, resourceId: id, watched: watches.length },
+      `${watches.length} action(s) of ${validKind} ${id} in progress, now watched`,
+    );
+  });
+}

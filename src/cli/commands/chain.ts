@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import type { ChainOutcome } from '../../chains/chain.js';
+import { type ChainPlanInput, parseChainPlan, readChainPlanFile } from '../../chains/chain-plan.js';
+import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
+import { parseRunKey } from '../../runs/run-request.js';
+import { EXIT } from '../cli-error.js';
+import { printJson, withRuntime } from '../context.js';
+
+interface ChainCommandOptions {
+  key?: string;
+  wait?: boolean;
+  withWorker?: boolean;
+}
+
+export const CHAIN_EXIT_CODES: Record<ChainOutcome, number> = {
+  completed: EXIT.ok,
+  errored: EXIT.errored,
+  not_found: EXIT.not_found,
+  timed_out: EXIT.timed_out,
+  cancelled: EXIT.cancelled,
+  rejected: EXIT.failure,
+};
+
+export function registerChain(program: Command): void {
+  program
+    .command('chain')
+    .description('run a plan of actions step by step (JSON or YAML); prints the chain as JSON')
+    .argument('<file>', 'the plan: .json, .yaml/.yml, or - for stdin')
+    .option(
+      '--key <key>',
+      'submitting the same plan with the same key again joins the chain instead of running it twice',
+    )
+    .option('--wait', 'block until the chain ends, print its outcome record (exit codes as wait)')
+    .option('--with-worker', 'run a worker (watches and chains) in this process too')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'A plan (YAML):',
+        '  name: release-42',
+        '  retryPending: 10m',
+        '  steps:',
+        '    - id: snapshot',
+        '      run: { droplet: 42, type: snapshot, params: { name: web-release-42 } }',
+        '    - id: transfer',
+        '      run:',
+        `        - { image: "\${steps.snapshot.imageId}", type: transfer, region: ams3 }`,
+        `        - { image: "\${steps.snapshot.imageId}", type: transfer, region: sfo3 }`,
+        '',
+        'With --wait, exit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled,',
+        '1 rejected by DigitalOcean, bad input or failure, 130 interrupted.',
+      ].join('\n'),
+    )
+    .action(async (file: string, options: ChainCommandOptions) => {
+      const key = parseRunKey(options.key);
+      const input = await readChainPlanFile(file);
+      // Validated in full here, before Redis is touched; the library validates it again.
+      parseChainPlan(input, validateTargetUrl);
+      const code = await withRuntime({ needsToken: options.withWorker === true }, async (runtime) => {
+        const { ActionWatcher } = await import('../../library/action-watcher.js');
+        const watcher = ActionWatcher.fromRuntime(runtime);
+        if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
+        const chain = await watcher.chain(input as ChainPlanInput, key === undefined ? {} : { key });
+        if (!options.wait) {
+          printJson(chain);
+          return EXIT.ok;
+        }
+        if (!options.withWorker && (await runtime.chains().queue.getWorkersCount()) === 0)
+          runtime.logger.warn(
+            'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker',
+          );
+        const controller = new AbortController();
+        const interrupt = () => controller.abort(new Error('interrupted'));
+        process.once('SIGINT', interrupt);
+        process.once('SIGTERM', interrupt);
+        try {
+          const record = await watcher.waitForChain(chain, { signal: controller.signal });
+          printJson(record);
+          runtime.logger.info(
+            { chainId: chain.id, outcome: record.outcome, reason: record.reason },
+            `chain ${record.outcome}`,
+          );
+          return CHAIN_EXIT_CODES[record.outcome];
+        } catch (error) {
+          if (controller.signal.aborted) return EXIT.interrupted;
+          throw error;
+        } finally {
+          process.off('SIGINT', interrupt);
+          process.off('SIGTERM', interrupt);
+        }
+      });
+      process.exitCode = code;
+    });
+}

@@ -1,0 +1,184 @@
+import type { Command } from 'commander';
+import { parseDuration } from '../../config/duration.js';
+import { ActionRejectedError } from '../../errors/action-rejected-error.js';
+import { InputError } from '../../errors/input-error.js';
+import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
+import { coerceDropletParam, DROPLET_ACTION_TYPES, isDropletActionType } from '../../runs/droplet-actions.js';
+import { parseRunKey, parseRunRequest, type RunRequest } from '../../runs/run-request.js';
+import type { WatchWebhook } from '../../watches/watch.js';
+import { EXIT } from '../cli-error.js';
+import { printJson, withRuntime } from '../context.js';
+import { parseOutcomeList, parseTimeout } from '../watch-input.js';
+import { OUTCOME_EXIT_CODES } from './wait.js';
+import { collect } from './watch.js';
+
+interface RunCommandOptions {
+  region?: string;
+  param?: string[];
+  key?: string;
+  retryPending?: string | boolean;
+  wait?: boolean;
+  timeout?: string;
+  webhook?: string[];
+  on?: string;
+  withWorker?: boolean;
+}
+
+const DEFAULT_RETRY_PENDING = '15m';
+
+/** The request as the library takes it, from `run <kind> <resourceId> <type> [--region] [--param k=v]`. */
+export function runRequestFromArgs(
+  kind: string,
+  resourceId: string,
+  type: string,
+  options: Pick<RunCommandOptions, 'region' | 'param'>,
+): RunRequest {
+  const params: Record<string, unknown> = {};
+  for (const entry of options.param ?? []) {
+    const equals = entry.indexOf('=');
+    if (equals <= 0) throw new InputError(`--param must look like name=value (got ${JSON.stringify(entry)})`);
+    const name = entry.slice(0, equals).trim();
+    const text = entry.slice(equals + 1);
+    params[name] = isDropletActionType(type) ? coerceDropletParam(type, name, text) : text;
+  }
+  if (kind === 'image' && Object.keys(params).length > 0)
+    throw new InputError('--param is for droplet actions; an image transfer takes --region');
+  if (kind === 'droplet' && options.region !== undefined)
+    throw new InputError('--region is for image transfers; droplet actions take --param');
+  const input = {
+    kind,
+    resourceId,
+    type,
+    ...(options.region === undefined ? {} : { region: options.region }),
+    ...(kind === 'droplet' && Object.keys(params).length > 0 ? { params } : {}),
+  };
+  const spec = parseRunRequest(input, 'run');
+  if (spec.kind === 'image') {
+    return spec.body.type === 'transfer'
+      ? { kind: 'image', resourceId: spec.resourceId, type: 'transfer', region: spec.body.region }
+      : { kind: 'image', resourceId: spec.resourceId, type: 'convert' };
+  }
+  // parseRunRequest has refused any other type; this only tells the compiler.
+  if (!isDropletActionType(type)) throw new InputError(`unknown droplet action type ${type}`);
+  return {
+    kind: 'droplet',
+    resourceId: spec.resourceId,
+    type,
+    ...(Object.keys(params).length === 0 ? {} : { params }),
+  };
+}
+
+function retryPendingMs(value: string | boolean | undefined): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  const text = value === true ? DEFAULT_RETRY_PENDING : value;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0)
+    throw new InputError(`--retry-pending takes a duration such as 10m (got ${JSON.stringify(text)})`);
+  return ms;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('start a droplet or image action and watch it; prints {started, recovered, action, watch}')
+    .argument('<kind>', 'droplet or image')
+    .argument('<resourceId>', 'the droplet or image id')
+    .argument('<type>', `image: transfer, convert; droplet: ${DROPLET_ACTION_TYPES.join(', ')}`)
+    .option('--region <slug>', 'image transfer: the region to transfer the image to')
+    .option('--param <name=value>', 'a droplet action parameter, e.g. name=web-42 (repeatable)', collect)
+    .option('--key <key>', 'idempotency key: runs with the same key start one action, whoever runs them')
+    .option(
+      '--retry-pending [duration]',
+      `when the resource is busy (422 pending event), retry with backoff for up to duration (default ${DEFAULT_RETRY_PENDING})`,
+    )
+    .option('--wait', 'block until the action ends, print the final action JSON (exit codes as wait)')
+    .option(
+      '--timeout <duration>',
+      'the watch gives up after this long (timed_out); default WATCH_TIMEOUT (6h)',
+    )
+    .option('--webhook <url>', 'also POST the outcome to URL (repeatable)', collect)
+    .option('--on <outcomes>', 'with --webhook: only these outcomes')
+    .option('--with-worker', 'run a worker in this process too (for when none is running)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  actionwatch run image 7 transfer --region ams3 --key release-42-ams3 --wait',
+        '  actionwatch run droplet 42 snapshot --param name=web-release-42 --retry-pending 10m',
+        '  actionwatch run droplet 42 resize --param size=s-2vcpu-4gb --param disk=true',
+        '',
+        'With --wait, exit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled,',
+        '1 bad input, refused by DigitalOcean (422) or other failure, 130 interrupted.',
+      ].join('\n'),
+    )
+    .action(async (kind: string, resourceId: string, type: string, options: RunCommandOptions) => {
+      // Everything the user typed is checked before Redis or DigitalOcean is touched.
+      const request = runRequestFromArgs(kind, resourceId, type, options);
+      const key = parseRunKey(options.key);
+      const retryPending = retryPendingMs(options.retryPending);
+      const timeoutMs = parseTimeout(options.timeout);
+      const on = parseOutcomeList(options.on);
+      if (on !== undefined && (options.webhook ?? []).length === 0)
+        throw new InputError('--on filters a --webhook: give one');
+      const webhooks: WatchWebhook[] = (options.webhook ?? []).map((url) => ({
+        url: validateTargetUrl(url),
+        ...(on === undefined ? {} : { on }),
+      }));
+
+      const code = await withRuntime({ needsToken: true }, async (runtime) => {
+        const { ActionWatcher } = await import('../../library/action-watcher.js');
+        const watcher = ActionWatcher.fromRuntime(runtime);
+        if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
+        const controller = new AbortController();
+        const interrupt = () => controller.abort(new Error('interrupted'));
+        process.once('SIGINT', interrupt);
+        process.once('SIGTERM', interrupt);
+        try {
+          const result = await watcher
+            .run(request, {
+              signal: controller.signal,
+              ...(key === undefined ? {} : { key }),
+              ...(retryPending === undefined ? {} : { retryPending }),
+              ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+              ...(webhooks.length === 0 ? {} : { webhooks }),
+            })
+            .catch((error: unknown) => {
+              if (error instanceof ActionRejectedError && error.pending && retryPending === undefined)
+                throw new ActionRejectedError(
+                  `${error.message}; pass --retry-pending to retry until it is free`,
+                  error.details,
+                );
+              throw error;
+            });
+          if (!options.wait) {
+            printJson({
+              started: result.started,
+              recovered: result.recovered,
+              action: result.action,
+              watch: result.watch,
+            });
+            return EXIT.ok;
+          }
+          if (!options.withWorker && (await runtime.watches.queue.getWorkersCount()) === 0)
+            runtime.logger.warn(
+              'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker',
+            );
+          const record = await watcher.waitFor(result.watch, { signal: controller.signal });
+          printJson(record.action);
+          runtime.logger.info(
+            { watchId: result.watch.id, outcome: record.outcome, reason: record.reason },
+            `outcome: ${record.outcome}`,
+          );
+          return OUTCOME_EXIT_CODES[record.outcome];
+        } catch (error) {
+          if (controller.signal.aborted) return EXIT.interrupted;
+          throw error;
+        } finally {
+          process.off('SIGINT', interrupt);
+          process.off('SIGTERM', interrupt);
+        }
+      });
+      process.exitCode = code;
+    });
+}

@@ -1,0 +1,148 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { InputError } from '../../errors/input-error.js';
+import { EventStream, type StreamEvent } from '../../notifications/event-stream.js';
+import type { Runtime } from '../../runtime.js';
+import { EVENT_TYPES, errorResponses, eventsQuerySchema } from '../schemas.js';
+
+export interface EventRoutesOptions {
+  runtime: Runtime;
+  /** A comment line this often keeps proxies from closing a quiet stream. */
+  heartbeatMs: number;
+  /** Aborted when the server closes: every open stream ends (clients reconnect with Last-Event-ID). */
+  closing: AbortSignal;
+}
+
+const STREAM_ID = /^\d+(-\d+)?$/;
+const BATCH = 500;
+/** A client this far behind is cut off; it resumes from its Last-Event-ID without loss. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+function parseTypes(text: string | undefined): Set<string> | undefined {
+  if (text === undefined) return undefined;
+  const types = text
+    .split(',')
+    .map((type) => type.trim())
+    .filter((type) => type !== '');
+  const unknown = types.filter((type) => !EVENT_TYPES.includes(type));
+  if (types.length === 0 || unknown.length > 0) {
+    throw new InputError(
+      `query parameter type must list event types among ${EVENT_TYPES.join(', ')} (got ${JSON.stringify(text)})`,
+    );
+  }
+  return new Set(types);
+}
+
+function parseResumeId(header: string | string[] | undefined, query: string | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : (header ?? query);
+  if (value === undefined || value.trim() === '') return undefined;
+  if (!STREAM_ID.test(value.trim())) {
+    throw new InputError(
+      `Last-Event-ID must be an event id this stream sent, such as 1718000000000-0 (got ${JSON.stringify(value)})`,
+    );
+  }
+  return value.trim();
+}
+
+/** One SSE message. The data is the outcome record, minus webhook URLs (they can be capabilities). */
+function format(event: StreamEvent): string {
+  const { webhooks: _webhooks, ...record } = event.record;
+  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(record)}\n\n`;
+}
+
+export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
+  const { runtime, heartbeatMs, closing } = options;
+
+  app.get<{ Querystring: { type?: string; lastEventId?: string } }>(
+    '/v1/events',
+    {
+      schema: {
+        tags: ['events'],
+        summary:
+          'Server-Sent Events: every outcome from the events stream; resumes after Last-Event-ID without loss or repeats',
+        querystring: eventsQuerySchema,
+        headers: {
+          type: 'object',
+          properties: {
+            'last-event-id': {
+              type: 'string',
+              description: 'Resume after this event id (sent by EventSource).',
+            },
+          },
+        },
+        response: {
+          200: {
+            description:
+              'text/event-stream: `id` is the stream id, `event` the type (action.completed, …), `data` the outcome JSON',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const types = parseTypes(request.query.type);
+      const resumeAfter = parseResumeId(request.headers['last-event-id'], request.query.lastEventId);
+      // XREAD BLOCK holds its connection: each stream gets one of its own, closed with the stream.
+      const blocking = runtime.redis.duplicate();
+      blocking.on('error', (error) => request.log.debug({ err: error.message }, 'events connection error'));
+      const stream = new EventStream(blocking, runtime.config.prefix);
+      let cursor: string;
+      try {
+        cursor = resumeAfter ?? (await stream.lastId());
+      } catch (error) {
+        blocking.disconnect();
+        throw error;
+      }
+
+      reply.hijack();
+      const response: ServerResponse = reply.raw;
+      response.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        // The connection serves this stream only: when it ends (a shutdown, a slow reader) it goes too.
+        connection: 'close',
+        'x-accel-buffering': 'no',
+      });
+      response.write(': connected\n\n');
+
+      let open = true;
+      const stop = () => {
+        if (!open) return;
+        open = false;
+        blocking.disconnect();
+        response.end();
+      };
+      response.once('close', stop);
+      closing.addEventListener('abort', stop, { once: true });
+
+      const send = (events: StreamEvent[]) => {
+        for (const event of events) {
+          cursor = event.id;
+          if (types === undefined || types.has(event.type)) response.write(format(event));
+        }
+        if (response.writableLength > MAX_BUFFERED_BYTES) stop();
+      };
+
+      try {
+        // What was missed first (non-blocking pages), then block for what comes next.
+        let backlog: StreamEvent[];
+        do {
+          backlog = await stream.readAfter(cursor, BATCH);
+          if (open) send(backlog);
+        } while (open && backlog.length === BATCH);
+        while (open) {
+          const events = await stream.waitAfter(cursor, heartbeatMs, BATCH);
+          if (!open) break;
+          if (events.length === 0) response.write(': heartbeat\n\n');
+          else send(events);
+        }
+      } catch (error) {
+        if (open) request.log.warn({ err: (error as Error).message }, 'event stream ended by an error');
+      } finally {
+        closing.removeEventListener('abort', stop);
+        stop();
+      }
+    },
+  );
+}

@@ -1,0 +1,192 @@
+import { RESOURCE_KINDS } from '../digitalocean/models.js';
+import { OUTCOMES } from '../watches/watch.js';
+
+/**
+ * JSON schemas of the API. They check shape (types, known fields, sizes) and document the API
+ * through /openapi.json; what a value means (a positive id, a duration, a deliverable URL) is
+ * checked by the same parsers the CLI uses. Shared ones are registered by `$id` and become
+ * OpenAPI components.
+ */
+
+export const MAX_BATCH = 1000;
+const MAX_WEBHOOKS_PER_WATCH = 10;
+export const EVENT_TYPES = OUTCOMES.map((outcome) => `action.${outcome}`);
+
+const nullable = (type: string) => ({ type: [type, 'null'] });
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error', 'message'],
+  properties: {
+    error: { type: 'string', description: 'A stable code: bad_request, unauthorized, not_found, …' },
+    message: { type: 'string', description: 'What was wrong, naming the field.' },
+  },
+} as const;
+
+export const webhookSchema = {
+  $id: 'WatchWebhook',
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    url: { type: 'string', maxLength: 2048, description: 'An http(s) URL without credentials.' },
+    on: {
+      type: 'array',
+      minItems: 1,
+      uniqueItems: true,
+      items: { type: 'string', enum: [...OUTCOMES] },
+      description: 'Outcomes this target wants; all when absent.',
+    },
+  },
+} as const;
+
+export const watchRequestSchema = {
+  $id: 'WatchRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'resourceId', 'actionId'],
+  properties: {
+    kind: { type: 'string', enum: [...RESOURCE_KINDS] },
+    resourceId: {
+      type: ['integer', 'string'],
+      description: 'The droplet or image id: a positive whole number (or its digits as a string).',
+    },
+    actionId: { type: ['integer', 'string'], description: 'The action id: a positive whole number.' },
+    timeout: {
+      type: 'string',
+      maxLength: 32,
+      description: 'End as timed_out after this long, e.g. 30m or 6h; default WATCH_TIMEOUT.',
+    },
+    webhooks: {
+      type: 'array',
+      maxItems: MAX_WEBHOOKS_PER_WATCH,
+      items: { $ref: 'WatchWebhook#' },
+      description: 'Extra targets for this watch’s outcome (ignored when joining an existing watch).',
+    },
+  },
+} as const;
+
+export const batchRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['watches'],
+  properties: {
+    watches: { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: { $ref: 'WatchRequest#' } },
+  },
+} as const;
+
+export const watchSchema = {
+  $id: 'Watch',
+  type: 'object',
+  required: [
+    'id',
+    'kind',
+    'resourceId',
+    'actionId',
+    'state',
+    'outcome',
+    'action',
+    'polls',
+    'enqueuedAt',
+    'finishedAt',
+    'deadlineAt',
+  ],
+  properties: {
+    id: { type: 'string', description: 'droplet-<resourceId>-<actionId> or image-<resourceId>-<actionId>' },
+    kind: { type: 'string', enum: [...RESOURCE_KINDS] },
+    resourceId: { type: 'integer' },
+    actionId: { type: 'integer' },
+    state: { type: 'string', enum: ['waiting', 'done'] },
+    outcome: { type: ['string', 'null'], enum: [...OUTCOMES, null] },
+    action: {
+      type: ['object', 'null'],
+      additionalProperties: true,
+      description: 'The last DigitalOcean action object seen, as the API returned it.',
+    },
+    polls: { type: 'integer' },
+    enqueuedAt: { type: 'string', format: 'date-time' },
+    finishedAt: { ...nullable('string'), format: 'date-time' },
+    deadlineAt: { ...nullable('string'), format: 'date-time' },
+    reason: { type: 'string', description: 'Why, for timed_out, not_found and cancelled.' },
+    lastError: { type: 'string', description: 'The last failed poll of a waiting watch.' },
+  },
+} as const;
+
+export const watchResultSchema = {
+  type: 'object',
+  required: ['created', 'watch'],
+  properties: {
+    created: { type: 'boolean', description: 'False when the action was already watched.' },
+    watch: { $ref: 'Watch#' },
+  },
+} as const;
+
+export const watchIdParamsSchema = {
+  type: 'object',
+  required: ['id'],
+  properties: {
+    id: {
+      type: 'string',
+      pattern: '^(droplet|image)-[0-9]+-[0-9]+$',
+      description: 'e.g. droplet-3164444-36804636',
+    },
+  },
+} as const;
+
+/** Query strings stay strings (no type coercion anywhere), and are converted after these checks. */
+export const listQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    state: { type: 'string', enum: ['waiting', 'done', 'all'], default: 'all' },
+    kind: { type: 'string', enum: [...RESOURCE_KINDS] },
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: '1 to 1000; default 100.' },
+    cursor: { type: 'string', maxLength: 200, description: 'nextCursor of the previous page.' },
+  },
+} as const;
+
+export const watchPageSchema = {
+  type: 'object',
+  required: ['watches', 'nextCursor'],
+  properties: {
+    watches: { type: 'array', items: { $ref: 'Watch#' } },
+    nextCursor: { ...nullable('string'), description: 'Pass as cursor for the next page; null at the end.' },
+  },
+} as const;
+
+export const waitQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    timeout: {
+      type: 'string',
+      maxLength: 32,
+      description: 'How long to hold the request, e.g. 30s (default) up to 5m.',
+    },
+  },
+} as const;
+
+export const eventsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: {
+      type: 'string',
+      maxLength: 200,
+      description: `Comma-separated event types to send, among ${EVENT_TYPES.join(', ')}; all when absent.`,
+    },
+    lastEventId: {
+      type: 'string',
+      maxLength: 64,
+      description: 'Resume after this event id (for clients that cannot send the Last-Event-ID header).',
+    },
+  },
+} as const;
+
+export const errorResponses = {
+  400: { description: 'Bad input', $ref: 'Error#' },
+  401: { description: 'Missing or wrong bearer token', $ref: 'Error#' },
+} as const;
+
+export const SHARED_SCHEMAS = [errorSchema, webhookSchema, watchRequestSchema, watchSchema];

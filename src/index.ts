@@ -1,0 +1,63 @@
+/**
+ * actionwatch as a library: start DigitalOcean droplet and image actions, watch them durably
+ * (BullMQ in Redis, one shared rate budget), chain them, and await their outcomes.
+ *
+ * ```ts
+ * import { ActionWatcher } from 'actionwatch';
+ *
+ * const aw = await ActionWatcher.create({ worker: true });
+ * const { watch } = await aw.run({ kind: 'image', resourceId: 7, type: 'transfer', region: 'ams3' });
+ * const outcome = await aw.waitFor(watch, { timeout: '30m' });
+ * ```
+ *
+ * @packageDocumentation
+ */
+export type {
+  Chain,
+  ChainEventType,
+  ChainOutcome,
+  ChainOutcomeRecord,
+  RunState,
+  StepState,
+  StepStatus,
+} from './chains/chain.js';
+export { CHAIN_OUTCOMES } from './chains/chain.js';
+export type { ChainPlanInput, ChainStepInput, RunInput } from './chains/chain-plan.js';
+export type { ChainStateFilter } from './chains/chain-queue.js';
+export { type Config, loadConfig } from './config/config.js';
+export type { Action, ResourceKind } from './digitalocean/models.js';
+export { ActionRejectedError } from './errors/action-rejected-error.js';
+export { BudgetExhaustedError } from './errors/budget-exhausted-error.js';
+export { ConfigError } from './errors/config-error.js';
+export {
+  ClientError,
+  DigitalOceanApiError,
+  ForbiddenError,
+  NotFoundError,
+  RateLimitedError,
+  TransientError,
+  UnauthorizedError,
+} from './errors/digitalocean-api-error.js';
+export { InputError } from './errors/input-error.js';
+export { WaitTimeoutError } from './errors/wait-timeout-error.js';
+export {
+  ActionWatcher,
+  type ActionWatcherEvents,
+  type ActionWatcherOptions,
+  type Duration,
+  type RunOptions,
+  type RunResult,
+  type WaitForOptions,
+  type WatchOptions,
+} from './library/action-watcher.js';
+export type { Logger } from './logging/logger.js';
+export type { DropletActionType } from './runs/droplet-actions.js';
+export type { RunRequest } from './runs/run-request.js';
+export {
+  OUTCOMES,
+  type Outcome,
+  type OutcomeRecord,
+  type Watch,
+  type WatchWebhook,
+} from './watches/watch.js';
+export { type ActionRef, watchIdOf } from './watches/watch-ref.js';

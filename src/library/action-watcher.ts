@@ -1,0 +1,431 @@
+import { EventEmitter } from 'node:events';
+import type { Chain, ChainOutcomeRecord } from '../chains/chain.js';
+import { parseChainId } from '../chains/chain-keys.js';
+import { type ChainPlanInput, parseChainPlan } from '../chains/chain-plan.js';
+import type { ChainStateFilter } from '../chains/chain-queue.js';
+import { waitForChainOutcome } from '../chains/chain-waiter.js';
+import { type Config, loadConfig } from '../config/config.js';
+import { type Action, isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../digitalocean/models.js';
+import { InputError } from '../errors/input-error.js';
+import { WaitTimeoutError } from '../errors/wait-timeout-error.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import type { StreamEvent } from '../notifications/event-stream.js';
+import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
+import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
+import { watchUnfinishedActions } from '../runs/discover.js';
+import { parseResourceId, parseRunKey, parseRunRequest, type RunRequest } from '../runs/run-request.js';
+import { Runtime } from '../runtime.js';
+import { assertRedisReachable } from '../support/redis.js';
+import {
+  isOutcome,
+  type Outcome,
+  type OutcomeRecord,
+  type Watch,
+  type WatchWebhook,
+} from '../watches/watch.js';
+import { type ActionRef, parseActionRef, parseWatchId } from '../watches/watch-ref.js';
+import { parseTimeout } from '../watches/watch-request.js';
+import { EventFeed } from './event-feed.js';
+
+/** How to build an ActionWatcher. With neither `env` nor `config`, the process environment is read. */
+export interface ActionWatcherOptions {
+  /** Environment variables as the CLI reads them (REDIS_URL, DIGITALOCEAN_TOKEN, …). */
+  env?: Record<string, string | undefined>;
+  /** A configuration already loaded with `loadConfig`; wins over `env`. */
+  config?: Config;
+  /** A pino logger; default JSON lines on stderr at LOG_LEVEL. */
+  logger?: Logger;
+  /**
+   * Also poll actions and run chains in this process, for scripts with no `actionwatch worker`
+   * running elsewhere. Default false.
+   */
+  worker?: boolean | { concurrency?: number };
+}
+
+/** A duration in ms, or as text: `90s`, `30m`, `6h`. */
+export type Duration = number | string;
+
+export interface WatchOptions {
+  /** The watch ends as `timed_out` after this long; default WATCH_TIMEOUT (6h). */
+  timeout?: Duration;
+  /** Also POST this watch's outcome to these URLs (optionally only for some outcomes). */
+  webhooks?: Array<string | WatchWebhook>;
+}
+
+export interface WaitForOptions {
+  /** Reject with WaitTimeoutError after this long (the watch itself goes on). Default: no limit. */
+  timeout?: Duration;
+  /** Reject with the signal's reason when it aborts. */
+  signal?: AbortSignal;
+}
+
+export interface RunOptions extends WatchOptions {
+  /**
+   * Idempotency key (letters, digits, `_ . -`): every `run` with the same key yields the same action,
+   * started once, even when called concurrently from several processes.
+   */
+  key?: string;
+  /**
+   * When the resource is busy (DigitalOcean's 422 "pending event"), retry with backoff for this
+   * long instead of failing; `true` is 15 minutes.
+   */
+  retryPending?: boolean | Duration;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  /** The action as DigitalOcean returned it when it was started. */
+  action: Action;
+  /** Its watch, already enqueued; pass it (or its id) to `waitFor`. */
+  watch: Watch;
+  /** False when the key had already started this action (a retried run). */
+  started: boolean;
+  /** True when the action was found on DigitalOcean after a start whose answer was lost. */
+  recovered: boolean;
+}
+
+/** Events fed from the events stream, across every process sharing the Redis prefix. */
+export interface ActionWatcherEvents {
+  /** Every action outcome. */
+  outcome: [OutcomeRecord];
+  completed: [OutcomeRecord];
+  errored: [OutcomeRecord];
+  not_found: [OutcomeRecord];
+  timed_out: [OutcomeRecord];
+  cancelled: [OutcomeRecord];
+  /** Every chain outcome. */
+  chain: [ChainOutcomeRecord];
+  'chain.completed': [ChainOutcomeRecord];
+  'chain.failed': [ChainOutcomeRecord];
+  'chain.cancelled': [ChainOutcomeRecord];
+  /** The events stream could not be read (it is retried). */
+  error: [Error];
+}
+
+const FEED_EVENTS = new Set<string>([
+  'outcome',
+  'completed',
+  'errored',
+  'not_found',
+  'timed_out',
+  'cancelled',
+  'chain',
+  'chain.completed',
+  'chain.failed',
+  'chain.cancelled',
+]);
+
+export const DEFAULT_RETRY_PENDING_MS = 15 * 60_000;
+
+/**
+ * Start DigitalOcean actions, watch them, run chains of them and wait for their outcomes, from
+ * any Node.js program. Everything durable lives in Redis, so a watch or chain started here goes on
+ * if this process exits, and any process (a worker, the CLI) sees the same outcomes.
+ *
+ * @example
+ * ```ts
+ * const aw = await ActionWatcher.create({ worker: true });
+ * const { watch } = await aw.run({ kind: 'image', resourceId: 7, type: 'transfer', region: 'ams3' });
+ * const outcome = await aw.waitFor(watch, { timeout: '30m' }); // outcome.outcome === 'completed'
+ * await aw.close();
+ * ```
+ */
+export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
+  private feed: EventFeed | undefined;
+  private feedStarting: Promise<void> | undefined;
+
+  private constructor(
+    /** The composition root underneath: queues, Redis connections, the DigitalOcean client. */
+    readonly runtime: Runtime,
+    private readonly ownsRuntime: boolean,
+  ) {
+    super();
+    // Every emitter emits newListener; the typed event map just does not list it.
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (typeof event === 'string' && FEED_EVENTS.has(event))
+        this.ready().catch((error: Error) => this.reportError(error));
+    });
+  }
+
+  /**
+   * Loads the configuration, checks that Redis answers, and (with `worker`) starts polling in this
+   * process. Throws ConfigError for bad settings and an Error naming REDIS_URL when Redis is down.
+   */
+  static async create(options: ActionWatcherOptions = {}): Promise<ActionWatcher> {
+    const config = options.config ?? loadConfig(options.env ?? process.env);
+    const logger = options.logger ?? createLogger({ level: config.logLevel });
+    await assertRedisReachable(config.redisUrl);
+    const watcher = new ActionWatcher(new Runtime(config, logger), true);
+    if (options.worker) {
+      try {
+        await watcher.startWorker(options.worker === true ? {} : options.worker);
+      } catch (error) {
+        await watcher.close();
+        throw error;
+      }
+    }
+    return watcher;
+  }
+
+  /** Wraps a Runtime someone else owns (the CLI); `close()` then leaves it open. */
+  static fromRuntime(runtime: Runtime): ActionWatcher {
+    return new ActionWatcher(runtime, false);
+  }
+
+  /**
+   * Resolves once outcome events are being followed: listeners added before it resolves get every
+   * outcome recorded after that. Adding a listener starts the feed by itself; await this when the
+   * next thing you do may finish quickly.
+   */
+  ready(): Promise<void> {
+    if (this.feedStarting === undefined) {
+      const feed = new EventFeed(
+        this.runtime.redis,
+        this.runtime.config.prefix,
+        (event) => this.dispatch(event),
+        (error) => this.reportError(error),
+        this.runtime.logger,
+      );
+      this.feed = feed;
+      this.feedStarting = feed.start().catch(async (error: unknown) => {
+        // Not started: the next listener (or ready()) tries again.
+        this.feed = undefined;
+        this.feedStarting = undefined;
+        await feed.stop();
+        throw error;
+      });
+    }
+    return this.feedStarting;
+  }
+
+  /**
+   * Starts watching an action, or joins its existing watch (the watch id derives from the action).
+   * A watch that ended `timed_out` or `cancelled` is started afresh.
+   */
+  async watch(ref: ActionRef, options: WatchOptions = {}): Promise<Watch> {
+    const valid = parseActionRef(ref.kind, ref.resourceId, ref.actionId);
+    const watchOptions = await this.watchOptions(options);
+    const { watch } = await this.runtime.watches.watch({ ...valid, ...watchOptions });
+    return watch;
+  }
+
+  /**
+   * The outcome of a watch, as soon as it is recorded. Given an action (`ActionRef`), watches it
+   * first when nobody does; given a watch or watch id, waits on that watch.
+   *
+   * @throws WaitTimeoutError when `timeout` passes first (the watch goes on).
+   * @throws the signal's reason (an `AbortError` DOMException unless you gave one) on abort.
+   */
+  async waitFor(ref: ActionRef | Watch | string, options: WaitForOptions = {}): Promise<OutcomeRecord> {
+    options.signal?.throwIfAborted();
+    const timeoutMs = toMs(options.timeout, 'timeout');
+    let watchId: string;
+    if (typeof ref === 'string') {
+      if (parseWatchId(ref) === undefined)
+        throw new InputError(
+          `watch id must look like <droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(ref)})`,
+        );
+      if ((await this.runtime.watches.get(ref)) === undefined)
+        throw new InputError(`no watch with id ${ref}`);
+      watchId = ref;
+    } else if ('state' in ref) {
+      watchId = ref.id;
+    } else {
+      watchId = (await this.watch(ref)).id;
+    }
+    const record = await this.runtime.waitForOutcome(watchId, {
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    if (record === undefined) throw new WaitTimeoutError(watchId, timeoutMs ?? 0);
+    return record;
+  }
+
+  /**
+   * Starts an action (POST /v2/images/{id}/actions or /v2/droplets/{id}/actions) and watches it.
+   *
+   * @throws InputError for a request DigitalOcean would refuse as malformed, or a key reused for a
+   *   different request.
+   * @throws ActionRejectedError when DigitalOcean refuses it (422); `pending` when the resource was
+   *   busy (and stayed busy past `retryPending`).
+   */
+  async run(request: RunRequest, options: RunOptions = {}): Promise<RunResult> {
+    const spec = parseRunRequest(request, 'run');
+    const key = parseRunKey(options.key, 'key');
+    const retryPendingMs =
+      options.retryPending === true
+        ? DEFAULT_RETRY_PENDING_MS
+        : options.retryPending === false || options.retryPending === undefined
+          ? undefined
+          : toMs(options.retryPending, 'retryPending');
+    const watchOptions = await this.watchOptions(options);
+    const started = await this.runtime.actionStarter().start(spec, {
+      ...(key === undefined ? {} : { key }),
+      ...(retryPendingMs === undefined ? {} : { retryPending: { forMs: retryPendingMs } }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    const { watch } = await this.runtime.watches.watch({ ...started.ref, ...watchOptions });
+    return { action: started.action, watch, started: started.started, recovered: started.recovered };
+  }
+
+  /**
+   * Submits a chain: steps run in order, each once the one before it `completed` (see the README
+   * for the plan format). With a `key`, submitting again joins the same chain instead of running
+   * it twice. A worker (here with `worker: true`, or `actionwatch worker`) runs it.
+   *
+   * @throws InputError naming the first problem in the plan; nothing is submitted then.
+   */
+  async chain(plan: ChainPlanInput, options: { key?: string } = {}): Promise<Chain> {
+    const parsed = parseChainPlan(plan, validateTargetUrl);
+    const key = parseRunKey(options.key, 'key');
+    await this.assertTargetsAllowed(parsed.webhooks ?? []);
+    const { chain } = await this.runtime.chains().submit(parsed, key === undefined ? {} : { key });
+    return chain;
+  }
+
+  /**
+   * A chain's outcome, as soon as it is recorded.
+   *
+   * @throws WaitTimeoutError when `timeout` passes first (the chain goes on).
+   * @throws the signal's reason on abort.
+   */
+  async waitForChain(chain: Chain | string, options: WaitForOptions = {}): Promise<ChainOutcomeRecord> {
+    options.signal?.throwIfAborted();
+    const chainId = parseChainId(typeof chain === 'string' ? chain : chain.id);
+    const timeoutMs = toMs(options.timeout, 'timeout');
+    if ((await this.runtime.chains().store.get(chainId)) === undefined)
+      throw new InputError(`no chain with id ${chainId}`);
+    const record = await waitForChainOutcome(
+      this.runtime.redis,
+      this.runtime.config.prefix,
+      this.runtime.chains().outcomes,
+      chainId,
+      {
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      },
+    );
+    if (record === undefined) throw new WaitTimeoutError(chainId, timeoutMs ?? 0);
+    return record;
+  }
+
+  async getChain(chainId: string): Promise<Chain | undefined> {
+    return this.runtime.chains().get(parseChainId(chainId));
+  }
+
+  /** Every chain still kept (WATCH_RETENTION after it ended), newest first. */
+  listChains(state: ChainStateFilter = 'all'): AsyncGenerator<Chain> {
+    return this.runtime.chains().list(state);
+  }
+
+  /** Stops a running chain before its next step; undefined when there is no such chain. */
+  async cancelChain(chainId: string): Promise<Chain | undefined> {
+    return this.runtime.chains().cancel(parseChainId(chainId));
+  }
+
+  /** Every action of a droplet or image, newest listing page after page, each once. */
+  actions(kind: ResourceKind, resourceId: number): AsyncGenerator<Action> {
+    return this.runtime
+      .client()
+      .iterateResourceActions(parseKind(kind), parseResourceId(resourceId, 'resourceId'));
+  }
+
+  /** Lists every action of the resource (all pages) and watches each one not yet ended. */
+  async watchInProgress(
+    kind: ResourceKind,
+    resourceId: number,
+    options: WatchOptions & { perPage?: number } = {},
+  ): Promise<Watch[]> {
+    const validKind = parseKind(kind);
+    const validId = parseResourceId(resourceId, 'resourceId');
+    const watchOptions = await this.watchOptions(options);
+    const results = await watchUnfinishedActions(
+      this.runtime.client(),
+      this.runtime.watches,
+      validKind,
+      validId,
+      { ...watchOptions, ...(options.perPage === undefined ? {} : { perPage: options.perPage }) },
+    );
+    return results.map((result) => result.watch);
+  }
+
+  /** Polls watched actions and runs chains in this process until `close()`. */
+  async startWorker(options: { concurrency?: number } = {}): Promise<void> {
+    await this.runtime.startWorker(options);
+    await this.runtime.startChainWorker(
+      options.concurrency === undefined ? {} : { concurrency: options.concurrency },
+    );
+  }
+
+  /** Stops following events, stops this process's workers, and closes every connection it opened. */
+  async close(): Promise<void> {
+    await this.feedStarting?.catch(() => {});
+    await this.feed?.stop();
+    if (this.ownsRuntime) await this.runtime.close();
+  }
+
+  private dispatch(event: StreamEvent): void {
+    if (event.type.startsWith('action.')) {
+      const record = event.record;
+      this.emit('outcome', record);
+      if (isOutcome(record.outcome)) this.emit(record.outcome, record);
+      return;
+    }
+    if (event.type.startsWith('chain.')) {
+      // The stream's reader types every entry as an action outcome; chain entries hold a chain's.
+      const record = event.record as unknown as ChainOutcomeRecord;
+      this.emit('chain', record);
+      if (
+        event.type === 'chain.completed' ||
+        event.type === 'chain.failed' ||
+        event.type === 'chain.cancelled'
+      )
+        this.emit(event.type, record);
+    }
+  }
+
+  private reportError(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.runtime.logger.warn({ err: error.message }, 'reading the events stream failed; retrying');
+  }
+
+  private async watchOptions(
+    options: WatchOptions,
+  ): Promise<{ timeoutMs?: number; webhooks?: WatchWebhook[] }> {
+    const timeoutMs = toMs(options.timeout, 'timeout');
+    const webhooks = (options.webhooks ?? []).map((entry) => {
+      const webhook = typeof entry === 'string' ? { url: entry } : entry;
+      const on = webhook.on;
+      if (on !== undefined && (on.length === 0 || !on.every((outcome: Outcome) => isOutcome(outcome))))
+        throw new InputError(`webhook on must list outcomes (got ${JSON.stringify(on)})`);
+      return { url: validateTargetUrl(webhook.url), ...(on === undefined ? {} : { on }) };
+    });
+    await this.assertTargetsAllowed(webhooks);
+    return {
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(webhooks.length === 0 ? {} : { webhooks }),
+    };
+  }
+
+  private async assertTargetsAllowed(webhooks: WatchWebhook[]): Promise<void> {
+    const allowPrivate = this.runtime.config.webhooks.allowPrivate;
+    for (const url of new Set(webhooks.map((webhook) => webhook.url)))
+      await assertTargetAllowed(url, { allowPrivate });
+  }
+}
+
+function parseKind(kind: unknown): ResourceKind {
+  if (typeof kind !== 'string' || !isResourceKind(kind))
+    throw new InputError(`kind must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
+  return kind;
+}
+
+function toMs(value: Duration | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value <= 0)
+      throw new InputError(`${name} must be a positive number of ms (got ${value})`);
+    return value;
+  }
+  return parseTimeout(value, name);
+}

@@ -1,0 +1,192 @@
+import { UnrecoverableError, type Worker } from 'bullmq';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { DigitalOceanResponseInfo } from '../digitalocean/client.js';
+import type { OutcomeRecord } from '../watches/watch.js';
+import type { WatchProcessor } from '../watches/watch-processor.js';
+import type { WatchWorker } from '../watches/watch-worker.js';
+
+/** Anything that can say how many jobs it holds per BullMQ state (a WatchQueue, a BullMQ Queue). */
+export interface JobCountSource {
+  counts(): Promise<Record<string, number>>;
+}
+
+export interface MetricsOptions {
+  /** Also export Node.js process metrics (CPU, memory, event loop). Off in tests that make many. */
+  processMetrics?: boolean;
+}
+
+/** BullMQ states in which a watch has its outcome; every other state means it is still waiting. */
+const DONE_STATES = new Set(['completed', 'failed']);
+
+/** Seconds from DigitalOcean's completed_at to our recorded outcome: polls are 2 s to 60 s apart. */
+const LATENCY_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
+
+/**
+ * Every Prometheus series actionwatch exports, on a registry of its own (never prom-client's
+ * global one, so that several can live in one process). Counters move on events from the worker
+ * and the DigitalOcean client; queue gauges are read from Redis when scraped.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly polls: Counter<'result'>;
+  private readonly responses: Counter<'status'>;
+  private readonly rateLimitRemaining: Gauge;
+  private readonly pausedSeconds: Counter;
+  private readonly outcomes: Counter<'outcome'>;
+  private readonly detectionLatency: Histogram<'outcome'>;
+  private readonly webhookDeliveries: Counter<'result'>;
+  private readonly watches: Gauge<'state'>;
+  private readonly queueJobs: Gauge<'queue' | 'state'>;
+  private readonly queues = new Map<string, JobCountSource>();
+  private readonly deliveryWorkers = new WeakSet<Worker>();
+  private watchQueue: string | undefined;
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    this.polls = new Counter({
+      name: 'actionwatch_polls_total',
+      help: 'Polls of DigitalOcean actions, by what the poll found.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.responses = new Counter({
+      name: 'actionwatch_digitalocean_responses_total',
+      help: 'HTTP responses from the DigitalOcean API, by status code.',
+      labelNames: ['status'],
+      registers,
+    });
+    this.rateLimitRemaining = new Gauge({
+      name: 'actionwatch_digitalocean_ratelimit_remaining',
+      help: 'The ratelimit-remaining header of the latest DigitalOcean response.',
+      registers,
+    });
+    this.pausedSeconds = new Counter({
+      name: 'actionwatch_rate_limit_paused_seconds_total',
+      help: 'Time every worker was told to pause polling because of a rate limit.',
+      registers,
+    });
+    this.outcomes = new Counter({
+      name: 'actionwatch_outcomes_total',
+      help: 'Watches ended, by outcome (counted by the process that recorded the outcome).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.detectionLatency = new Histogram({
+      name: 'actionwatch_detection_latency_seconds',
+      help: "Time from the action's completed_at to the outcome being recorded.",
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.webhookDeliveries = new Counter({
+      name: 'actionwatch_webhook_deliveries_total',
+      help: 'Webhook delivery attempts, by result.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.watches = new Gauge({
+      name: 'actionwatch_watches',
+      help: 'Watches in Redis, by state (waiting or done).',
+      labelNames: ['state'],
+      registers,
+      collect: () => this.collectWatches(),
+    });
+    this.queueJobs = new Gauge({
+      name: 'actionwatch_queue_jobs',
+      help: 'Jobs in each queue, by BullMQ state.',
+      labelNames: ['queue', 'state'],
+      registers,
+      collect: () => this.collectQueues(),
+    });
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text for a scrape. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Counts this processor's polls and the outcomes it records. */
+  observeProcessor(processor: WatchProcessor): void {
+    processor.on('poll', ({ result }) => this.polls.inc({ result }));
+    processor.on('outcome', ({ record, created }) => {
+      if (created) this.outcomeRecorded(record);
+    });
+  }
+
+  observeWorker(worker: WatchWorker): void {
+    worker.on('paused', ({ waitMs }) => this.pausedSeconds.inc(waitMs / 1000));
+  }
+
+  /** Pass as the DigitalOcean client's `onResponse`. */
+  readonly digitalOceanResponse = (info: DigitalOceanResponseInfo): void => {
+    this.responses.inc({ status: String(info.status) });
+    if (info.rateLimit.remaining !== undefined) this.rateLimitRemaining.set(info.rateLimit.remaining);
+  };
+
+  /** Call once per outcome, by whoever recorded it (a worker, or the API for a cancel). */
+  outcomeRecorded(record: OutcomeRecord): void {
+    this.outcomes.inc({ outcome: record.outcome });
+    const completedAt = record.action?.completed_at;
+    if (completedAt === null || completedAt === undefined) return;
+    const latencyMs = Date.parse(record.watch.finishedAt) - Date.parse(completedAt);
+    if (Number.isFinite(latencyMs) && latencyMs >= 0) {
+      this.detectionLatency.observe({ outcome: record.outcome }, latencyMs / 1000);
+    }
+  }
+
+  /** One webhook delivery attempt ended: `delivered`, `retrying` or `failed` (given up). */
+  webhookDelivery(result: 'delivered' | 'retrying' | 'failed'): void {
+    this.webhookDeliveries.inc({ result });
+  }
+
+  /** Counts every attempt of a webhook delivery worker (its BullMQ Worker), once however often asked. */
+  observeDeliveries(worker: Worker): void {
+    if (this.deliveryWorkers.has(worker)) return;
+    this.deliveryWorkers.add(worker);
+    worker.on('completed', () => this.webhookDelivery('delivered'));
+    // The delivery worker gives up by throwing UnrecoverableError; any other failure is retried.
+    worker.on('failed', (_job, error) =>
+      this.webhookDelivery(error instanceof UnrecoverableError ? 'failed' : 'retrying'),
+    );
+  }
+
+  /** Report this queue's depth on every scrape; `watches` also feeds `actionwatch_watches`. */
+  trackQueue(name: string, source: JobCountSource, options: { isWatchQueue?: boolean } = {}): void {
+    this.queues.set(name, source);
+    if (options.isWatchQueue) this.watchQueue = name;
+  }
+
+  private async collectWatches(): Promise<void> {
+    const gauge = this.watches;
+    gauge.reset();
+    const source = this.watchQueue === undefined ? undefined : this.queues.get(this.watchQueue);
+    if (source === undefined) return;
+    const counts = await source.counts().catch(() => undefined);
+    if (counts === undefined) return;
+    let waiting = 0;
+    let done = 0;
+    for (const [state, count] of Object.entries(counts)) {
+      if (DONE_STATES.has(state)) done += count;
+      else waiting += count;
+    }
+    gauge.set({ state: 'waiting' }, waiting);
+    gauge.set({ state: 'done' }, done);
+  }
+
+  private async collectQueues(): Promise<void> {
+    const gauge = this.queueJobs;
+    gauge.reset();
+    // An unreachable Redis drops the series rather than failing the scrape (or showing stale depths).
+    await Promise.all(
+      [...this.queues].map(async ([queue, source]) => {
+        const counts = await source.counts().catch(() => undefined);
+        for (const [state, count] of Object.entries(counts ?? {})) gauge.set({ queue, state }, count);
+      }),
+    );
+  }
+}

@@ -1,0 +1,354 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import type { DigitalOceanClient } from '../digitalocean/client.js';
+import type { Action } from '../digitalocean/models.js';
+import { ActionRejectedError } from '../errors/action-rejected-error.js';
+import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import { ClientError, DigitalOceanApiError, TransientError } from '../errors/digitalocean-api-error.js';
+import { InputError } from '../errors/input-error.js';
+import type { Logger } from '../logging/logger.js';
+import { compactAction } from '../watches/watch.js';
+import type { ActionRef } from '../watches/watch-ref.js';
+import { RunKeys, type StartedRecord, type StartingRecord } from './run-keys.js';
+import { describeRun, fingerprintOf, type RunSpec } from './run-request.js';
+import { sleep } from './sleep.js';
+import { findStartedAction } from './started-action-finder.js';
+
+export interface ActionStarterOptions {
+  redis: Redis;
+  prefix: string;
+  client: DigitalOceanClient;
+  logger: Logger;
+  /** How long a key's record is kept. */
+  retentionMs: number;
+  /**
+   * How long a claim holds without renewal. It must outlast one POST attempt (budget wait plus
+   * request timeout): a claim that lapses while its owner still waits for an answer lets a second
+   * caller look for the action before it exists.
+   */
+  claimTtlMs: number;
+  now?: () => number;
+}
+
+export interface StartResult {
+  ref: ActionRef;
+  /** The action as DigitalOcean returned it when it was started (or found). */
+  action: Action;
+  /**
+   * True when this call started the action; false when its key had already started it (a retried
+   * run) or it was found on DigitalOcean after an earlier start's answer was lost.
+   */
+  started: boolean;
+  /** True when the action was found on DigitalOcean rather than returned by this call's POST. */
+  recovered: boolean;
+}
+
+export interface PendingRetry {
+  /** Give up (an ActionRejectedError) once the resource has been busy this long. */
+  forMs: number;
+  /** First wait between attempts; doubles up to `maxDelayMs`. Default 1 s. */
+  initialDelayMs?: number;
+  /** Default 30 s. */
+  maxDelayMs?: number;
+}
+
+export interface StartOptions {
+  /** Idempotency key: every start with the same key yields the same action. */
+  key?: string;
+  /** Retry a 422 "pending event" (the resource is busy) with backoff instead of failing. */
+  retryPending?: PendingRetry;
+  signal?: AbortSignal;
+}
+
+/** Another caller holds the key's claim: it is starting this very action right now. */
+export class RunKeyBusyError extends Error {
+  constructor(
+    readonly key: string,
+    /** When the claim lapses if its owner never finishes. */
+    readonly expiresAt: number,
+  ) {
+    super(`another caller is starting the action for key ${key}`);
+    this.name = 'RunKeyBusyError';
+  }
+}
+
+/** Our claim lapsed (we were slower than its TTL) and another caller took the key over. */
+class ClaimLostError extends Error {
+  constructor(key: string) {
+    super(`lost the claim on key ${key} while starting its action`);
+    this.name = 'ClaimLostError';
+  }
+}
+
+/** Tries of one POST whose answer was lost, before the claim is left to lapse. */
+const AMBIGUOUS_TRIES = 3;
+
+/**
+ * Starts DigitalOcean actions at most once per idempotency key, across processes:
+ *
+ * 1. claim the key in Redis (compare-and-set, with a TTL'd lease renewed before every POST);
+ * 2. POST, without the client's automatic retries: a POST whose answer was lost (timeout, reset,
+ *    5xx) is first looked for on DigitalOcean, and sent again only if it is not there;
+ * 3. record the action id under the key. A later caller with the key gets that action back.
+ *
+ * A caller that finds a lapsed claim (its owner died between POST and record) takes it over and
+ * looks for the action before sending anything. What no client of DigitalOcean can rule out: a
+ * POST that lands after the lapse and after that look (see the README).
+ */
+export class ActionStarter {
+  private readonly keys: RunKeys;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ActionStarterOptions) {
+    this.keys = new RunKeys(options.redis, { prefix: options.prefix, retentionMs: options.retentionMs });
+    this.now = options.now ?? Date.now;
+  }
+
+  /** A starter with the claim TTL derived from the configured request timeout. */
+  static fromConfig(redis: Redis, config: Config, client: DigitalOceanClient, logger: Logger): ActionStarter {
+    return new ActionStarter({
+      redis,
+      prefix: config.prefix,
+      client,
+      logger,
+      retentionMs: config.watch.retentionMs,
+      // The client's budget wait (2 s) plus one request, plus room for the Redis round trips.
+      claimTtlMs: config.digitalocean.timeoutMs + 5_000,
+    });
+  }
+
+  /** Starts the action, waiting out a busy key and, when asked, a busy resource. */
+  async start(spec: RunSpec, options: StartOptions = {}): Promise<StartResult> {
+    const retry = options.retryPending;
+    const busySince = this.now();
+    let delay = retry?.initialDelayMs ?? 1_000;
+    for (;;) {
+      try {
+        return await this.attempt(spec, options);
+      } catch (error) {
+        if (error instanceof RunKeyBusyError) {
+          await sleep(Math.min(500, Math.max(50, error.expiresAt - this.now())), options.signal);
+          continue;
+        }
+        if (!(error instanceof ActionRejectedError) || !error.pending || retry === undefined) throw error;
+        const waited = this.now() - busySince;
+        if (waited + delay > retry.forMs) {
+          throw new ActionRejectedError(
+            `${spec.kind} ${spec.resourceId} was still busy after retrying for ${Math.round(waited / 1000)} s: ${error.message}`,
+            error.details,
+          );
+        }
+        this.options.logger.info(
+          { kind: spec.kind, resourceId: spec.resourceId, type: spec.body.type, retryInMs: delay },
+          `${spec.kind} ${spec.resourceId} is busy; retrying the ${spec.body.type} in ${Math.round(delay)} ms`,
+        );
+        await sleep(delay * (0.8 + Math.random() * 0.4), options.signal);
+        delay = Math.min(delay * 2, retry.maxDelayMs ?? 30_000);
+      }
+    }
+  }
+
+  /**
+   * One start: throws ActionRejectedError (with `pending` for a busy resource), RunKeyBusyError
+   * when another caller holds the key, or the client's errors. Never sleeps for long, so a chain
+   * step can schedule its own retry instead of holding a worker.
+   */
+  async attempt(spec: RunSpec, options: { key?: string; signal?: AbortSignal } = {}): Promise<StartResult> {
+    if (options.key === undefined) {
+      const lease = { renew: async () => {} };
+      const found = await this.send(spec, this.now(), false, lease, options.signal);
+      return { ...this.resultOf(spec, found.action, found.recovered), started: !found.recovered };
+    }
+    return this.attemptWithKey(spec, options.key, options.signal);
+  }
+
+  private async attemptWithKey(spec: RunSpec, key: string, signal?: AbortSignal): Promise<StartResult> {
+    const fingerprint = fingerprintOf(spec);
+    let claim: { raw: string; record: StartingRecord; takenOver: boolean } | undefined;
+    while (claim === undefined) {
+      const current = await this.keys.get(key);
+      if (current !== undefined && current.record.fingerprint !== fingerprint) {
+        throw new InputError(
+          `key ${key} was already used to start a different action than the ${describeRun(spec)}; use another key`,
+        );
+      }
+      if (current?.record.state === 'started') return this.fromRecord(spec, current.record);
+      const now = this.now();
+      if (current?.record.state === 'starting' && current.record.expiresAt > now)
+        throw new RunKeyBusyError(key, current.record.expiresAt);
+      const record: StartingRecord = {
+        state: 'starting',
+        owner: randomUUID(),
+        fingerprint,
+        expiresAt: now + this.options.claimTtlMs,
+        since: current?.record.state === 'starting' ? current.record.since : now,
+      };
+      const raw = await this.keys.compareAndSet(key, current?.raw, record);
+      if (raw !== undefined) claim = { raw, record, takenOver: current !== undefined };
+    }
+    if (claim.takenOver) {
+      this.options.logger.warn(
+        { key, kind: spec.kind, resourceId: spec.resourceId },
+        `the start of key ${key} was left unfinished (its process died?); looking for its action on DigitalOcean first`,
+      );
+    }
+
+    const held = claim;
+    const lease = {
+      renew: async () => {
+        const renewed: StartingRecord = { ...held.record, expiresAt: this.now() + this.options.claimTtlMs };
+        const raw = await this.keys.compareAndSet(key, held.raw, renewed);
+        if (raw === undefined) throw new ClaimLostError(key);
+        held.raw = raw;
+        held.record = renewed;
+      },
+    };
+    let found: { action: Action; recovered: boolean };
+    try {
+      found = await this.send(spec, held.record.since, held.takenOver, lease, signal);
+    } catch (error) {
+      if (error instanceof ClaimLostError) {
+        // Our claim lapsed and its new holder already recorded the action; else it is still at it.
+        const current = await this.keys.get(key);
+        if (current?.record.state === 'started') return this.fromRecord(spec, current.record);
+        throw new RunKeyBusyError(key, current?.record.state === 'starting' ? current.record.expiresAt : 0);
+      }
+      // A definite "not started" frees the key for the next try. A lost answer (or an abort while
+      // the POST was out) keeps the claim: whoever takes it over after it lapses looks on
+      // DigitalOcean before sending anything.
+      if (definitelyNotStarted(error)) await this.keys.compareAndSet(key, held.raw, undefined);
+      throw error;
+    }
+    return this.record(spec, key, held.raw, fingerprint, found);
+  }
+
+  /** POSTs (with the claim renewed first), recovering an action whose answer was lost. */
+  private async send(
+    spec: RunSpec,
+    sinceMs: number,
+    lookFirst: boolean,
+    lease: { renew(): Promise<void> },
+    signal?: AbortSignal,
+  ): Promise<{ action: Action; recovered: boolean }> {
+    const look = async () => {
+      const action = await findStartedAction(this.options.client, spec, sinceMs, signal);
+      if (action !== undefined) {
+        this.options.logger.info(
+          { kind: spec.kind, resourceId: spec.resourceId, actionId: action.id },
+          `found the ${describeRun(spec)} already started on DigitalOcean (action ${action.id}); not starting another`,
+        );
+      }
+      return action;
+    };
+    if (lookFirst) {
+      const action = await look();
+      if (action !== undefined) return { action, recovered: true };
+    }
+    let answerLost = false;
+    for (let attempt = 1; ; attempt++) {
+      await lease.renew();
+      try {
+        return { action: await this.post(spec, signal), recovered: false };
+      } catch (error) {
+        if (error instanceof TransientError && attempt < AMBIGUOUS_TRIES) {
+          answerLost = true;
+          this.options.logger.warn(
+            { kind: spec.kind, resourceId: spec.resourceId, err: error.message },
+            `no answer to the ${describeRun(spec)}; checking whether it started before trying again`,
+          );
+          await sleep(500 * 2 ** attempt, signal);
+          await lease.renew();
+          const action = await look();
+          if (action !== undefined) return { action, recovered: true };
+          continue;
+        }
+        // A busy resource right after a lost answer is most likely busy with our own action.
+        if (answerLost && error instanceof ClientError) {
+          const action = await look();
+          if (action !== undefined) return { action, recovered: true };
+        }
+        throw rejection(spec, error);
+      }
+    }
+  }
+
+  private post(spec: RunSpec, signal?: AbortSignal): Promise<Action> {
+    const options = { retries: 0, ...(signal === undefined ? {} : { signal }) };
+    return spec.kind === 'image'
+      ? this.options.client.initiateImageAction(spec.resourceId, spec.body, options)
+      : this.options.client.initiateDropletAction(spec.resourceId, spec.body, options);
+  }
+
+  private async record(
+    spec: RunSpec,
+    key: string,
+    claimRaw: string,
+    fingerprint: string,
+    found: { action: Action; recovered: boolean },
+  ): Promise<StartResult> {
+    const started: StartedRecord = {
+      state: 'started',
+      fingerprint,
+      kind: spec.kind,
+      resourceId: spec.resourceId,
+      actionId: found.action.id,
+      action: compactAction(found.action),
+      recordedAt: new Date(this.now()).toISOString(),
+    };
+    let expected: string | undefined = claimRaw;
+    for (;;) {
+      if ((await this.keys.compareAndSet(key, expected, started)) !== undefined)
+        return { ...this.resultOf(spec, found.action, found.recovered), started: !found.recovered };
+      const current = await this.keys.get(key);
+      if (current?.record.state !== 'started') {
+        // Our claim lapsed mid-POST and another caller took it over: the action we hold is real,
+        // and that caller, finding it recorded, uses it rather than starting its own.
+        expected = current?.raw;
+        continue;
+      }
+      if (current.record.actionId !== found.action.id) {
+        this.options.logger.error(
+          { key, kept: current.record.actionId, extra: found.action.id },
+          `key ${key}: a second action (${found.action.id}) was started after the first start's claim lapsed; the key keeps action ${current.record.actionId}`,
+        );
+      }
+      return this.fromRecord(spec, current.record);
+    }
+  }
+
+  private fromRecord(spec: RunSpec, record: StartedRecord): StartResult {
+    return { ...this.resultOf(spec, record.action, false), started: false };
+  }
+
+  private resultOf(spec: RunSpec, action: Action, recovered: boolean): Omit<StartResult, 'started'> {
+    return {
+      ref: { kind: spec.kind, resourceId: spec.resourceId, actionId: action.id },
+      action,
+      recovered,
+    };
+  }
+}
+
+function definitelyNotStarted(error: unknown): boolean {
+  if (error instanceof ActionRejectedError || error instanceof BudgetExhaustedError) return true;
+  return error instanceof DigitalOceanApiError && !(error instanceof TransientError);
+}
+
+/** A refusal by DigitalOcean becomes an ActionRejectedError; anything else passes through. */
+function rejection(spec: RunSpec, error: unknown): unknown {
+  if (!(error instanceof ClientError)) return error;
+  const apiMessage = /returned \d+: (.*)$/s.exec(error.message)?.[1] ?? error.message;
+  const pending = error.status === 422 && /pending event/i.test(apiMessage);
+  const what = pending
+    ? `${spec.kind} ${spec.resourceId} is busy with another action`
+    : `DigitalOcean refused the ${describeRun(spec)}`;
+  return new ActionRejectedError(`${what} (${error.status ?? 'client error'}: ${apiMessage})`, {
+    kind: spec.kind,
+    resourceId: spec.resourceId,
+    type: spec.body.type,
+    status: error.status,
+    pending,
+    apiMessage,
+  });
+}

@@ -1,0 +1,80 @@
+import type { Redis } from 'ioredis';
+import type { Action, ResourceKind } from '../digitalocean/models.js';
+import { loadLua } from '../support/lua.js';
+
+const COMPARE_AND_SET = loadLua(import.meta.url, 'compare-and-set');
+
+/** A process is starting the action: it sent (or is about to send) the POST. */
+export interface StartingRecord {
+  state: 'starting';
+  /** Random per attempt; only the owner may record the result or let go. */
+  owner: string;
+  fingerprint: string;
+  /** When the claim lapses unless renewed; a later caller then takes over. */
+  expiresAt: number;
+  /**
+   * When the first claim on this key was made (kept across takeovers): an action of the same kind
+   * started on DigitalOcean after this moment may be the one a crashed owner started.
+   */
+  since: number;
+}
+
+export interface StartedRecord {
+  state: 'started';
+  fingerprint: string;
+  kind: ResourceKind;
+  resourceId: number;
+  actionId: number;
+  /** The action as the POST (or the recovery) returned it, without its region object. */
+  action: Action;
+  recordedAt: string;
+}
+
+export type RunKeyRecord = StartingRecord | StartedRecord;
+
+export interface StoredRunKey {
+  /** The exact stored text, for compare-and-set. */
+  raw: string;
+  record: RunKeyRecord;
+}
+
+/**
+ * Idempotency keys of `run`: `<prefix>:run-key:<key>` holds a claim while an action is being
+ * started, then the started action's id. The caller's key is all that goes into the Redis key.
+ */
+export class RunKeys {
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: { prefix: string; retentionMs: number },
+  ) {}
+
+  redisKey(key: string): string {
+    return `${this.options.prefix}:run-key:${key}`;
+  }
+
+  async get(key: string): Promise<StoredRunKey | undefined> {
+    const raw = await this.redis.get(this.redisKey(key));
+    return raw === null ? undefined : { raw, record: JSON.parse(raw) as RunKeyRecord };
+  }
+
+  /**
+   * Writes `next` (or deletes, when undefined) only if the key still holds `expected`. Returns the
+   * text now stored ("" after a delete), or undefined when the key held something else.
+   */
+  async compareAndSet(
+    key: string,
+    expected: string | undefined,
+    next: RunKeyRecord | undefined,
+  ): Promise<string | undefined> {
+    const raw = next === undefined ? '' : JSON.stringify(next);
+    const replaced = (await this.redis.eval(
+      COMPARE_AND_SET,
+      1,
+      this.redisKey(key),
+      expected ?? '',
+      raw,
+      Math.max(1000, this.options.retentionMs),
+    )) as number;
+    return replaced === 1 ? raw : undefined;
+  }
+}

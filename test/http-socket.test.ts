@@ -1,0 +1,352 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/http/server.js';
+import { Metrics } from '../src/metrics/metrics.js';
+import { type Stack, startStack, until } from './support/stack.js';
+
+const API_TOKEN = 'socket-suite-token-9876543210';
+const AUTH = { authorization: `Bearer ${API_TOKEN}` };
+
+interface SseMessage {
+  id: string;
+  event: string;
+  data: { type: string; outcome: string; watch: { id: string }; webhooks?: unknown };
+}
+
+/** A minimal Server-Sent Events reader over fetch, as a non-browser client would write one. */
+class SseClient {
+  readonly messages: SseMessage[] = [];
+  readonly comments: string[] = [];
+  ended = false;
+  private readonly controller = new AbortController();
+
+  private constructor(readonly response: Response) {}
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
+    const controller = new AbortController();
+    const response = await fetch(url, { headers: { ...AUTH, ...headers }, signal: controller.signal });
+    const client = new SseClient(response);
+    client.controller.signal.addEventListener('abort', () => controller.abort());
+    if (response.ok) void client.pump();
+    return client;
+  }
+
+  private async pump(): Promise<void> {
+    const reader = (this.response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end = buffer.indexOf('\n\n');
+        while (end !== -1) {
+          this.parse(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+          end = buffer.indexOf('\n\n');
+        }
+      }
+    } catch {
+      // aborted by close()
+    } finally {
+      this.ended = true;
+    }
+  }
+
+  private parse(frame: string): void {
+    const fields = new Map<string, string>();
+    for (const line of frame.split('\n')) {
+      if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
+      else {
+        const colon = line.indexOf(':');
+        fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
+      }
+    }
+    const data = fields.get('data');
+    if (data !== undefined) {
+      this.messages.push({
+        id: fields.get('id') ?? '',
+        event: fields.get('event') ?? '',
+        data: JSON.parse(data),
+      });
+    }
+  }
+
+  watchIds(): string[] {
+    return this.messages.map((message) => message.data.watch.id);
+  }
+
+  close(): void {
+    this.controller.abort();
+  }
+}
+
+function sample(text: string, series: string): number {
+  const escaped = series.replace(/[{}"=,.\\[\]]/g, (char) => `\\${char}`);
+  const match = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
+  return match === null ? 0 : Number(match[1]);
+}
+
+function total(text: string, family: string): number {
+  let sum = 0;
+  for (const match of text.matchAll(new RegExp(`^${family}(\\{[^}]*\\})? (\\S+)$`, 'gm')))
+    sum += Number(match[2]);
+  return sum;
+}
+
+describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
+  let stack: Stack;
+  let app: FastifyInstance;
+  let base: string;
+  const clients: SseClient[] = [];
+
+  async function api(method: string, path: string, body?: unknown): Promise<Response> {
+    return fetch(`${base}${path}`, {
+      method,
+      headers: { ...AUTH, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  }
+
+  async function open(path: string, headers: Record<string, string> = {}): Promise<SseClient> {
+    const client = await SseClient.open(`${base}${path}`, headers);
+    clients.push(client);
+    return client;
+  }
+
+  /** Starts a simulated action and watches it; resolves with the watch id. */
+  async function watchAction(
+    resourceId: number,
+    options: { durationMs?: number; result?: 'completed' | 'errored' } = {},
+  ): Promise<string> {
+    const action = stack.simulator.createAction({
+      kind: 'droplet',
+      resourceId,
+      durationMs: options.durationMs ?? 200,
+      ...(options.result === undefined ? {} : { result: options.result }),
+    });
+    const response = await api('POST', '/v1/watches', { kind: 'droplet', resourceId, actionId: action.id });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { id: string }).id;
+  }
+
+  beforeAll(async () => {
+    stack = await startStack({
+      name: 'http-socket',
+      simulator: { rateLimit: { perMinute: 10_000, perHour: 100_000 } },
+      env: { API_TOKEN },
+    });
+    const metrics = new Metrics();
+    await stack.runtime.startWorker({ metrics, concurrency: 8 });
+    app = await buildServer(stack.runtime, { metrics, heartbeatMs: 300 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await app?.close();
+    await stack?.close();
+  });
+
+  it('refuses requests without the token over the socket', async () => {
+    const response = await fetch(`${base}/v1/watches`);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(await response.json()).toMatchObject({ error: 'unauthorized' });
+    const events = await fetch(`${base}/v1/events`, { headers: { authorization: 'Bearer nope' } });
+    expect(events.status).toBe(401);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+
+  it('long-polls a watch until its outcome, and answers 202 at the timeout', async () => {
+    const slow = await watchAction(1, { durationMs: 60_000 });
+    const timedOut = await api('GET', `/v1/watches/${slow}/wait?timeout=500ms`);
+    expect(timedOut.status).toBe(202);
+    expect(await timedOut.json()).toMatchObject({ id: slow, state: 'waiting' });
+
+    const id = await watchAction(2, { durationMs: 800 });
+    const started = Date.now();
+    const response = await api('GET', `/v1/watches/${id}/wait?timeout=20s`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      id,
+      state: 'done',
+      outcome: 'completed',
+      action: { status: 'completed' },
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('streams outcomes as SSE with stream ids, and resumes after Last-Event-ID without loss or repeats', async () => {
+    const first = await open('/v1/events');
+    expect(first.response.status).toBe(200);
+    expect(first.response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const early = [await watchAction(11), await watchAction(12)];
+    await until(() => (first.messages.length >= 2 ? true : undefined));
+    expect(first.watchIds().sort()).toEqual([...early].sort());
+    const [one, two] = first.messages;
+    expect(one?.event).toBe('action.completed');
+    expect(one?.data).toMatchObject({ type: 'action.completed', outcome: 'completed' });
+    // SSE ids are the Redis stream ids.
+    const streamIds = (await stack.runtime.redis.xrange(`${stack.prefix}:events`, '-', '+')).map(
+      ([id]) => id,
+    );
+    expect(streamIds).toEqual(expect.arrayContaining([one?.id, two?.id]));
+    first.close();
+    await until(() => (first.ended ? true : undefined));
+
+    // Missed while disconnected:
+    const missed = [await watchAction(13), await watchAction(14)];
+    for (const id of missed) await stack.runtime.waitForOutcome(id, { timeoutMs: 10_000 });
+
+    const resumed = await open('/v1/events', { 'last-event-id': two?.id ?? '' });
+    await until(() => (resumed.messages.length >= 2 ? true : undefined));
+    const live = await watchAction(15);
+    await until(() => (resumed.messages.length >= 3 ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(resumed.watchIds()).toEqual([...resumed.watchIds().slice(0, 2), live]);
+    expect(resumed.watchIds().slice(0, 2).sort()).toEqual([...missed].sort());
+    const ids = [...first.messages, ...resumed.messages].map((message) => message.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort((a, b) => compareStreamIds(a, b))).toEqual(ids);
+
+    // The query parameter does the same for clients that cannot set the header.
+    const byQuery = await open(`/v1/events?lastEventId=${encodeURIComponent(two?.id ?? '')}`);
+    await until(() => (byQuery.messages.length >= 3 ? true : undefined));
+    expect(byQuery.watchIds()).toEqual(resumed.watchIds());
+  });
+
+  it('filters by type and keeps quiet streams alive with heartbeats', async () => {
+    const errors = await open('/v1/events?type=action.errored,action.timed_out');
+    const everything = await open('/v1/events');
+    const fine = await watchAction(21, { durationMs: 100 });
+    await stack.runtime.waitForOutcome(fine, { timeoutMs: 10_000 });
+    const broken = await watchAction(22, { durationMs: 100, result: 'errored' });
+    await until(() => (errors.messages.length >= 1 ? true : undefined));
+    await until(() => (everything.messages.length >= 2 ? true : undefined));
+    expect(errors.messages.map((message) => [message.event, message.data.watch.id])).toEqual([
+      ['action.errored', broken],
+    ]);
+    expect(everything.watchIds()).toEqual([fine, broken]);
+    await until(() => (errors.comments.includes('heartbeat') ? true : undefined), 3_000);
+  });
+
+  it('keeps webhook URLs out of the stream', async () => {
+    const stream = await open('/v1/events');
+    const action = stack.simulator.createAction({ kind: 'image', resourceId: 31, durationMs: 100 });
+    const created = await api('POST', '/v1/watches', {
+      kind: 'image',
+      resourceId: 31,
+      actionId: action.id,
+      webhooks: [{ url: 'https://93.184.215.14/secret-path', on: ['errored'] }],
+    });
+    expect(created.status).toBe(201);
+    await until(() => (stream.messages.length >= 1 ? true : undefined));
+    expect(stream.messages[0]?.data.watch.id).toBe(`image-31-${action.id}`);
+    expect(stream.messages[0]?.data.webhooks).toBeUndefined();
+  });
+
+  it('frees the Redis connection of a long-poll or a stream whose client went away', async () => {
+    const blockingReads = async () => {
+      const list = (await stack.runtime.redis.client('LIST')) as string;
+      return list
+        .split('\n')
+        .filter((line) => line.includes(`name=${stack.prefix}:client`) && line.includes('cmd=xread'));
+    };
+    const earlier = (await blockingReads()).length; // streams the tests above left open
+    const slow = await watchAction(51, { durationMs: 60_000 });
+    const client = new AbortController();
+    const wait = fetch(`${base}/v1/watches/${slow}/wait?timeout=60s`, {
+      headers: AUTH,
+      signal: client.signal,
+    });
+    const stream = await open('/v1/events');
+    await until(async () => ((await blockingReads()).length === earlier + 2 ? true : undefined));
+    client.abort();
+    stream.close();
+    await expect(wait).rejects.toThrow();
+    await until(async () => ((await blockingReads()).length === earlier ? true : undefined), 5_000);
+  });
+
+  it('moves the metrics when a watch completes', async () => {
+    const scrape = async () => {
+      const response = await fetch(`${base}/metrics`);
+      expect(response.status).toBe(200);
+      return response.text();
+    };
+    const before = await scrape();
+    const id = await watchAction(41, { durationMs: 600 });
+    const done = await api('GET', `/v1/watches/${id}/wait?timeout=20s`);
+    expect(done.status).toBe(200);
+    // The worker's event about an outcome can come a moment after the outcome is readable.
+    const outcomes = 'actionwatch_outcomes_total{outcome="completed"}';
+    const after = await until(async () => {
+      const text = await scrape();
+      return sample(text, outcomes) > sample(before, outcomes) ? text : undefined;
+    });
+
+    expect(total(after, 'actionwatch_polls_total')).toBeGreaterThan(total(before, 'actionwatch_polls_total'));
+    expect(sample(after, 'actionwatch_polls_total{result="completed"}')).toBeGreaterThan(
+      sample(before, 'actionwatch_polls_total{result="completed"}'),
+    );
+    expect(sample(after, 'actionwatch_digitalocean_responses_total{status="200"}')).toBeGreaterThan(
+      sample(before, 'actionwatch_digitalocean_responses_total{status="200"}'),
+    );
+    expect(sample(after, 'actionwatch_detection_latency_seconds_count{outcome="completed"}')).toBeGreaterThan(
+      sample(before, 'actionwatch_detection_latency_seconds_count{outcome="completed"}'),
+    );
+    // Polls are at most POLL_MAX_INTERVAL (1 s here) apart, so detection is well under 5 s.
+    expect(sample(after, 'actionwatch_detection_latency_seconds_bucket{le="5",outcome="completed"}')).toBe(
+      sample(after, 'actionwatch_detection_latency_seconds_count{outcome="completed"}'),
+    );
+    // The simulator counts down from its hourly limit of 100,000 with every request.
+    const remaining = sample(after, 'actionwatch_digitalocean_ratelimit_remaining');
+    expect(remaining).toBeGreaterThan(99_000);
+    expect(remaining).toBeLessThan(100_000);
+    expect(sample(after, 'actionwatch_watches{state="done"}')).toBeGreaterThan(
+      sample(before, 'actionwatch_watches{state="done"}'),
+    );
+    expect(after).toMatch(/^actionwatch_queue_jobs\{queue="watches",state="completed"\} [1-9]/m);
+  });
+});
+
+describe('closing the server', () => {
+  it('ends open event streams and answers open long-polls, promptly', async () => {
+    const stack = await startStack({ name: 'http-close', env: { API_TOKEN } });
+    try {
+      const app = await buildServer(stack.runtime);
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const action = stack.simulator.createAction({ kind: 'droplet', resourceId: 1, durationMs: 60_000 });
+      await fetch(`${base}/v1/watches`, {
+        method: 'POST',
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'droplet', resourceId: 1, actionId: action.id }),
+      });
+      const stream = await SseClient.open(`${base}/v1/events`);
+      const wait = fetch(`${base}/v1/watches/droplet-1-${action.id}/wait?timeout=60s`, { headers: AUTH });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      await app.close();
+      expect(Date.now() - started).toBeLessThan(3_000);
+      const answered = await wait;
+      expect(answered.status).toBe(202);
+      await until(() => (stream.ended ? true : undefined), 3_000);
+      // Every blocking connection the streams and waits opened is gone with them.
+      const clients = (await stack.runtime.redis.client('LIST')) as string;
+      const mine = clients.split('\n').filter((line) => line.includes(`name=${stack.prefix}:`));
+      expect(mine.filter((line) => line.includes('cmd=xread'))).toEqual([]);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+function compareStreamIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am === bm ? as - bs : am - bm;
+}
