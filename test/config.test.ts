@@ -66,6 +66,14 @@ describe('configuration', () => {
     expect(problems.join('\n')).toMatch(/RATE_LIMIT_HEADROOM/);
   });
 
+  it('reads outcome filters for the configured webhook targets', () => {
+    const config = loadConfig({ WEBHOOK_ON: 'completed, errored', ALERT_WEBHOOK_ON: 'errored' });
+    expect(config.webhooks.urlOn).toEqual(['completed', 'errored']);
+    expect(config.webhooks.alertOn).toEqual(['errored']);
+    expect(loadConfig({}).webhooks.urlOn).toBeUndefined();
+    expect(problemsOf({ WEBHOOK_ON: 'completed,finished' })[0]).toMatch(/WEBHOOK_ON must list outcomes/);
+  });
+
   it('rejects inconsistent schedule bounds', () => {
     expect(problemsOf({ POLL_MIN_INTERVAL: '10s', POLL_MAX_INTERVAL: '5s' })).toEqual([
       'POLL_MAX_INTERVAL must be at least POLL_MIN_INTERVAL',

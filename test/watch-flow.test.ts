@@ -56,8 +56,8 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
     expect(stored).toMatchObject({ state: 'done', outcome: 'completed', finishedAt: expect.any(String) });
 
     // errored is logged at warn, with the action's details, for alerting.
-    const alert = stack.logs.find((line) => line.outcome === 'errored');
-    expect(alert[0]).toMatchObject({ level: 40, alert: true, actionId: image.id });
+    const alert = await until(() => stack.logs.find((line) => line.outcome === 'errored')[0]);
+    expect(alert).toMatchObject({ level: 40, alert: true, actionId: image.id });
 
     // Each outcome is on the events stream exactly once.
     const events = await runtime.redis.xrange(`${stack.prefix}:events`, '-', '+');
@@ -155,7 +155,8 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
     // The last look at the deadline keeps the action in full, as the API returned it.
     expect(record?.action?.region).toMatchObject({ slug: expect.any(String) });
     expect(Date.now() - started).toBeLessThan(4_000);
-    expect(stack.logs.find((line) => line.outcome === 'timed_out')[0]?.level).toBeGreaterThanOrEqual(40);
+    const logged = await until(() => stack.logs.find((line) => line.outcome === 'timed_out')[0]);
+    expect(logged.level).toBeGreaterThanOrEqual(40);
   });
 
   it('reports an action that ended just at the deadline as it ended, not as timed_out', async () => {

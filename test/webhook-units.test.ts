@@ -166,6 +166,21 @@ describe('targets', () => {
     expect(urls('not_found')).toEqual(['global:json', 'alert:slack']);
   });
 
+  it('lets each configured target filter by outcome too', () => {
+    const filtered = configuredTargets({
+      url: 'https://all.example/hook',
+      urlOn: ['completed', 'errored'],
+      alertUrl: 'https://alerts.example/hook',
+      alertOn: ['timed_out'],
+    });
+    const sources = (outcome: Parameters<typeof outcomeRecord>[0]) =>
+      targetsFor(outcomeRecord(outcome), filtered).map((target) => target.source);
+    expect(sources('completed')).toEqual(['global']);
+    expect(sources('errored')).toEqual(['global']);
+    expect(sources('timed_out')).toEqual(['alert']);
+    expect(sources('cancelled')).toEqual([]);
+  });
+
   it('adds per-watch targets with their own filter, and sends a URL named twice once', () => {
     const record = outcomeRecord('completed', {
       webhooks: [

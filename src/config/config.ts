@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/config-error.js';
+import { isOutcome, OUTCOMES, type Outcome } from '../watches/watch.js';
 import { parseDuration } from './duration.js';
 import { Secret } from './secret.js';
 
@@ -78,6 +79,23 @@ const boolean = (name: string) =>
       return z.NEVER;
     });
 
+const outcomeList = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      const values = text.split(',').map((value) => value.trim());
+      if (values.some((value) => !isOutcome(value))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must list outcomes among ${OUTCOMES.join(', ')} (got "${text}")`,
+        });
+        return z.NEVER;
+      }
+      return values as Outcome[];
+    });
+
 const httpUrl = (name: string) =>
   z.string().refine((text) => {
     try {
@@ -133,6 +151,8 @@ const envSchema = z.object({
   WEBHOOK_TIMEOUT: duration('WEBHOOK_TIMEOUT', '10s'),
   WEBHOOK_RETRY_SPAN: duration('WEBHOOK_RETRY_SPAN', '24h'),
   WEBHOOK_ALLOW_PRIVATE: boolean('WEBHOOK_ALLOW_PRIVATE'),
+  WEBHOOK_ON: outcomeList('WEBHOOK_ON'),
+  ALERT_WEBHOOK_ON: outcomeList('ALERT_WEBHOOK_ON'),
   API_TOKEN: z.string().optional(),
   OBSERVE_MODE: z
     .enum(OBSERVE_MODES, { message: `OBSERVE_MODE must be one of ${OBSERVE_MODES.join(', ')}` })
@@ -175,6 +195,9 @@ export interface Config {
     timeoutMs: number;
     retrySpanMs: number;
     allowPrivate: boolean;
+    /** Outcomes sent to WEBHOOK_URL (all when absent) and to ALERT_WEBHOOK_URL (alerts when absent). */
+    urlOn: Outcome[] | undefined;
+    alertOn: Outcome[] | undefined;
   };
   api: { token: Secret | undefined };
 }
@@ -250,6 +273,8 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: e.WEBHOOK_TIMEOUT,
       retrySpanMs: e.WEBHOOK_RETRY_SPAN,
       allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      urlOn: e.WEBHOOK_ON,
+      alertOn: e.ALERT_WEBHOOK_ON,
     },
     api: { token: nonEmpty(e.API_TOKEN) === undefined ? undefined : new Secret(e.API_TOKEN ?? '') },
   };

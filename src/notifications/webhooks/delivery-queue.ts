@@ -99,7 +99,7 @@ export class DeliveryQueue {
     await this.redis.sadd(goneTargetsKey(this.options.prefix), url);
   }
 
-  /** Every failed message, oldest failure first within each page. */
+  /** Every failed message, the most recent failure first. */
   async *failed(): AsyncGenerator<FailedDelivery> {
     for (let start = 0; ; start += PAGE) {
       const jobs = await this.queue.getFailed(start, start + PAGE - 1);
@@ -125,14 +125,17 @@ export class DeliveryQueue {
     return this.retryJob(job);
   }
 
+  /** Retries the messages failed at the time of the call (one failing again at once stays failed). */
   async retryAll(): Promise<FailedDelivery[]> {
+    const ids: string[] = [];
+    for await (const failed of this.failed()) ids.push(failed.id);
     const retried: FailedDelivery[] = [];
-    // Each retried job leaves the failed set, so the first page is always the next one.
-    for (;;) {
-      const jobs = (await this.queue.getFailed(0, PAGE - 1)).filter((job) => job !== undefined);
-      if (jobs.length === 0) return retried;
-      for (const job of jobs) retried.push(await this.retryJob(job));
+    for (const id of ids) {
+      const job = await this.queue.getJob(id);
+      // Skipped if it moved on meanwhile (retried by someone else, or removed).
+      if (job !== undefined && (await job.getState()) === 'failed') retried.push(await this.retryJob(job));
     }
+    return retried;
   }
 
   async close(): Promise<void> {
