@@ -1,16 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Simulator } from '../src/simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '../src/support/redis.js';
 import { exited, runCli, startCli } from './support/cli.js';
 import { REDIS_URL, SIM_TOKEN, testPrefix, until } from './support/stack.js';
+import { TempDir } from './support/temp-dir.js';
 
 describe('the actionwatch CLI', () => {
   let simulator: Simulator;
   let redis: Redis;
   const prefix = testPrefix('cli');
+  const temp = new TempDir('aw-cli');
   let env: Record<string, string>;
   const keyCount = async () => (await redis.keys(`${prefix}:*`)).length;
 
@@ -31,14 +30,11 @@ describe('the actionwatch CLI', () => {
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
     await simulator.close();
+    temp.remove();
   });
 
   describe('refuses bad input with one clear line and enqueues nothing', () => {
-    const file = (text: string) => {
-      const path = join(mkdtempSync(join(tmpdir(), 'aw-cli-')), 'watches.jsonl');
-      writeFileSync(path, text);
-      return path;
-    };
+    const file = (text: string) => temp.file(text);
     it.each([
       [['watch', 'volume', '1', '2'], /kind must be one of droplet, image/],
       [['watch', 'droplet', '0', '2'], /resourceId must be a positive whole number/],

@@ -1,16 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseTimeout, readWatchFile } from '../src/cli/watch-input.js';
 import { validateTargetUrl } from '../src/notifications/webhooks/target-url.js';
 import { parseActionRef, parseWatchId, watchIdOf } from '../src/watches/watch-ref.js';
+import { TempDir } from './support/temp-dir.js';
 
-function file(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'aw-input-')), 'watches.jsonl');
-  writeFileSync(path, text);
-  return path;
-}
+const temp = new TempDir('aw-input');
+afterAll(() => temp.remove());
+const file = (text: string) => temp.file(text);
 
 describe('watch input', () => {
   it('accepts droplet and image refs and derives a stable watch id', () => {
