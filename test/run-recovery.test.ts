@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunKeys, type StartingRecord } from '../src/runs/run-keys.js';
+import type { RunSpec } from '../src/runs/run-request.js';
+import { fingerprintOf } from '../src/runs/run-request.js';
+import { AnswerProxy } from './support/answer-proxy.js';
+import { type Stack, startStack } from './support/stack.js';
+
+const POST_IMAGE = 'POST /v2/images/:image_id/actions';
+
+/**
+ * DigitalOcean has no idempotency key: these are the ways a start's answer gets lost, and what
+ * `run` does so that a retried or resumed start still yields one action.
+ */
+describe('starting an action when answers are lost or a starter died', () => {
+  let stack: Stack;
+  let keys: RunKeys;
+  const posts = () => stack.simulator.stats().byRoute[POST_IMAGE] ?? 0;
+  const transfer = (imageId: number, region: string): RunSpec => ({
+    kind: 'image',
+    resourceId: imageId,
+    body: { type: 'transfer', region },
+  });
+  const actionsOf = async (imageId: number) =>
+    (await stack.runtime.client().listImageActions(imageId)).actions;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      name: 'run-recovery',
+      simulator: { defaultDurationMs: 5_000 },
+      // Short request timeout: a slow answer counts as lost quickly, and claims lapse in 5.5 s.
+      env: { DIGITALOCEAN_TIMEOUT: '500ms' },
+    });
+    keys = new RunKeys(stack.runtime.redis, { prefix: stack.prefix, retentionMs: 60_000 });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('a POST that landed but whose answer was lost is found on DigitalOcean, not sent again', async () => {
+    stack.simulator.ensureResource('image', 8001);
+    const proxy = await AnswerProxy.start(stack.simulator.url);
+    try {
+      const runtime = stack.another({ DIGITALOCEAN_API_URL: proxy.url });
+      proxy.loseAnswers('POST', /^\/v2\/images\/8001\/actions/);
+      const before = posts();
+      const result = await runtime.actionStarter().start(transfer(8001, 'ams3'), { key: 'lost-8001' });
+      expect(proxy.lost).toEqual(['POST /v2/images/8001/actions']);
+      expect(result).toMatchObject({ started: false, recovered: true });
+      expect((await actionsOf(8001)).map((action) => action.id)).toEqual([result.action.id]);
+      expect(posts() - before).toBe(1);
+      const stored = await keys.get('lost-8001');
+      expect(stored?.record).toMatchObject({ state: 'started', actionId: result.action.id });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a POST answered too late for the client never landed: it is sent again, once', async () => {
+    stack.simulator.ensureResource('image', 8006);
+    // The simulator drops a request whose client left during the delay, as a server that never
+    // got to act on it would.
+    stack.simulator.injectFault({ kind: 'delay', delayMs: 900, method: 'POST', path: '^/v2/images/8006/' });
+    const result = await stack.runtime.actionStarter().start(transfer(8006, 'ams3'), { key: 'late-8006' });
+    expect(result).toMatchObject({ started: true, recovered: false });
+    expect((await actionsOf(8006)).map((action) => action.id)).toEqual([result.action.id]);
+  });
+
+  it('a POST whose connection dropped before it landed is sent again once, without a key too', async () => {
+    stack.simulator.ensureResource('image', 8002);
+    stack.simulator.injectFault({ kind: 'drop', method: 'POST', path: '^/v2/images/8002/' });
+    const before = posts();
+    const result = await stack.runtime.actionStarter().start(transfer(8002, 'sfo3'));
+    expect(result).toMatchObject({ started: true, recovered: false });
+    expect((await actionsOf(8002)).map((action) => action.id)).toEqual([result.action.id]);
+    expect(posts() - before).toBe(2);
+  });
+
+  it('a claim left by a starter that died after its POST landed is taken over, and its action adopted', async () => {
+    stack.simulator.ensureResource('image', 8003);
+    const spec = transfer(8003, 'nyc3');
+    const now = Date.now();
+    const dead: StartingRecord = {
+      state: 'starting',
+      owner: 'a-process-that-died',
+      fingerprint: fingerprintOf(spec),
+      expiresAt: now - 1,
+      since: now - 2_000,
+    };
+    expect(await keys.compareAndSet('crashed-8003', undefined, dead)).toBeDefined();
+    // What the dead process sent, plus a transfer to another region that must not be mistaken for it.
+    const landed = stack.simulator.createAction({
+      kind: 'image',
+      resourceId: 8003,
+      type: 'transfer',
+      region: 'nyc3',
+    });
+    stack.simulator.createAction({ kind: 'image', resourceId: 8003, type: 'transfer', region: 'ams3' });
+    const before = posts();
+    const result = await stack.runtime.actionStarter().start(spec, { key: 'crashed-8003' });
+    expect(result).toMatchObject({ started: false, recovered: true });
+    expect(result.action.id).toBe(landed.id);
+    expect(posts() - before).toBe(0);
+    expect(stack.logs.find((line) => /was left unfinished/.test(String(line.msg)))).toHaveLength(1);
+  });
+
+  it('a claim left by a starter that died before its POST landed is taken over and the action started once', async () => {
+    stack.simulator.ensureResource('image', 8004);
+    const spec = transfer(8004, 'lon1');
+    const now = Date.now();
+    await keys.compareAndSet('crashed-8004', undefined, {
+      state: 'starting',
+      owner: 'a-process-that-died',
+      fingerprint: fingerprintOf(spec),
+      expiresAt: now - 1,
+      since: now - 2_000,
+    });
+    const before = posts();
+    const result = await stack.runtime.actionStarter().start(spec, { key: 'crashed-8004' });
+    expect(result).toMatchObject({ started: true, recovered: false });
+    expect(posts() - before).toBe(1);
+    expect((await actionsOf(8004)).map((action) => action.id)).toEqual([result.action.id]);
+  });
+
+  it('a live claim is waited for, not overtaken, until it lapses', async () => {
+    stack.simulator.ensureResource('image', 8005);
+    const spec = transfer(8005, 'fra1');
+    const claimedAt = Date.now();
+    await keys.compareAndSet('busy-8005', undefined, {
+      state: 'starting',
+      owner: 'a-slow-process',
+      fingerprint: fingerprintOf(spec),
+      expiresAt: claimedAt + 1_500,
+      since: claimedAt,
+    });
+    const before = posts();
+    const result = await stack.runtime.actionStarter().start(spec, { key: 'busy-8005' });
+    expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(1_400);
+    expect(result.started).toBe(true);
+    expect(posts() - before).toBe(1);
+  });
+});

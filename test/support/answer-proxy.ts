@@ -1,0 +1,71 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A pass-through HTTP proxy in front of the simulator that can lose answers: a request it is told
+ * to lose reaches the simulator (the action is created) but its answer never reaches the client,
+ * either cut off at once or held until the client gives up. The simulator's own faults act before
+ * a request lands, so they cannot show this case, which is the one DigitalOcean's lack of an
+ * idempotency key makes hard.
+ */
+export class AnswerProxy {
+  private rules: Array<{ method: string; path: RegExp; holdMs: number; remaining: number }> = [];
+  /** Requests whose answer was lost, in order. */
+  readonly lost: string[] = [];
+
+  private constructor(
+    private readonly server: http.Server,
+    readonly url: string,
+  ) {}
+
+  static async start(upstream: string): Promise<AnswerProxy> {
+    let proxy: AnswerProxy | undefined;
+    const server = http.createServer((request, response) => proxy?.forward(upstream, request, response));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    proxy = new AnswerProxy(server, `http://127.0.0.1:${port}`);
+    return proxy;
+  }
+
+  /** Lose the answers to the next `times` matching requests, after holding them `holdMs`. */
+  loseAnswers(method: string, path: RegExp, options: { times?: number; holdMs?: number } = {}): void {
+    this.rules.push({ method, path, holdMs: options.holdMs ?? 0, remaining: options.times ?? 1 });
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private forward(upstream: string, request: http.IncomingMessage, response: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const rule = this.rules.find(
+        (candidate) =>
+          candidate.remaining > 0 &&
+          candidate.method === request.method &&
+          candidate.path.test(request.url ?? ''),
+      );
+      if (rule !== undefined) rule.remaining -= 1;
+      const outgoing = http.request(
+        new URL(request.url ?? '/', upstream),
+        { method: request.method, headers: request.headers },
+        (answer) => {
+          if (rule === undefined) {
+            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(response);
+            return;
+          }
+          answer.resume();
+          answer.on('end', () => {
+            this.lost.push(`${request.method} ${request.url}`);
+            setTimeout(() => response.socket?.destroy(), rule.holdMs);
+          });
+        },
+      );
+      outgoing.on('error', () => response.socket?.destroy());
+      outgoing.end(Buffer.concat(chunks));
+    });
+  }
+}
