@@ -1,20 +1,9 @@
 import type { Redis } from 'ioredis';
-import { loadLua } from '../support/lua.js';
-import { eventsKey } from '../watches/keys.js';
+import { type OutcomeStoreOptions, recordOnce } from '../watches/outcome-store.js';
 import type { ChainOutcomeRecord } from './chain.js';
 import { chainOutcomeKey } from './chain-keys.js';
 
-// The watches' script: "set once, and append the event in the same atomic step" fits as it is.
-const RECORD_OUTCOME = loadLua(
-  new URL('../watches/outcome-store.js', import.meta.url).href,
-  'record-outcome',
-);
-
-export interface ChainOutcomeStoreOptions {
-  prefix: string;
-  retentionMs: number;
-  eventsMaxLength: number;
-}
+export type ChainOutcomeStoreOptions = OutcomeStoreOptions;
 
 /**
  * Chain outcomes: written once, atomically with their `chain.*` event on `<prefix>:events` (the
@@ -28,18 +17,15 @@ export class ChainOutcomeStore {
   ) {}
 
   async record(record: ChainOutcomeRecord): Promise<{ created: boolean; record: ChainOutcomeRecord }> {
-    const [created, json] = (await this.redis.eval(
-      RECORD_OUTCOME,
-      2,
+    // The watches' "set once, and append the event in the same atomic step" fits as it is.
+    const { created, record: stored } = await recordOnce(
+      this.redis,
+      this.options,
       chainOutcomeKey(this.options.prefix, record.chain.id),
-      eventsKey(this.options.prefix),
-      JSON.stringify(record),
-      record.type,
-      record.chain.id,
-      this.options.eventsMaxLength,
-      Math.max(1000, this.options.retentionMs),
-    )) as [number, string, string];
-    return { created: created === 1, record: JSON.parse(json) as ChainOutcomeRecord };
+      record,
+      { type: record.type, subjectId: record.chain.id },
+    );
+    return { created, record: stored };
   }
 
   async get(chainId: string): Promise<ChainOutcomeRecord | undefined> {

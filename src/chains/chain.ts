@@ -16,7 +16,8 @@ export const CHAIN_OUTCOMES = [
 ] as const;
 export type ChainOutcome = (typeof CHAIN_OUTCOMES)[number];
 
-export type ChainEventType = 'chain.completed' | 'chain.failed' | 'chain.cancelled';
+export const CHAIN_EVENT_TYPES = ['chain.completed', 'chain.failed', 'chain.cancelled'] as const;
+export type ChainEventType = (typeof CHAIN_EVENT_TYPES)[number];
 
 export function chainEventType(outcome: ChainOutcome): ChainEventType {
   if (outcome === 'completed') return 'chain.completed';

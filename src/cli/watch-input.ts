@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InputError } from '../errors/input-error.js';
 import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
+import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
 import type { WatchRequest } from '../watches/watch-queue.js';
 import { parseActionRef } from '../watches/watch-ref.js';
@@ -21,6 +22,17 @@ export function parseOutcomeList(text: string | undefined): Outcome[] | undefine
     );
   }
   return values as Outcome[];
+}
+
+/** `--webhook <url>` (repeatable) with its `--on` filter, as watch webhooks; `--on` alone is refused. */
+export function webhooksFromOptions(options: { webhook?: string[]; on?: string }): WatchWebhook[] {
+  const on = parseOutcomeList(options.on);
+  if (on !== undefined && (options.webhook ?? []).length === 0)
+    throw new InputError('--on filters a --webhook: give one');
+  return (options.webhook ?? []).map((url) => ({
+    url: validateTargetUrl(url),
+    ...(on === undefined ? {} : { on }),
+  }));
 }
 
 const LINE_FIELDS = new Set(['kind', 'resourceId', 'actionId', 'timeout', 'webhook', 'webhooks', 'on']);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import { sleep } from '../support/sleep.js';
 import type { RateLimitSnapshot } from './rate-limit-headers.js';
 import type { RequestGate } from './request-gate.js';
 
@@ -117,24 +118,6 @@ function numberOrNull(text: string | null | undefined): number | null {
   if (text === null || text === undefined) return null;
   const value = Number(text);
   return Number.isFinite(value) ? value : null;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export class RequestBudget implements RequestGate {

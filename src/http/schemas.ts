@@ -1,3 +1,4 @@
+import { CHAIN_EVENT_TYPES } from '../chains/chain.js';
 import { RESOURCE_KINDS } from '../digitalocean/models.js';
 import { OUTCOMES } from '../watches/watch.js';
 
@@ -10,7 +11,11 @@ import { OUTCOMES } from '../watches/watch.js';
 
 export const MAX_BATCH = 1000;
 const MAX_WEBHOOKS_PER_WATCH = 10;
-export const EVENT_TYPES = OUTCOMES.map((outcome) => `action.${outcome}`);
+/** The types of `<prefix>:events` entries: every watch outcome, and every chain outcome. */
+export const EVENT_TYPES: string[] = [
+  ...OUTCOMES.map((outcome) => `action.${outcome}`),
+  ...CHAIN_EVENT_TYPES,
+];
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
 

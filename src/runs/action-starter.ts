@@ -8,11 +8,11 @@ import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { ClientError, DigitalOceanApiError, TransientError } from '../errors/digitalocean-api-error.js';
 import { InputError } from '../errors/input-error.js';
 import type { Logger } from '../logging/logger.js';
+import { sleep } from '../support/sleep.js';
 import { compactAction } from '../watches/watch.js';
 import type { ActionRef } from '../watches/watch-ref.js';
 import { RunKeys, type StartedRecord, type StartingRecord } from './run-keys.js';
 import { describeRun, fingerprintOf, type RunSpec } from './run-request.js';
-import { sleep } from './sleep.js';
 import { findStartedAction } from './started-action-finder.js';
 
 export interface ActionStarterOptions {

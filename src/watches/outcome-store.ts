@@ -21,6 +21,32 @@ export interface RecordResult {
   eventId: string | undefined;
 }
 
+/**
+ * Sets `key` to the record unless it holds one already, and appends the event (`type`, and the
+ * watch or chain id as `watch`) to `<prefix>:events`, in one atomic step. Returns the record that
+ * won: this one, or the one recorded earlier.
+ */
+export async function recordOnce<T>(
+  redis: Redis,
+  options: OutcomeStoreOptions,
+  key: string,
+  record: T,
+  event: { type: string; subjectId: string },
+): Promise<{ created: boolean; record: T; eventId: string | undefined }> {
+  const [created, json, eventId] = (await redis.eval(
+    RECORD_OUTCOME,
+    2,
+    key,
+    eventsKey(options.prefix),
+    JSON.stringify(record),
+    event.type,
+    event.subjectId,
+    options.eventsMaxLength,
+    Math.max(1000, options.retentionMs),
+  )) as [number, string, string];
+  return { created: created === 1, record: JSON.parse(json) as T, eventId: eventId || undefined };
+}
+
 /** Outcomes in Redis: written once, atomically with their event on `<prefix>:events`. */
 export class OutcomeStore {
   constructor(
@@ -29,23 +55,10 @@ export class OutcomeStore {
   ) {}
 
   async record(record: OutcomeRecord): Promise<RecordResult> {
-    const reply = (await this.redis.eval(
-      RECORD_OUTCOME,
-      2,
-      outcomeKey(this.options.prefix, record.watch.id),
-      eventsKey(this.options.prefix),
-      JSON.stringify(record),
-      record.type,
-      record.watch.id,
-      this.options.eventsMaxLength,
-      Math.max(1000, this.options.retentionMs),
-    )) as [number, string, string];
-    const [created, json, eventId] = reply;
-    return {
-      created: created === 1,
-      record: JSON.parse(json) as OutcomeRecord,
-      eventId: eventId || undefined,
-    };
+    return recordOnce(this.redis, this.options, outcomeKey(this.options.prefix, record.watch.id), record, {
+      type: record.type,
+      subjectId: record.watch.id,
+    });
   }
 
   async get(watchId: string): Promise<OutcomeRecord | undefined> {

@@ -14,14 +14,28 @@ export interface WaitOptions {
  * promptness and re-checks the stored outcome after every block, so an outcome recorded before the
  * wait began, or trimmed from the stream, is never missed. Uses a connection of its own.
  */
-export async function waitForOutcome(
+export function waitForOutcome(
   redis: Redis,
   prefix: string,
   outcomes: OutcomeStore,
   watchId: string,
   options: WaitOptions = {},
 ): Promise<OutcomeRecord | undefined> {
+  return waitForRecorded(redis, prefix, () => outcomes.get(watchId), options);
+}
+
+/**
+ * The loop behind waitForOutcome and waitForChainOutcome: `read` the stored record, and between
+ * reads block on the events stream (at most 5 s) so that a new event wakes the wait at once.
+ */
+export async function waitForRecorded<T>(
+  redis: Redis,
+  prefix: string,
+  read: () => Promise<T | undefined>,
+  options: WaitOptions,
+): Promise<T | undefined> {
   const blocking = redis.duplicate();
+  blocking.on('error', () => {});
   const abort = () => blocking.disconnect();
   options.signal?.addEventListener('abort', abort, { once: true });
   const deadline =
@@ -29,17 +43,14 @@ export async function waitForOutcome(
   try {
     const stream = new EventStream(blocking, prefix);
     let cursor = await stream.lastId();
-    while (true) {
-      const stored = await outcomes.get(watchId);
+    for (;;) {
+      const stored = await read();
       if (stored !== undefined) return stored;
       options.signal?.throwIfAborted();
       const remaining = deadline - Date.now();
       if (remaining <= 0) return undefined;
       const events = await stream.waitAfter(cursor, Math.min(remaining, 5_000));
-      for (const event of events) {
-        cursor = event.id;
-        if (event.watchId === watchId) return event.record;
-      }
+      for (const event of events) cursor = event.id;
     }
   } catch (error) {
     options.signal?.throwIfAborted();

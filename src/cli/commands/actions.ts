@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../../digitalocean/models.js';
 import { InputError } from '../../errors/input-error.js';
-import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import { parseResourceId } from '../../runs/run-request.js';
-import type { WatchWebhook } from '../../watches/watch.js';
 import { printJson, withRuntime } from '../context.js';
-import { parseOutcomeList, parseTimeout } from '../watch-input.js';
+import { parseTimeout, webhooksFromOptions } from '../watch-input.js';
 
 function parseKind(kind: string | undefined): ResourceKind {
   if (kind === undefined || !isResourceKind(kind))
@@ -53,13 +51,7 @@ export async function watchInProgressFromArgs(
   const validKind = parseKind(kind);
   const id = parseResourceId(resourceId, 'resourceId');
   const timeoutMs = parseTimeout(options.timeout);
-  const on = parseOutcomeList(options.on);
-  if (on !== undefined && (options.webhook ?? []).length === 0)
-    throw new InputError('--on filters a --webhook: give one');
-  const webhooks: WatchWebhook[] = (options.webhook ?? []).map((url) => ({
-    url: validateTargetUrl(url),
-    ...(on === undefined ? {} : { on }),
-  }));
+  const webhooks = webhooksFromOptions(options);
   await withRuntime({ needsToken: true }, async (runtime) => {
     const { ActionWatcher } = await import('../../library/action-watcher.js');
     const watches = await ActionWatcher.fromRuntime(runtime).watchInProgress(validKind, id, {

@@ -5,6 +5,7 @@ import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import { parseRunKey } from '../../runs/run-request.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
+import { interruptible } from '../interruptible.js';
 
 interface ChainCommandOptions {
   key?: string;
@@ -69,25 +70,15 @@ export function registerChain(program: Command): void {
           runtime.logger.warn(
             'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker',
           );
-        const controller = new AbortController();
-        const interrupt = () => controller.abort(new Error('interrupted'));
-        process.once('SIGINT', interrupt);
-        process.once('SIGTERM', interrupt);
-        try {
-          const record = await watcher.waitForChain(chain, { signal: controller.signal });
+        return interruptible(async (signal) => {
+          const record = await watcher.waitForChain(chain, { signal });
           printJson(record);
           runtime.logger.info(
             { chainId: chain.id, outcome: record.outcome, reason: record.reason },
             `chain ${record.outcome}`,
           );
           return CHAIN_EXIT_CODES[record.outcome];
-        } catch (error) {
-          if (controller.signal.aborted) return EXIT.interrupted;
-          throw error;
-        } finally {
-          process.off('SIGINT', interrupt);
-          process.off('SIGTERM', interrupt);
-        }
+        });
       });
       process.exitCode = code;
     });

@@ -2,13 +2,12 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../config/duration.js';
 import { ActionRejectedError } from '../../errors/action-rejected-error.js';
 import { InputError } from '../../errors/input-error.js';
-import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import { coerceDropletParam, DROPLET_ACTION_TYPES, isDropletActionType } from '../../runs/droplet-actions.js';
 import { parseRunKey, parseRunRequest, type RunRequest } from '../../runs/run-request.js';
-import type { WatchWebhook } from '../../watches/watch.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
-import { parseOutcomeList, parseTimeout } from '../watch-input.js';
+import { interruptible } from '../interruptible.js';
+import { parseTimeout, webhooksFromOptions } from '../watch-input.js';
 import { OUTCOME_EXIT_CODES } from './wait.js';
 import { collect } from './watch.js';
 
@@ -118,26 +117,16 @@ export function registerRun(program: Command): void {
       const key = parseRunKey(options.key);
       const retryPending = retryPendingMs(options.retryPending);
       const timeoutMs = parseTimeout(options.timeout);
-      const on = parseOutcomeList(options.on);
-      if (on !== undefined && (options.webhook ?? []).length === 0)
-        throw new InputError('--on filters a --webhook: give one');
-      const webhooks: WatchWebhook[] = (options.webhook ?? []).map((url) => ({
-        url: validateTargetUrl(url),
-        ...(on === undefined ? {} : { on }),
-      }));
+      const webhooks = webhooksFromOptions(options);
 
       const code = await withRuntime({ needsToken: true }, async (runtime) => {
         const { ActionWatcher } = await import('../../library/action-watcher.js');
         const watcher = ActionWatcher.fromRuntime(runtime);
         if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
-        const controller = new AbortController();
-        const interrupt = () => controller.abort(new Error('interrupted'));
-        process.once('SIGINT', interrupt);
-        process.once('SIGTERM', interrupt);
-        try {
+        return interruptible(async (signal) => {
           const result = await watcher
             .run(request, {
-              signal: controller.signal,
+              signal,
               ...(key === undefined ? {} : { key }),
               ...(retryPending === undefined ? {} : { retryPending }),
               ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
@@ -164,20 +153,14 @@ export function registerRun(program: Command): void {
             runtime.logger.warn(
               'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker',
             );
-          const record = await watcher.waitFor(result.watch, { signal: controller.signal });
+          const record = await watcher.waitFor(result.watch, { signal });
           printJson(record.action);
           runtime.logger.info(
             { watchId: result.watch.id, outcome: record.outcome, reason: record.reason },
             `outcome: ${record.outcome}`,
           );
           return OUTCOME_EXIT_CODES[record.outcome];
-        } catch (error) {
-          if (controller.signal.aborted) return EXIT.interrupted;
-          throw error;
-        } finally {
-          process.off('SIGINT', interrupt);
-          process.off('SIGTERM', interrupt);
-        }
+        });
       });
       process.exitCode = code;
     });

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
+import { requireProfileToken } from '../../config/config.js';
 import type { Outcome } from '../../watches/watch.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
+import { interruptible } from '../interruptible.js';
+import { assertWebhooksAllowed } from '../watch-input.js';
 import { collect, requestsFromArgs } from './watch.js';
 
 interface WaitOptions {
@@ -9,6 +12,7 @@ interface WaitOptions {
   webhook?: string[];
   on?: string;
   withWorker?: boolean;
+  tokenProfile?: string;
 }
 
 export const OUTCOME_EXIT_CODES: Record<Outcome, number> = {
@@ -30,6 +34,10 @@ export function registerWait(program: Command): void {
     .option('--webhook <url>', 'also POST the outcome to URL (repeatable)', collect)
     .option('--on <outcomes>', 'with --webhook: only these outcomes')
     .option('--with-worker', 'run a worker in this process too (for when none is running)')
+    .option(
+      '--token-profile <name>',
+      'observe with the token in DIGITALOCEAN_TOKEN_<NAME> instead of DIGITALOCEAN_TOKEN',
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled, 1 bad input or failure, 130 interrupted.',
@@ -42,19 +50,22 @@ export function registerWait(program: Command): void {
       );
       if (request === undefined) return;
       const code = await withRuntime({ needsToken: options.withWorker === true }, async (runtime) => {
-        if (options.withWorker) await runtime.startWorker({ concurrency: 4 });
+        await assertWebhooksAllowed([request], runtime.config.webhooks.allowPrivate);
+        if (options.withWorker) {
+          requireProfileToken(runtime.config, request.tokenProfile);
+          await runtime.startWorker({ concurrency: 4 });
+        }
         const { watch } = await runtime.watches.watch(request);
-        if (!options.withWorker && (await runtime.watches.queue.getWorkersCount()) === 0) {
+        const queue = runtime.watches.queueFor(request.tokenProfile);
+        if (!options.withWorker && (await queue.getWorkersCount()) === 0) {
           runtime.logger.warn(
-            'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker',
+            request.tokenProfile === undefined
+              ? 'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker'
+              : `no actionwatch worker serves token profile ${request.tokenProfile}: start one with DIGITALOCEAN_TOKEN_${request.tokenProfile.toUpperCase()} set`,
           );
         }
-        const controller = new AbortController();
-        const interrupt = () => controller.abort(new Error('interrupted'));
-        process.once('SIGINT', interrupt);
-        process.once('SIGTERM', interrupt);
-        try {
-          const record = await runtime.waitForOutcome(watch.id, { signal: controller.signal });
+        return interruptible(async (signal) => {
+          const record = await runtime.waitForOutcome(watch.id, { signal });
           if (record === undefined) return EXIT.failure;
           printJson(record.action);
           runtime.logger.info(
@@ -62,13 +73,7 @@ export function registerWait(program: Command): void {
             `outcome: ${record.outcome}`,
           );
           return OUTCOME_EXIT_CODES[record.outcome];
-        } catch (error) {
-          if (controller.signal.aborted) return EXIT.interrupted;
-          throw error;
-        } finally {
-          process.off('SIGINT', interrupt);
-          process.off('SIGTERM', interrupt);
-        }
+        });
       });
       process.exitCode = code;
     });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors/input-error.js';
 import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import type { WatchRequest } from '../../watches/watch-queue.js';
-import { parseActionRef } from '../../watches/watch-ref.js';
+import { parseActionRef, parseTokenProfile } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
 import { assertWebhooksAllowed, parseOutcomeList, parseTimeout, readWatchFile } from '../watch-input.js';
 
@@ -11,6 +11,7 @@ interface WatchCommandOptions {
   fromFile?: string;
   webhook?: string[];
   on?: string;
+  tokenProfile?: string;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {
@@ -18,6 +19,17 @@ export function collect(value: string, previous: string[] = []): string[] {
 }
 
 export function requestsFromArgs(
+  args: Array<string | undefined>,
+  options: WatchCommandOptions,
+  usage: string,
+): WatchRequest[] {
+  const tokenProfile =
+    options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
+  const requests = requestsWithoutProfile(args, options, usage);
+  return tokenProfile === undefined ? requests : requests.map((request) => ({ ...request, tokenProfile }));
+}
+
+function requestsWithoutProfile(
   args: Array<string | undefined>,
   options: WatchCommandOptions,
   usage: string,
@@ -63,6 +75,10 @@ export function registerWatch(program: Command): void {
     )
     .option('--webhook <url>', 'also POST this watch’s outcome to URL (repeatable)', collect)
     .option('--on <outcomes>', 'with --webhook: only these outcomes, e.g. completed,errored')
+    .option(
+      '--token-profile <name>',
+      'observe with the token in DIGITALOCEAN_TOKEN_<NAME> (its own budget and queue) instead of DIGITALOCEAN_TOKEN',
+    )
     .option(
       '--in-progress',
       'with <kind> <resourceId> only: list its actions (all pages) and watch every one still in progress',

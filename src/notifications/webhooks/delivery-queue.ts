@@ -1,5 +1,6 @@
 import { type Job, type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { ChainEventType } from '../../chains/chain.js';
 import { InputError } from '../../errors/input-error.js';
 import type { Outcome } from '../../watches/watch.js';
 import type { TargetSource, WebhookFormat } from './webhook-targets.js';
@@ -14,8 +15,9 @@ export function goneTargetsKey(prefix: string): string {
 /** One message to one target. `body` is the exact bytes signed and sent on every attempt. */
 export interface DeliveryJobData {
   webhookId: string;
+  /** The watch, or for `chain.*` messages the chain, whose outcome this is. */
   watchId: string;
-  type: `action.${Outcome}`;
+  type: `action.${Outcome}` | ChainEventType;
   target: string;
   format: WebhookFormat;
   source: TargetSource;

@@ -50,10 +50,10 @@ export function renderBody(record: OutcomeRecord, format: WebhookFormat): string
   return JSON.stringify(format === 'slack' ? { text: slackText(record) } : webhookPayload(record));
 }
 
-function digest(record: OutcomeRecord, target: WebhookTarget): string {
+function digest(subjectId: string, finishedAt: string, target: WebhookTarget): string {
   // finishedAt tells apart the outcomes of a watch that was cancelled and then watched again.
   return createHash('sha256')
-    .update([record.watch.id, record.watch.finishedAt, target.format, target.url].join('\n'))
+    .update([subjectId, finishedAt, target.format, target.url].join('\n'))
     .digest('hex');
 }
 
@@ -62,10 +62,20 @@ function digest(record: OutcomeRecord, target: WebhookTarget): string {
  * twice (after a crash) produces the same id, and receivers can deduplicate on it.
  */
 export function webhookIdFor(record: OutcomeRecord, target: WebhookTarget): string {
-  return `msg_${digest(record, target).slice(0, 32)}`;
+  return messageIdsFor(record.watch.id, record.watch.finishedAt, target).webhookId;
 }
 
 /** The delivery job id: the watch id (readable in queue tools) plus the target; never a `:`. */
 export function deliveryJobIdFor(record: OutcomeRecord, target: WebhookTarget): string {
-  return `${record.watch.id}-${digest(record, target).slice(0, 12)}`;
+  return messageIdsFor(record.watch.id, record.watch.finishedAt, target).jobId;
+}
+
+/** Both ids of the message about one outcome (of a watch or a chain, by its id) to one target. */
+export function messageIdsFor(
+  subjectId: string,
+  finishedAt: string,
+  target: WebhookTarget,
+): { webhookId: string; jobId: string } {
+  const hex = digest(subjectId, finishedAt, target);
+  return { webhookId: `msg_${hex.slice(0, 32)}`, jobId: `${subjectId}-${hex.slice(0, 12)}` };
 }

@@ -1,4 +1,4 @@
-import type { Outcome, OutcomeRecord } from '../../watches/watch.js';
+import type { Outcome, OutcomeRecord, WatchWebhook } from '../../watches/watch.js';
 
 export type WebhookFormat = 'json' | 'slack';
 
@@ -48,15 +48,24 @@ export function configuredTargets(config: ConfiguredTargets): WebhookTarget[] {
  * outcomes it wants. A URL named twice in one format receives the message once.
  */
 export function targetsFor(record: OutcomeRecord, configured: readonly WebhookTarget[]): WebhookTarget[] {
-  const perWatch: WebhookTarget[] = (record.webhooks ?? []).map((webhook) => ({
+  return targetsForOutcome(record.outcome, record.webhooks, configured);
+}
+
+/** targetsFor, for any outcome and its own targets (a chain's outcome and its plan's webhooks). */
+export function targetsForOutcome(
+  outcome: Outcome,
+  webhooks: readonly WatchWebhook[] | undefined,
+  configured: readonly WebhookTarget[],
+): WebhookTarget[] {
+  const own: WebhookTarget[] = (webhooks ?? []).map((webhook) => ({
     url: webhook.url,
     format: 'json',
     source: 'watch',
     on: webhook.on,
   }));
   const seen = new Set<string>();
-  return [...configured, ...perWatch].filter((target) => {
-    if (target.on !== undefined && !target.on.includes(record.outcome)) return false;
+  return [...configured, ...own].filter((target) => {
+    if (target.on !== undefined && !target.on.includes(outcome)) return false;
     const key = `${target.format} ${target.url}`;
     if (seen.has(key)) return false;
     seen.add(key);
