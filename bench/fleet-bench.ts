@@ -1,0 +1,305 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config/config.js';
+import type { ListOrder } from '../src/simulator/index.js';
+import { createRedis } from '../src/support/redis.js';
+import { type BaselineEstimate, replayDirectPolling } from './fleet/baseline.js';
+import { type FleetRun, runFleet } from './fleet/fleet-run.js';
+import { type PlannedAction, planWorkload, type WorkloadSettings } from './fleet/workload.js';
+import { positiveInteger, positiveNumber, UsageError } from './support/args.js';
+import { formatBytes, formatInteger, formatMs, formatNumber, formatPercent } from './support/format.js';
+import { describeMachine, type Machine } from './support/machine.js';
+import { markdownTable } from './support/markdown.js';
+import { writeResultsSection } from './support/results-file.js';
+import { percentile } from './support/statistics.js';
+
+export const FLEET_USAGE = `usage: npm run bench -- --fleet [options]
+
+Runs 10,000 concurrent watches in batched mode against the simulator held to DigitalOcean's
+250/min and 5,000/h, with other actions arriving all along, on a compressed clock; then replays
+one GET per poll at the core's schedule over the same actions, and measures a sample of it for real.
+
+  --watches <n>            watched actions (default 10000)
+  --time-scale <k>         simulated time runs k times faster than the wall clock (default 12)
+  --workers <n>            worker processes sharing the budget (default 2)
+  --order <order>          oldest-first or newest-first: the simulator's list order (default oldest-first)
+  --background <n>         other actions started per simulated second (default 0.5)
+  --history <n>            finished actions on the account before the run (default 3000)
+  --baseline-sample <n>    watches of the direct (one GET per poll) run measured for real; 0 skips it (default 500)
+  --write                  replace the fleet section of bench/RESULTS.md with this run
+  -h, --help               show this help
+
+With FLEET_BENCH_TRACE=<file> in the environment, every worker appends each planner round to <file>.`;
+
+const OPTIONS = {
+  fleet: { type: 'boolean' },
+  watches: { type: 'string' },
+  'time-scale': { type: 'string' },
+  workers: { type: 'string' },
+  order: { type: 'string' },
+  background: { type: 'string' },
+  history: { type: 'string' },
+  'baseline-sample': { type: 'string' },
+  write: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const LIMITS = { perMinute: 250, perHour: 5_000 };
+const TARGET_P95_MS = 60_000;
+const TARGET_RATIO = 20;
+
+interface FleetSettings {
+  workload: WorkloadSettings;
+  timeScale: number;
+  workers: number;
+  order: ListOrder;
+  backgroundPerSecond: number;
+  history: number;
+  baselineSample: number;
+}
+
+interface FleetResults {
+  machine: Machine;
+  settings: FleetSettings;
+  batched: FleetRun;
+  /** One GET per poll at the core's schedule, replayed over every action. */
+  replay: BaselineEstimate;
+  /** The same, run for real (no rate limit) over the first actions of the mix. */
+  sample: FleetRun | undefined;
+  sampleReplay: BaselineEstimate | undefined;
+}
+
+function settingsFrom(values: Record<string, string | boolean | undefined>): FleetSettings {
+  const text = (name: string) => values[name] as string | undefined;
+  const order = text('order') ?? 'oldest-first';
+  if (order !== 'oldest-first' && order !== 'newest-first') {
+    throw new UsageError(`--order must be oldest-first or newest-first (got "${order}")`);
+  }
+  const background = text('background') === undefined ? 0.5 : Number(text('background'));
+  if (!Number.isFinite(background) || background < 0) {
+    throw new UsageError(
+      `--background must be a number of actions per second, 0 or more (got "${text('background')}")`,
+    );
+  }
+  const sample = text('baseline-sample') === undefined ? 500 : Number(text('baseline-sample'));
+  if (!Number.isSafeInteger(sample) || sample < 0) {
+    throw new UsageError(
+      `--baseline-sample must be a whole number, 0 or more (got "${text('baseline-sample')}")`,
+    );
+  }
+  return {
+    workload: {
+      actions: positiveInteger('watches', text('watches'), 10_000),
+      rampMs: 60_000,
+      erroredShare: 0.05,
+      sharedImageShare: 0.1,
+      seed: 6,
+    },
+    timeScale: positiveNumber('time-scale', text('time-scale'), 12),
+    workers: positiveInteger('workers', text('workers'), 2),
+    order,
+    backgroundPerSecond: background,
+    history: text('history') === undefined ? 3000 : positiveInteger('history', text('history'), 3000),
+    baselineSample: sample,
+  };
+}
+
+/** `npm run bench -- --fleet …`: runs, prints the table, and with --write records it. */
+export async function fleetMain(args: string[], resultsFile: string): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help) {
+    process.stdout.write(`${FLEET_USAGE}\n`);
+    return;
+  }
+  const settings = settingsFrom(values);
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redis = createRedis(redisUrl, { connectionName: 'actionwatch-fleet-bench' });
+  const machine = await describeMachine(redis).finally(() => redis.disconnect());
+  const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+  const results = await runFleetBench(settings, machine, redisUrl, progress);
+  const report = renderFleetReport(results);
+  process.stdout.write(`\n${report}\n`);
+  if (values.write) {
+    writeResultsSection(resultsFile, 'fleet', 'Fleet benchmark (`npm run bench -- --fleet`)', report);
+    progress(`wrote ${resultsFile}`);
+  } else {
+    progress('bench/RESULTS.md left as it was (pass --write to record this run)');
+  }
+}
+
+async function runFleetBench(
+  settings: FleetSettings,
+  machine: Machine,
+  redisUrl: string,
+  progress: (line: string) => void,
+): Promise<FleetResults> {
+  const actions = planWorkload(settings.workload);
+  const schedule = loadConfig({}).schedule;
+  progress(
+    `batched run: ${actions.length} watches, ${settings.workers} workers, time ×${settings.timeScale}, ${settings.order}`,
+  );
+  const common = {
+    timeScale: settings.timeScale,
+    workers: settings.workers,
+    listOrder: settings.order,
+    backgroundPerSecond: settings.backgroundPerSecond,
+    history: settings.history,
+    redisUrl,
+  };
+  // The direct sample runs beside the batched run (on a simulator and key prefix of its own): it
+  // is light, and doing both at once keeps the benchmark to one simulated hour of wall time.
+  const subset = everyNth(actions, settings.baselineSample);
+  if (subset.length > 0) progress(`direct sample alongside: ${subset.length} watches, one GET per poll, no rate limit`);
+  const [batched, sample] = await Promise.all([
+    runFleet({ ...common, mode: 'batched', actions, rateLimit: LIMITS }, progress),
+    subset.length === 0
+      ? Promise.resolve(undefined)
+      : runFleet({ ...common, mode: 'direct', actions: subset, workers: 1, rateLimit: false }, () => {}),
+  ]);
+  const replay = replayDirectPolling(actions, schedule);
+  const sampleReplay = subset.length === 0 ? undefined : replayDirectPolling(subset, schedule);
+  return { machine, settings, batched, replay, sample, sampleReplay };
+}
+
+/** An evenly spread subset, so the sample has the whole mix's durations. */
+function everyNth(actions: readonly PlannedAction[], count: number): PlannedAction[] {
+  if (count === 0) return [];
+  const step = Math.max(1, actions.length / count);
+  const subset: PlannedAction[] = [];
+  for (let i = 0; i < actions.length && subset.length < count; i += step)
+    subset.push(actions[Math.floor(i)] as PlannedAction);
+  return subset;
+}
+
+function renderFleetReport(results: FleetResults): string {
+  const { batched, replay, sample, sampleReplay, settings, machine } = results;
+  const count = batched.settings.actionCount;
+  const latencies = batched.detections.map((detection) => detection.latencyMs);
+  const wrong = batched.detections.filter((detection) => !detection.right).length;
+  const perAction = batched.requests / count;
+  const replayPerAction = replay.requests / count;
+  const ratio = replayPerAction / perAction;
+  const p95 = percentile(latencies, 95);
+  const simulatedHours = batched.simulatedSpanMs / 3_600_000;
+  const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const rows: string[][] = [
+    ['Watches (concurrent at peak)', formatInteger(count), ''],
+    [
+      'Outcomes right',
+      `${formatInteger(batched.detections.length - wrong)} of ${formatInteger(count)}${batched.missing > 0 ? ` (${batched.missing} missing)` : ''}`,
+      verdict(wrong === 0 && batched.missing === 0),
+    ],
+    [
+      'API requests (batched)',
+      `${formatInteger(batched.requests)} in ${formatNumber(simulatedHours, 2)} simulated h`,
+      '',
+    ],
+    ['Requests per action, batched', formatNumber(perAction, 3), ''],
+    ['Requests per action, one GET per poll (replayed)', formatNumber(replayPerAction, 1), ''],
+    [
+      'Fewer requests per action than one GET per poll',
+      `${formatNumber(ratio, 1)}×`,
+      `${verdict(ratio >= TARGET_RATIO)} (target ≥ ${TARGET_RATIO}×)`,
+    ],
+    ['Detection latency p50', formatMs(percentile(latencies, 50)), ''],
+    ['Detection latency p95', formatMs(p95), `${verdict(p95 <= TARGET_P95_MS)} (target ≤ 60 s)`],
+    ['Detection latency max', formatMs(Math.max(...latencies)), ''],
+    ...phaseRows(batched),
+    ['429 responses', formatInteger(batched.rateLimited), verdict(batched.rateLimited === 0)],
+    [
+      'Redis memory (server used_memory, peak − before)',
+      formatBytes(batched.redisPeakBytes - batched.redisBeforeBytes),
+      '',
+    ],
+    [
+      "Redis memory of the run's keys with every watch enqueued",
+      `${formatBytes(batched.keysAtPeakBytes)} (${formatBytes(batched.keysAtPeakBytes / count)} per watch), of which batching ${formatBytes(batched.fleetKeysAtPeakBytes)}`,
+      '',
+    ],
+    [
+      `Worker CPU (${settings.workers} processes together)`,
+      `${formatNumber(batched.workerCpuMs / 1000, 1)} s over ${formatNumber(batched.wallSpanMs / 1000, 0)} s wall = ${formatNumber(batched.workerCores, 2)} cores; peak RSS ${formatBytes(batched.workerPeakRssBytes)}`,
+      '',
+    ],
+  ];
+  const table = markdownTable(['Measure', 'Value', 'Target'], rows);
+
+  const routes = Object.entries(batched.byRoute)
+    .sort((a, b) => b[1] - a[1])
+    .map(([route, n]) => `${route}: ${formatInteger(n)}`)
+    .join('; ');
+  const totals = batched.totals.reduce(
+    (sum, t) => ({
+      rounds: sum.rounds + t.rounds,
+      shortRounds: sum.shortRounds + t.shortRounds,
+      viaAccountList: sum.viaAccountList + t.viaAccountList,
+      viaResourceList: sum.viaResourceList + t.viaResourceList,
+      direct: sum.direct + t.direct,
+      held: sum.held + t.held,
+      promoted: sum.promoted + t.promoted,
+      listFailures: sum.listFailures + t.listFailures,
+    }),
+    {
+      rounds: 0,
+      shortRounds: 0,
+      viaAccountList: 0,
+      viaResourceList: 0,
+      direct: 0,
+      held: 0,
+      promoted: 0,
+      listFailures: 0,
+    },
+  );
+  const lines = [
+    table,
+    '',
+    `Requests by route: ${routes}.`,
+    '',
+    `Planner, all workers: ${formatInteger(totals.rounds)} rounds, ${formatInteger(totals.shortRounds)} of them short of budget; due watches observed through the account listing ${formatInteger(totals.viaAccountList)} times, through a resource's list ${formatInteger(totals.viaResourceList)}, left to their own GET ${formatInteger(totals.direct)}, held for budget ${formatInteger(totals.held)}; ${formatInteger(totals.promoted)} jobs promoted; ${totals.listFailures} list failures.`,
+    '',
+    `One GET per poll at the core's schedule, replayed over the same ${formatInteger(count)} actions: ${formatInteger(replay.requests)} requests, detection p50 ${formatMs(percentile(replay.latenciesMs, 50))}, p95 ${formatMs(percentile(replay.latenciesMs, 95))}. At DigitalOcean's 5,000 requests per hour those requests alone would take ${formatNumber(replay.requests / 5000, 1)} hours: the baseline cannot run under the real limit, so it is replayed (exactly the schedule the direct observer follows, without queueing) and a sample is run for real without a limit.`,
+  ];
+  if (sample !== undefined && sampleReplay !== undefined) {
+    const n = sample.settings.actionCount;
+    const sampleLatencies = sample.detections.map((detection) => detection.latencyMs);
+    lines.push(
+      '',
+      `Direct sample, run for real (one GET per poll, 1 worker, simulator without a rate limit): ${formatInteger(n)} of the actions, ${formatInteger(sample.requests)} requests = ${formatNumber(sample.requests / n, 1)} per action (the replay of the same actions says ${formatNumber(sampleReplay.requests / n, 1)}), detection p50 ${formatMs(percentile(sampleLatencies, 50))}, p95 ${formatMs(percentile(sampleLatencies, 95))}, ${sample.detections.filter((d) => !d.right).length + sample.missing} wrong or missing outcomes.`,
+    );
+  }
+  lines.push(
+    '',
+    `Setup: ${formatInteger(count)} actions of both kinds (${mixSummary()}), durations 30 s to 1 h by type, ${formatPercent(results.settings.workload.erroredShare)} ending errored, all started within the first simulated minute and each watched from its start; ${formatInteger(settings.history)} finished actions already on the account and ${formatNumber(settings.backgroundPerSecond, 2)} other actions started per simulated second throughout (so list pages shift under every sweep); list order ${settings.order}; ${settings.workers} worker processes in batched mode sharing one budget of 250/min and 5,000/h (headroom 10 %). Time is compressed ${formatNumber(settings.timeScale, 0)}×: the simulator (action durations, timestamps and its rate-limit windows) and the workers' budgets and planner run on a clock ${formatNumber(settings.timeScale, 0)} times faster than the wall clock, and the poll schedule (POLL_MIN_INTERVAL, POLL_MAX_INTERVAL) is divided by the same factor, so every figure above is in simulated time and the limits are DigitalOcean's own, per simulated minute and hour. Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory}; Node ${machine.node}; Redis ${machine.redis}; ${machine.date.slice(0, 10)}.`,
+  );
+  if (batched.workerLogTail.length > 0) {
+    lines.push(
+      '',
+      `Worker warnings (last lines): ${batched.workerLogTail.slice(-3).join(' / ').slice(0, 600)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function mixSummary(): string {
+  return 'droplet reboots, power actions, resizes, rebuilds, restores; image conversions and transfers, some images transferring to several regions at once';
+}
+
+/** p95 by when actions ended: the first minutes carry the start-up of 10,000 watches at once. */
+function phaseRows(run: FleetRun): string[][] {
+  const phases: Array<[string, (endedAfterMs: number) => boolean]> = [
+    ['ending in the first 5 simulated minutes', (ms) => ms < 300_000],
+    ['ending later', (ms) => ms >= 300_000],
+  ];
+  return phases.map(([name, inPhase]) => {
+    const latencies = run.detections.filter((d) => inPhase(d.endedAfterMs)).map((d) => d.latencyMs);
+    return [
+      `Detection latency p95, actions ${name}`,
+      `${formatMs(percentile(latencies, 95))} (${formatInteger(latencies.length)} actions)`,
+      '',
+    ];
+  });
+}
