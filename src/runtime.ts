@@ -2,32 +2,43 @@ import { ChainProcessor } from './chains/chain-processor.js';
 import { ChainQueue } from './chains/chain-queue.js';
 import type { ChainOutcomeSink } from './chains/chain-sink.js';
 import { ChainWorker } from './chains/chain-worker.js';
-import { type Config, requireToken } from './config/config.js';
+import { type Config, type ObserveMode, requireProfileToken } from './config/config.js';
 import { DigitalOceanClient, type DigitalOceanClientOptions } from './digitalocean/client.js';
 import { RequestBudget } from './digitalocean/request-budget.js';
+import { Fleet } from './fleet/fleet.js';
 import type { Logger } from './logging/logger.js';
 import type { Metrics } from './metrics/metrics.js';
+import { ChainWebhookSink } from './notifications/webhooks/chain-webhook-sink.js';
 import { DeliveryQueue } from './notifications/webhooks/delivery-queue.js';
 import { DeliveryWorker } from './notifications/webhooks/delivery-worker.js';
 import { type RetrySchedule, retrySchedule } from './notifications/webhooks/retry-schedule.js';
 import { WebhookSigner } from './notifications/webhooks/webhook-signer.js';
-import { WebhookSink } from './notifications/webhooks/webhook-sink.js';
+import { WebhookSink, type WebhookSinkOptions } from './notifications/webhooks/webhook-sink.js';
 import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
 import { ActionStarter } from './runs/action-starter.js';
 import { createRedis, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
+import { watchQueueName } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
 import { type WaitOptions, waitForOutcome } from './watches/outcome-waiter.js';
 import type { OutcomeRecord } from './watches/watch.js';
 import { WatchProcessor } from './watches/watch-processor.js';
 import { WatchQueue } from './watches/watch-queue.js';
+import { DEFAULT_TOKEN_PROFILE } from './watches/watch-ref.js';
 import { WatchWorker } from './watches/watch-worker.js';
 
 export interface WorkerOptions {
   concurrency?: number;
   sinks?: OutcomeSink[];
-  /** Replace the one-GET-per-poll observer (tests, or a batching observer). */
+  /** Replace the default token's observer (tests). */
   observer?: ActionObserver;
+  /** Batched (shared list sweeps) or direct (one GET per poll); default OBSERVE_MODE. */
+  observeMode?: ObserveMode;
+  /**
+   * The clock of DigitalOcean's timestamps and rate windows, for batched mode's planner; Date.now
+   * unless a benchmark runs the simulator on a compressed clock.
+   */
+  apiClock?: () => number;
   /** Count this worker's polls, outcomes, DigitalOcean responses and pauses. */
   metrics?: Metrics;
   /**
@@ -55,6 +66,7 @@ export class Runtime {
   private readonly workers: WatchWorker[] = [];
   private deliveryQueue: DeliveryQueue | undefined;
   private deliveryWorker: DeliveryWorker | undefined;
+  private fleet: Fleet | undefined;
   private chainQueue: ChainQueue | undefined;
   private readonly chainWorkers: ChainWorker[] = [];
 
@@ -70,7 +82,16 @@ export class Runtime {
       retentionMs: config.watch.retentionMs,
       firstPollDelayMs: config.schedule.firstDelayMs,
       eventsMaxLength: config.events.maxLength,
+      tokenProfiles: Object.keys(config.digitalocean.profiles),
     });
+  }
+
+  /**
+   * Batched observation in this process (its sweepers and planner), once a worker started in
+   * batched mode: listen to its `round` events or read its `totals` for metrics.
+   */
+  get batching(): Fleet | undefined {
+    return this.fleet;
   }
 
   /** The shared per-token budget every process using this token draws from. */
@@ -86,9 +107,14 @@ export class Runtime {
 
   /** A client metered by the shared budget. Throws ConfigError when no token is configured. */
   client(
-    options: { budgetWaitMs?: number; onResponse?: DigitalOceanClientOptions['onResponse'] } = {},
+    options: {
+      budgetWaitMs?: number;
+      onResponse?: DigitalOceanClientOptions['onResponse'];
+      /** Use this token profile's token and budget (DIGITALOCEAN_TOKEN_<NAME>); default DIGITALOCEAN_TOKEN. */
+      tokenProfile?: string | undefined;
+    } = {},
   ): DigitalOceanClient {
-    const token = requireToken(this.config);
+    const token = requireProfileToken(this.config, options.tokenProfile);
     return new DigitalOceanClient({
       baseUrl: this.config.digitalocean.apiUrl,
       token,
@@ -96,22 +122,36 @@ export class Runtime {
       retries: this.config.digitalocean.retries,
       // Retries stay well inside the job lock, so a slow poll is never mistaken for a dead worker.
       maxRetryTimeMs: Math.floor(this.config.worker.lockDurationMs / 2),
-      gate: this.budget(),
+      gate: this.budget(options.tokenProfile ?? DEFAULT_TOKEN_PROFILE),
       logger: this.logger,
       ...(options.budgetWaitMs === undefined ? {} : { budgetWaitMs: options.budgetWaitMs }),
       ...(options.onResponse === undefined ? {} : { onResponse: options.onResponse }),
     });
   }
 
+  /**
+   * Starts a watch worker for the default token and one for each token profile configured (each
+   * profile's watches have a queue of their own), and returns the default token's.
+   */
   async startWorker(options: WorkerOptions = {}): Promise<WatchWorker> {
+    const named = Object.keys(this.config.digitalocean.profiles);
+    const [worker] = await Promise.all(
+      [undefined, ...named].map((tokenProfile) => this.startProfileWorker(tokenProfile, options)),
+    );
+    if (options.webhooks !== false) {
+      const deliveryWorker = await this.startDeliveryWorker();
+      options.metrics?.observeDeliveries(deliveryWorker.worker);
+    }
+    return worker as WatchWorker;
+  }
+
+  private async startProfileWorker(
+    tokenProfile: string | undefined,
+    options: WorkerOptions,
+  ): Promise<WatchWorker> {
     const processor = new WatchProcessor({
       observer:
-        options.observer ??
-        new DirectObserver(
-          this.client(
-            options.metrics === undefined ? {} : { onResponse: options.metrics.digitalOceanResponse },
-          ),
-        ),
+        (tokenProfile === undefined ? options.observer : undefined) ?? this.observer(tokenProfile, options),
       outcomes: this.watches.outcomes,
       schedule: this.config.schedule,
       logger: this.logger,
@@ -129,16 +169,43 @@ export class Runtime {
       logger: this.logger,
       concurrency: options.concurrency ?? this.config.worker.concurrency,
       lockDurationMs: this.config.worker.lockDurationMs,
+      queueName: watchQueueName(tokenProfile),
+      tokenVariable:
+        tokenProfile === undefined
+          ? 'DIGITALOCEAN_TOKEN'
+          : `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()}`,
     });
     options.metrics?.observeProcessor(processor);
     options.metrics?.observeWorker(worker);
     await worker.start();
     this.workers.push(worker);
-    if (options.webhooks !== false) {
-      const deliveryWorker = await this.startDeliveryWorker();
-      options.metrics?.observeDeliveries(deliveryWorker.worker);
-    }
     return worker;
+  }
+
+  /** How one token profile's watches are observed: shared list sweeps, or one GET per poll. */
+  private observer(tokenProfile: string | undefined, options: WorkerOptions): ActionObserver {
+    const client = this.client({
+      tokenProfile,
+      ...(options.metrics === undefined ? {} : { onResponse: options.metrics.digitalOceanResponse }),
+    });
+    if ((options.observeMode ?? this.config.observe.mode) === 'direct') return new DirectObserver(client);
+    this.fleet ??= new Fleet({
+      redis: this.redis,
+      prefix: this.config.prefix,
+      schedule: this.config.schedule,
+      logger: this.logger,
+      ...(options.apiClock === undefined ? {} : { apiClock: options.apiClock }),
+    });
+    const profile = tokenProfile ?? DEFAULT_TOKEN_PROFILE;
+    const budget = this.budget(profile);
+    return this.fleet.observer({
+      profile,
+      tokenProfile,
+      queueName: watchQueueName(tokenProfile),
+      client,
+      budget,
+      reservedForOthers: this.config.rateLimit.perHour - budget.hourLimit,
+    });
   }
 
   /** The `deliveries` queue of webhook messages (created on first use). */
@@ -152,12 +219,21 @@ export class Runtime {
 
   /** The outcome sink that queues a webhook message per outcome and target. */
   webhookSink(): WebhookSink {
-    const { url, alertUrl, alertFormat } = this.config.webhooks;
-    return new WebhookSink({
+    return new WebhookSink(this.webhookSinkOptions());
+  }
+
+  /** The chain outcome sink that queues a `chain.*` message per chain outcome and target. */
+  chainWebhookSink(): ChainWebhookSink {
+    return new ChainWebhookSink(this.webhookSinkOptions());
+  }
+
+  private webhookSinkOptions(): WebhookSinkOptions {
+    const { url, alertUrl, alertFormat, urlOn, alertOn } = this.config.webhooks;
+    return {
       deliveries: this.deliveries(),
-      targets: configuredTargets({ url, alertUrl, alertFormat }),
+      targets: configuredTargets({ url, alertUrl, alertFormat, urlOn, alertOn }),
       logger: this.logger,
-    });
+    };
   }
 
   /** Starts this process's webhook delivery worker, or returns the one already started. */
@@ -218,7 +294,7 @@ export class Runtime {
       client,
       logger: this.logger,
       schedule: this.config.schedule,
-      ...(options.sinks === undefined ? {} : { sinks: options.sinks }),
+      sinks: [this.chainWebhookSink(), ...(options.sinks ?? [])],
     });
     const connection = createRedis(this.config.redisUrl, {
       forWorker: true,
@@ -240,6 +316,7 @@ export class Runtime {
 
   /** Stops workers gracefully (in-flight polls finish), then closes every connection. */
   async close(): Promise<void> {
+    await this.fleet?.close();
     await Promise.all(this.chainWorkers.map((worker) => worker.close()));
     await Promise.all(this.workers.map((worker) => worker.close()));
     if (this.deliveryWorker !== undefined) {

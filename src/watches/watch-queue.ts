@@ -243,7 +243,9 @@ export class WatchQueue {
 
   async counts(): Promise<Record<string, number>> {
     const queues = [this.queue, ...(this.options.tokenProfiles ?? []).map((name) => this.queueFor(name))];
-    const counts = await Promise.all(queues.map((queue) => queue.getJobCounts(...WAITING_TYPES, ...DONE_TYPES)));
+    const counts = await Promise.all(
+      queues.map((queue) => queue.getJobCounts(...WAITING_TYPES, ...DONE_TYPES)),
+    );
     const total: Record<string, number> = {};
     for (const count of counts) {
       for (const [state, value] of Object.entries(count)) total[state] = (total[state] ?? 0) + value;

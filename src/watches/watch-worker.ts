@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { DelayedError, type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import { StepWorker } from '../support/step-worker.js';
 import { WATCH_QUEUE } from './keys.js';
 import type { OutcomeRecord, WatchData } from './watch.js';
 import { PauseQueueError, TokenRejectedError, type WatchProcessor } from './watch-processor.js';
@@ -26,9 +27,6 @@ export interface WatchWorkerEvents {
   paused: [{ waitMs: number; reason: string }];
 }
 
-/** Upper bound between retries of a job whose step failed unexpectedly (a Redis blip, a bug). */
-const MAX_BACKOFF_MS = 60_000;
-
 /**
  * A BullMQ worker running WatchProcessor steps, plus the two queue-wide reactions a single job
  * cannot make: pausing every worker after a 429, and stopping this worker when its token is refused.
@@ -36,37 +34,21 @@ const MAX_BACKOFF_MS = 60_000;
 export class WatchWorker extends EventEmitter<WatchWorkerEvents> {
   readonly worker: Worker<WatchData, OutcomeRecord>;
   private readonly control: Queue;
+  private readonly steps: StepWorker<WatchData, OutcomeRecord>;
   private tokenRejected = false;
-  private running: Promise<void> | undefined;
 
   constructor(private readonly options: WatchWorkerOptions) {
     super();
     const queueName = options.queueName ?? WATCH_QUEUE;
     this.control = new Queue(queueName, { connection: options.connection, prefix: options.prefix });
-    this.worker = new Worker<WatchData, OutcomeRecord>(queueName, (job, token) => this.step(job, token), {
-      connection: options.connection,
-      prefix: options.prefix,
-      concurrency: options.concurrency,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.lockDurationMs,
-      // A crash is not the watch's fault: a job may stall (its worker die) any number of times.
-      maxStalledCount: 1_000_000,
-      autorun: false,
+    this.steps = new StepWorker(queueName, (job, token) => this.step(job, token), {
+      ...options,
+      names: { worker: 'worker', job: 'watch', idField: 'watchId' },
       // Only so that queue.rateLimit() (a 429) holds every worker back; the real metering is the
       // shared request budget, which counts API requests rather than job starts.
       limiter: { max: 1_000_000_000, duration: 1000 },
-      settings: {
-        backoffStrategy: (attemptsMade: number) =>
-          Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attemptsMade, 10)),
-      },
     });
-    this.worker.on('error', (error) => options.logger.error({ err: error.message }, 'worker error'));
-    this.worker.on('failed', (job, error) =>
-      options.logger.error(
-        { watchId: job?.id, err: error.message },
-        'watch step failed unexpectedly; it will be retried',
-      ),
-    );
+    this.worker = this.steps.worker;
   }
 
   get isTokenRejected(): boolean {
@@ -74,21 +56,13 @@ export class WatchWorker extends EventEmitter<WatchWorkerEvents> {
   }
 
   async start(): Promise<void> {
-    this.running = this.worker.run();
-    this.running.catch((error: unknown) => {
-      this.options.logger.error(
-        { err: error instanceof Error ? error.message : String(error) },
-        'worker stopped',
-      );
-    });
-    await this.worker.waitUntilReady();
+    await this.steps.start();
   }
 
   /** Finishes in-flight steps (each bounded by the client's timeouts), then disconnects. */
   async close(force = false): Promise<void> {
-    await this.worker.close(force);
+    await this.steps.close(force);
     await this.control.close();
-    await this.running?.catch(() => {});
   }
 
   private async step(job: Job<WatchData, OutcomeRecord>, token: string | undefined): Promise<OutcomeRecord> {

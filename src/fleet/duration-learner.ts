@@ -1,0 +1,151 @@
+import type { Redis } from 'ioredis';
+import type { Action } from '../digitalocean/models.js';
+import { durationsKey } from './fleet-keys.js';
+
+/** Bucket i holds durations up to 1 s × 1.5^i: 1 s … about 4.7 h, then one overflow bucket. */
+const BUCKETS = 25;
+const RATIO = 1.5;
+const FIRST_BOUND_MS = 1000;
+const BOUNDS_MS = Array.from({ length: BUCKETS }, (_, i) => FIRST_BOUND_MS * RATIO ** i);
+
+/** Before any history: durations spread evenly in log scale from 10 s to 2 h, worth one sample. */
+const PRIOR_LOW_MS = 10_000;
+const PRIOR_HIGH_MS = 7_200_000;
+const PRIOR_WEIGHT = 1;
+/** A kind's history stands in for a type's own until the type has this many samples of its own. */
+const KIND_PRIOR_MIN_SAMPLES = 5;
+const REFRESH_MS = 5_000;
+
+function bucketOf(durationMs: number): number {
+  const index = BOUNDS_MS.findIndex((bound) => durationMs <= bound);
+  return index === -1 ? BUCKETS : index;
+}
+
+/** Share of bucket i's durations at or below `ms`, reading the bucket as log-uniform. */
+function bucketShareBelow(index: number, ms: number): number {
+  const high = BOUNDS_MS[index] ?? Number.POSITIVE_INFINITY;
+  const low = index === 0 ? 0 : (BOUNDS_MS[index - 1] as number);
+  if (ms >= high) return 1;
+  if (ms <= low) return 0;
+  if (index === 0) return ms / high;
+  return Math.log(ms / low) / Math.log(high / low);
+}
+
+function priorCdf(ms: number): number {
+  if (ms <= PRIOR_LOW_MS) return 0;
+  if (ms >= PRIOR_HIGH_MS) return 1;
+  return Math.log(ms / PRIOR_LOW_MS) / Math.log(PRIOR_HIGH_MS / PRIOR_LOW_MS);
+}
+
+class Histogram {
+  readonly counts: number[] = Array(BUCKETS + 1).fill(0);
+  total = 0;
+
+  add(index: number, count: number): void {
+    this.counts[index] = (this.counts[index] ?? 0) + count;
+    this.total += count;
+  }
+
+  /** Samples at or below `ms` (fractional within a bucket). */
+  below(ms: number): number {
+    let sum = 0;
+    this.counts.forEach((count, index) => {
+      if (count > 0) sum += count * bucketShareBelow(index, ms);
+    });
+    return sum;
+  }
+}
+
+/**
+ * How long actions take, learned from every action a watch saw end: one small log-scale
+ * histogram per `<kind>:<type>` in Redis, shared by every worker and profile. The planner asks it
+ * how likely an action still running at its last look has ended by now.
+ */
+export class DurationLearner {
+  private readonly key: string;
+  private types = new Map<string, Histogram>();
+  private kinds = new Map<string, Histogram>();
+  private loadedAt = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.key = durationsKey(prefix);
+  }
+
+  async learn(kind: string, type: string, durationMs: number): Promise<void> {
+    if (!Number.isFinite(durationMs) || durationMs < 0) return;
+    const bucket = bucketOf(durationMs);
+    await this.redis.hincrby(this.key, `${kind}:${type}|${bucket}`, 1);
+    this.histogram(this.types, `${kind}:${type}`).add(bucket, 1);
+    this.histogram(this.kinds, kind).add(bucket, 1);
+  }
+
+  /** Learns from an action that ended: its kind, type and `completed_at − started_at`. */
+  async learnFrom(action: Action): Promise<void> {
+    const started = action.started_at ? Date.parse(action.started_at) : Number.NaN;
+    const completed = action.completed_at ? Date.parse(action.completed_at) : Number.NaN;
+    if (action.type === undefined || action.resource_type === undefined) return;
+    if (Number.isNaN(started) || Number.isNaN(completed)) return;
+    await this.learn(action.resource_type, action.type, completed - started);
+  }
+
+  /** Re-reads the shared history when the local copy is older than a few seconds. */
+  async refresh(force = false): Promise<void> {
+    if (!force && Date.now() - this.loadedAt < REFRESH_MS) return;
+    const raw = await this.redis.hgetall(this.key);
+    const types = new Map<string, Histogram>();
+    const kinds = new Map<string, Histogram>();
+    for (const [field, value] of Object.entries(raw)) {
+      const bar = field.lastIndexOf('|');
+      const name = field.slice(0, bar);
+      const bucket = Number(field.slice(bar + 1));
+      const count = Number(value);
+      if (bar <= 0 || !Number.isInteger(bucket) || bucket < 0 || bucket > BUCKETS || !(count > 0)) continue;
+      this.histogram(types, name).add(bucket, count);
+      this.histogram(kinds, name.slice(0, name.indexOf(':'))).add(bucket, count);
+    }
+    this.types = types;
+    this.kinds = kinds;
+    this.loadedAt = Date.now();
+  }
+
+  /** Probability that an action of this kind and type has ended `elapsedMs` after it started. */
+  endedBy(kind: string, type: string | undefined, elapsedMs: number): number {
+    const ms = Math.max(0, elapsedMs);
+    const kindHistory = this.kinds.get(kind);
+    const prior =
+      kindHistory !== undefined && kindHistory.total >= KIND_PRIOR_MIN_SAMPLES
+        ? kindHistory.below(ms) / kindHistory.total
+        : priorCdf(ms);
+    const own = type === undefined ? undefined : this.types.get(`${kind}:${type}`);
+    if (own === undefined || own.total === 0) return prior;
+    return (own.below(ms) + PRIOR_WEIGHT * prior) / (own.total + PRIOR_WEIGHT);
+  }
+
+  /**
+   * Probability that an action seen running `lastElapsedMs` after its start has ended by
+   * `elapsedMs`: what one more look at it is worth.
+   */
+  endedSince(kind: string, type: string | undefined, lastElapsedMs: number, elapsedMs: number): number {
+    const before = this.endedBy(kind, type, lastElapsedMs);
+    const now = this.endedBy(kind, type, elapsedMs);
+    if (before >= 1) return 1;
+    return Math.min(1, Math.max(0, (now - before) / (1 - before)));
+  }
+
+  /** Samples behind a type's estimate, for logs. */
+  samples(kind: string, type: string): number {
+    return this.types.get(`${kind}:${type}`)?.total ?? 0;
+  }
+
+  private histogram(map: Map<string, Histogram>, name: string): Histogram {
+    let histogram = map.get(name);
+    if (histogram === undefined) {
+      histogram = new Histogram();
+      map.set(name, histogram);
+    }
+    return histogram;
+  }
+}

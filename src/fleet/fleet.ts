@@ -1,0 +1,156 @@
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { PollSchedule } from '../config/config.js';
+import type { DigitalOceanClient } from '../digitalocean/client.js';
+import type { RequestBudget } from '../digitalocean/request-budget.js';
+import type { Logger } from '../logging/logger.js';
+import { type ActionObserver, DirectObserver } from '../watches/action-observer.js';
+import { BatchedObserver } from './batched-observer.js';
+import { DurationLearner } from './duration-learner.js';
+import { Sweeper, type SweepReport } from './sweeper.js';
+
+export interface FleetOptions {
+  /** A plain (non-blocking) connection, shared by observers and sweepers. */
+  redis: Redis;
+  prefix: string;
+  schedule: PollSchedule;
+  logger: Logger;
+  /**
+   * The clock of DigitalOcean's timestamps and rate windows; Date.now unless a benchmark runs the
+   * simulator on a compressed clock.
+   */
+  apiClock?: () => number;
+}
+
+export interface ProfileSetup {
+  profile: string;
+  /** The watch id's profile part: undefined for the default profile. */
+  tokenProfile: string | undefined;
+  queueName: string;
+  client: DigitalOceanClient;
+  budget: RequestBudget;
+  /** Requests per hour the configured headroom keeps for other users of the token. */
+  reservedForOthers: number;
+}
+
+export interface FleetEvents {
+  /** One planning round of one profile (only rounds with watches due). */
+  round: [SweepReport];
+}
+
+/** Totals since this process started, for metrics: what the sweepers it ran did. */
+export interface FleetTotals {
+  rounds: number;
+  shortRounds: number;
+  due: number;
+  pagesRead: number;
+  resourceListsRead: number;
+  viaAccountList: number;
+  viaResourceList: number;
+  direct: number;
+  held: number;
+  observed: number;
+  promoted: number;
+  listFailures: number;
+}
+
+/**
+ * Batched observation for one process: per token profile, an observer for its watches and a
+ * sweeper that competes for the profile's lease (whichever worker holds it sweeps for all).
+ * Timings follow the poll schedule: a round every half minimum interval (at most a second), and
+ * looked-after watches wake by themselves every ten maximum intervals as a safety net.
+ */
+export class Fleet extends EventEmitter<FleetEvents> {
+  readonly tickMs: number;
+  readonly sleepMs: number;
+  readonly leaseTtlMs: number;
+  readonly totals: FleetTotals = {
+    rounds: 0,
+    shortRounds: 0,
+    due: 0,
+    pagesRead: 0,
+    resourceListsRead: 0,
+    viaAccountList: 0,
+    viaResourceList: 0,
+    direct: 0,
+    held: 0,
+    observed: 0,
+    promoted: 0,
+    listFailures: 0,
+  };
+  private readonly learner: DurationLearner;
+  private readonly sweepers: Sweeper[] = [];
+  private readonly apiClock: () => number;
+
+  constructor(private readonly options: FleetOptions) {
+    super();
+    const { minIntervalMs, maxIntervalMs } = options.schedule;
+    this.tickMs = Math.min(1_000, Math.max(50, Math.round(minIntervalMs / 2)));
+    this.sleepMs = Math.max(10 * maxIntervalMs, 20 * this.tickMs);
+    this.leaseTtlMs = Math.max(5_000, 20 * this.tickMs);
+    this.apiClock = options.apiClock ?? Date.now;
+    this.learner = new DurationLearner(options.redis, options.prefix);
+  }
+
+  /** The observer for one profile's watches; also starts that profile's sweeper in this process. */
+  observer(setup: ProfileSetup): ActionObserver {
+    const sweeper = new Sweeper({
+      redis: this.options.redis,
+      prefix: this.options.prefix,
+      profile: setup.profile,
+      queueName: setup.queueName,
+      client: setup.client,
+      budget: setup.budget,
+      schedule: this.options.schedule,
+      learner: this.learner,
+      logger: this.options.logger,
+      tickMs: this.tickMs,
+      leaseTtlMs: this.leaseTtlMs,
+      sleepMs: this.sleepMs,
+      reservedForOthers: setup.reservedForOthers,
+      apiClock: this.apiClock,
+    });
+    sweeper.on('round', (report) => this.count(report));
+    this.sweepers.push(sweeper);
+    sweeper.start();
+    return new BatchedObserver({
+      redis: this.options.redis,
+      prefix: this.options.prefix,
+      profile: setup.profile,
+      tokenProfile: setup.tokenProfile,
+      direct: new DirectObserver(setup.client),
+      schedule: this.options.schedule,
+      learner: this.learner,
+      sleepMs: this.sleepMs,
+      apiClock: this.apiClock,
+    });
+  }
+
+  /** Profiles whose lease this process holds: it sweeps for every worker of those. */
+  get leading(): string[] {
+    return this.sweepers.filter((sweeper) => sweeper.leading).map((sweeper) => sweeper.profile);
+  }
+
+  /** Stops every sweeper of this process and gives their leases up. */
+  async close(): Promise<void> {
+    await Promise.all(this.sweepers.map((sweeper) => sweeper.stop()));
+    this.sweepers.length = 0;
+  }
+
+  private count(report: SweepReport): void {
+    const totals = this.totals;
+    totals.rounds++;
+    if (report.short) totals.shortRounds++;
+    totals.due += report.due;
+    totals.pagesRead += report.pagesRead;
+    totals.resourceListsRead += report.resourceListsRead;
+    totals.viaAccountList += report.viaAccountList;
+    totals.viaResourceList += report.viaResourceList;
+    totals.direct += report.direct;
+    totals.held += report.held;
+    totals.observed += report.observed;
+    totals.promoted += report.promoted;
+    if (report.listFailure !== undefined) totals.listFailures++;
+    this.emit('round', report);
+  }
+}

@@ -1,0 +1,164 @@
+import type { ResourceKind } from '../digitalocean/models.js';
+
+/** A watch due for an observation, as the planner weighs it. */
+export interface PlannerTarget {
+  watchId: string;
+  actionId: number;
+  kind: ResourceKind;
+  resourceId: number;
+  /**
+   * What observing it now is worth: the chance its action ended since it was last seen running
+   * (from learned durations), plus one if it was never seen (its type, start and place are unknown).
+   */
+  value: number;
+  /** The page of GET /v2/actions expected to hold it, if the account listing can reach it. */
+  page: number | undefined;
+  /** Only its own GET can resolve it (the action was seen under another resource, or is not listed). */
+  directOnly: boolean;
+}
+
+export interface PlanInput {
+  targets: readonly PlannerTarget[];
+  /** Requests the planner may spend now (list pages plus the watches' own GETs). */
+  allowance: number;
+  /** Whether resource-scoped lists may be used (they failed recently otherwise). */
+  resourceLists: boolean;
+}
+
+export interface ResourceGroup {
+  kind: ResourceKind;
+  resourceId: number;
+  targets: PlannerTarget[];
+}
+
+export interface Plan {
+  /** Account listing pages to read, with the targets each is expected to hold. */
+  pages: Map<number, PlannerTarget[]>;
+  resources: ResourceGroup[];
+  /** Targets left to their own GET. */
+  direct: PlannerTarget[];
+  /** Targets not observed this round: the budget is short and others are likelier to have ended. */
+  held: PlannerTarget[];
+  /** Requests the plan expects to make. */
+  cost: number;
+  /** True when the allowance could not cover every target. */
+  short: boolean;
+}
+
+type Candidate =
+  | { kind: 'page'; page: number; members: PlannerTarget[]; rank: 0 }
+  | { kind: 'resource'; group: ResourceGroup; members: PlannerTarget[]; rank: 1 }
+  | { kind: 'single'; members: PlannerTarget[]; rank: 2 };
+
+/** Every candidate costs one request: a page, a resource's list page, or a GET. */
+const COST = 1;
+
+/**
+ * Chooses how to observe the watches due now. Each request is a candidate: a listing page (all
+ * due watches it is expected to hold), a resource's own list (when at least two due watches share
+ * the resource) or one watch's GET. First the cheapest cover of every target, picked greedily by
+ * targets per request (lists before GETs on ties); if that costs more than the allowance, the
+ * allowance goes instead to the candidates worth the most per request, worth being the summed
+ * chances that the watches' actions have ended, and the rest wait.
+ */
+export function plan(input: PlanInput): Plan {
+  const candidates = candidatesOf(input);
+  const full = greedy(candidates, () => 1, Number.POSITIVE_INFINITY);
+  if (full.cost <= input.allowance) return toPlan(full.chosen, input.targets, full.cost, false);
+  const weighted = greedy(candidates, (target) => target.value, input.allowance);
+  return toPlan(weighted.chosen, input.targets, weighted.cost, true);
+}
+
+function candidatesOf(input: PlanInput): Candidate[] {
+  const candidates: Candidate[] = [];
+  const pages = new Map<number, PlannerTarget[]>();
+  const resources = new Map<string, ResourceGroup>();
+  for (const target of input.targets) {
+    candidates.push({ kind: 'single', members: [target], rank: 2 });
+    if (target.directOnly) continue;
+    if (target.page !== undefined) {
+      const members = pages.get(target.page) ?? [];
+      members.push(target);
+      pages.set(target.page, members);
+    }
+    if (input.resourceLists) {
+      const key = `${target.kind}-${target.resourceId}`;
+      const group = resources.get(key) ?? { kind: target.kind, resourceId: target.resourceId, targets: [] };
+      group.targets.push(target);
+      resources.set(key, group);
+    }
+  }
+  // One target alone never justifies a page: its own GET costs the same and cannot miss.
+  for (const [page, members] of pages) {
+    if (members.length >= 2) candidates.push({ kind: 'page', page, members, rank: 0 });
+  }
+  for (const group of resources.values()) {
+    if (group.targets.length >= 2)
+      candidates.push({ kind: 'resource', group, members: group.targets, rank: 1 });
+  }
+  return candidates;
+}
+
+/**
+ * Lazy greedy set cover: take the candidate with the highest worth of still-uncovered targets per
+ * request while the budget lasts; a candidate's worth only falls as others cover its targets, so a
+ * stale score at the top is re-scored and put back rather than taken.
+ */
+function greedy(
+  candidates: readonly Candidate[],
+  worth: (target: PlannerTarget) => number,
+  budget: number,
+): { chosen: Candidate[]; cost: number } {
+  const covered = new Set<string>();
+  const score = (candidate: Candidate) =>
+    candidate.members.reduce((sum, target) => (covered.has(target.watchId) ? sum : sum + worth(target)), 0) /
+    COST;
+  const better = (a: { score: number; candidate: Candidate }, b: { score: number; candidate: Candidate }) =>
+    b.score - a.score || a.candidate.rank - b.candidate.rank;
+  const queue = candidates.map((candidate) => ({ score: score(candidate), candidate })).sort(better);
+  const chosen: Candidate[] = [];
+  let cost = 0;
+  while (queue.length > 0 && cost + COST <= budget) {
+    const top = queue.shift() as { score: number; candidate: Candidate };
+    const current = score(top.candidate);
+    if (current <= 0) continue;
+    const next = queue[0];
+    if (
+      current < top.score &&
+      next !== undefined &&
+      better({ score: current, candidate: top.candidate }, next) > 0
+    ) {
+      insertSorted(queue, { score: current, candidate: top.candidate }, better);
+      continue;
+    }
+    chosen.push(top.candidate);
+    cost += COST;
+    for (const target of top.candidate.members) covered.add(target.watchId);
+  }
+  return { chosen, cost };
+}
+
+function insertSorted<T>(items: T[], item: T, compare: (a: T, b: T) => number): void {
+  let low = 0;
+  let high = items.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (compare(items[middle] as T, item) <= 0) low = middle + 1;
+    else high = middle;
+  }
+  items.splice(low, 0, item);
+}
+
+function toPlan(chosen: Candidate[], targets: readonly PlannerTarget[], cost: number, short: boolean): Plan {
+  const result: Plan = { pages: new Map(), resources: [], direct: [], held: [], cost, short };
+  const assigned = new Set<string>();
+  for (const candidate of chosen) {
+    const members = candidate.members.filter((target) => !assigned.has(target.watchId));
+    for (const target of members) assigned.add(target.watchId);
+    if (candidate.kind === 'page') result.pages.set(candidate.page, members);
+    else if (candidate.kind === 'resource') result.resources.push({ ...candidate.group, targets: members });
+    else result.direct.push(...members);
+  }
+  result.held = targets.filter((target) => !assigned.has(target.watchId));
+  return result;
+}

@@ -1,0 +1,121 @@
+import type { Redis } from 'ioredis';
+import type { FleetKeys } from './fleet-keys.js';
+
+/** What the sweeper needs to know about a watch between its job's steps. */
+export interface Registration {
+  enqueuedAt: number;
+  deadlineAt: number;
+  /** When the watch's job will next run on its own (ms). */
+  wakeAt: number;
+  /** `observedAt` of the last observation the watch was given (0: none yet). */
+  givenAt: number;
+}
+
+export function encodeRegistration(entry: Registration): string {
+  return JSON.stringify({ e: entry.enqueuedAt, d: entry.deadlineAt, w: entry.wakeAt, g: entry.givenAt });
+}
+
+export function decodeRegistration(json: string | null): Registration | undefined {
+  if (json === null) return undefined;
+  try {
+    const raw = JSON.parse(json) as { e: number; d: number; w: number; g: number };
+    return { enqueuedAt: raw.e, deadlineAt: raw.d, wakeAt: raw.w, givenAt: raw.g };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The watches of one token profile that the sweeper looks after, each with the time by which it
+ * needs its next observation. Workers register a watch at each step of its job; the sweeper moves
+ * its due time on each time it observes the action, and forgets it once it has ended.
+ */
+export class WatchRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: FleetKeys,
+  ) {}
+
+  /**
+   * Registers or refreshes a watch. `due` replaces the due time when `replaceDue`, and otherwise
+   * only applies to a watch not registered yet (the sweeper's later due time stands).
+   */
+  async register(watchId: string, entry: Registration, due: number, replaceDue: boolean): Promise<void> {
+    const pipeline = this.redis.multi();
+    pipeline.hset(this.keys.watches, watchId, encodeRegistration(entry));
+    if (replaceDue) pipeline.zadd(this.keys.due, Math.round(due), watchId);
+    else pipeline.zadd(this.keys.due, 'NX', Math.round(due), watchId);
+    await pipeline.exec();
+  }
+
+  async remove(watchIds: readonly string[]): Promise<void> {
+    if (watchIds.length === 0) return;
+    await this.redis
+      .multi()
+      .zrem(this.keys.due, ...watchIds)
+      .hdel(this.keys.watches, ...watchIds)
+      .hdel(this.keys.direct, ...watchIds)
+      .exec();
+  }
+
+  /** Watches due by `until`, earliest first. */
+  async dueBy(until: number, limit: number): Promise<Array<{ watchId: string; due: number }>> {
+    const raw = await this.redis.zrangebyscore(
+      this.keys.due,
+      '-inf',
+      Math.round(until),
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      limit,
+    );
+    const due: Array<{ watchId: string; due: number }> = [];
+    for (let i = 0; i + 1 < raw.length; i += 2)
+      due.push({ watchId: raw[i] as string, due: Number(raw[i + 1]) });
+    return due;
+  }
+
+  async watchIds(): Promise<string[]> {
+    return this.redis.zrange(this.keys.due, 0, -1);
+  }
+
+  async entries(watchIds: readonly string[]): Promise<Map<string, Registration>> {
+    const found = new Map<string, Registration>();
+    if (watchIds.length === 0) return found;
+    const values = await this.redis.hmget(this.keys.watches, ...watchIds);
+    values.forEach((json, index) => {
+      const entry = decodeRegistration(json);
+      if (entry !== undefined) found.set(watchIds[index] as string, entry);
+    });
+    return found;
+  }
+
+  /** Moves due times of watches still registered (a watch that just ended is not brought back). */
+  async setDue(due: ReadonlyMap<string, number>): Promise<void> {
+    if (due.size === 0) return;
+    const flat: Array<string | number> = [];
+    for (const [watchId, at] of due) flat.push(Math.round(at), watchId);
+    await this.redis.zadd(this.keys.due, 'XX', ...flat);
+  }
+
+  async directUntil(watchIds: readonly string[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    if (watchIds.length === 0) return found;
+    const values = await this.redis.hmget(this.keys.direct, ...watchIds);
+    values.forEach((value, index) => {
+      if (value !== null) found.set(watchIds[index] as string, Number(value));
+    });
+    return found;
+  }
+
+  async setDirect(until: ReadonlyMap<string, number>): Promise<void> {
+    if (until.size === 0) return;
+    const flat: Array<string | number> = [];
+    for (const [watchId, at] of until) flat.push(watchId, Math.round(at));
+    await this.redis.hset(this.keys.direct, ...flat);
+  }
+
+  async clearDirect(watchIds: readonly string[]): Promise<void> {
+    if (watchIds.length > 0) await this.redis.hdel(this.keys.direct, ...watchIds);
+  }
+}
