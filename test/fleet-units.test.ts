@@ -160,6 +160,18 @@ describe('planner: the cheapest mix of list pages and GETs, then the likeliest e
     expect(result).toMatchObject({ cost: 3, short: false, held: [] });
   });
 
+  it('with the burst spent, skips requests not expected to find anything ended', () => {
+    const result = plan({
+      targets: [target('1', 1, 0.2), target('2', 1, 0.3), target('3', 2, 0.9), target('4', 2, 0.9)],
+      allowance: 10,
+      resourceLists: false,
+      minWorth: 1,
+    });
+    expect([...result.pages.keys()]).toEqual([2]);
+    expect(result.held.map((t) => t.watchId)).toEqual(['1', '2']);
+    expect(result.short).toBe(true);
+  });
+
   it('never uses lists for a watch only its own GET can resolve', () => {
     const result = plan({
       targets: [
@@ -225,6 +237,9 @@ describe('allowance: paced to the hourly limit, never past the windows or rateli
     expect(allowance.available({ ...usage, estimatedRemaining: 530 }, 0)).toBe(30);
     expect(allowance.available({ ...usage, minute: { used: 220, limit: 225 } }, 0)).toBe(5);
     expect(allowance.plentiful).toBe(true);
+    expect(allowance.minWorth()).toBe(0);
+    allowance.spend(375);
+    expect(allowance.minWorth()).toBe(2);
   });
 });
 

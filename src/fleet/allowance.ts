@@ -42,6 +42,17 @@ export class Allowance {
     return this.tokens !== undefined && this.tokens >= this.capacity / 2;
   }
 
+  /**
+   * The least worth (expected ended actions) a request should have now: none while most of the
+   * burst is left, rising to `atEmpty` as it runs out, so that the burst is not spent on looks
+   * that find nothing just before many actions end.
+   */
+  minWorth(atEmpty = 2): number {
+    if (this.tokens === undefined || this.capacity === 0) return 0;
+    const spent = 1 - Math.max(0, Math.min(1, this.tokens / this.capacity));
+    return spent <= 0.25 ? 0 : atEmpty * ((spent - 0.25) / 0.75) ** 2;
+  }
+
   spend(requests: number): void {
     if (this.tokens !== undefined) this.tokens -= requests;
   }

@@ -80,6 +80,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
   };
   private readonly learner: DurationLearner;
   private readonly sweepers: Sweeper[] = [];
+  /** Sweepers' own connection: their rounds do not queue behind the job steps of this process. */
+  private sweeperRedis: Redis | undefined;
   private readonly apiClock: () => number;
 
   constructor(private readonly options: FleetOptions) {
@@ -94,8 +96,14 @@ export class Fleet extends EventEmitter<FleetEvents> {
 
   /** The observer for one profile's watches; also starts that profile's sweeper in this process. */
   observer(setup: ProfileSetup): ActionObserver {
+    if (this.sweeperRedis === undefined) {
+      this.sweeperRedis = this.options.redis.duplicate();
+      this.sweeperRedis.on('error', (error) =>
+        this.options.logger.debug({ err: error.message }, 'redis connection error (sweeper)'),
+      );
+    }
     const sweeper = new Sweeper({
-      redis: this.options.redis,
+      redis: this.sweeperRedis,
       prefix: this.options.prefix,
       profile: setup.profile,
       queueName: setup.queueName,
@@ -135,6 +143,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
   async close(): Promise<void> {
     await Promise.all(this.sweepers.map((sweeper) => sweeper.stop()));
     this.sweepers.length = 0;
+    await this.sweeperRedis?.quit().catch(() => this.sweeperRedis?.disconnect());
+    this.sweeperRedis = undefined;
   }
 
   private count(report: SweepReport): void {

@@ -23,6 +23,11 @@ export interface PlanInput {
   allowance: number;
   /** Whether resource-scoped lists may be used (they failed recently otherwise). */
   resourceLists: boolean;
+  /**
+   * The least worth a request must have when the budget is tight (0: every due watch is worth
+   * observing): with the burst of the allowance spent, a request should find something ended.
+   */
+  minWorth?: number;
 }
 
 export interface ResourceGroup {
@@ -63,10 +68,15 @@ const COST = 1;
  */
 export function plan(input: PlanInput): Plan {
   const candidates = candidatesOf(input);
-  const full = greedy(candidates, () => 1, Number.POSITIVE_INFINITY);
-  if (full.cost <= input.allowance) return toPlan(full.chosen, input.targets, full.cost, false);
-  const weighted = greedy(candidates, (target) => target.value, input.allowance);
-  return toPlan(weighted.chosen, input.targets, weighted.cost, true);
+  const minWorth = input.minWorth ?? 0;
+  if (minWorth <= 0) {
+    const full = greedy(candidates, () => 1, Number.POSITIVE_INFINITY, 0);
+    if (full.cost <= input.allowance) return toPlan(full.chosen, input.targets, full.cost, false);
+  }
+  const weighted = greedy(candidates, (target) => target.value, input.allowance, minWorth);
+  const result = toPlan(weighted.chosen, input.targets, weighted.cost, true);
+  result.short = result.held.length > 0;
+  return result;
 }
 
 function candidatesOf(input: PlanInput): Candidate[] {
@@ -108,6 +118,7 @@ function greedy(
   candidates: readonly Candidate[],
   worth: (target: PlannerTarget) => number,
   budget: number,
+  minWorth: number,
 ): { chosen: Candidate[]; cost: number } {
   const covered = new Set<string>();
   const score = (candidate: Candidate) =>
@@ -121,7 +132,7 @@ function greedy(
   while (queue.length > 0 && cost + COST <= budget) {
     const top = queue.shift() as { score: number; candidate: Candidate };
     const current = score(top.candidate);
-    if (current <= 0) continue;
+    if (current <= 0 || current < minWorth) continue;
     const next = queue[0];
     if (
       current < top.score &&

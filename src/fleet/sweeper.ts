@@ -297,6 +297,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
       targets,
       allowance: report.allowance,
       resourceLists: now >= this.resourceListsFailedUntil,
+      minWorth: this.allowance.minWorth(),
     });
     report.short = chosen.short;
     report.held = chosen.held.length;
