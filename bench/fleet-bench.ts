@@ -19,9 +19,10 @@ Runs 10,000 concurrent watches in batched mode against the simulator held to Dig
 one GET per poll at the core's schedule over the same actions, and measures a sample of it for real.
 
   --watches <n>            watched actions (default 10000)
-  --time-scale <k>         simulated time runs k times faster than the wall clock (default 12)
+  --time-scale <k>         simulated time runs k times faster than the wall clock (default 6)
   --workers <n>            worker processes sharing the budget (default 2)
-  --order <order>          oldest-first or newest-first: the simulator's list order (default oldest-first)
+  --order <order>          oldest-first, newest-first or both (one run after the other): the
+                           simulator's list order (default oldest-first)
   --background <n>         other actions started per simulated second (default 0.5)
   --history <n>            finished actions on the account before the run (default 3000)
   --baseline-sample <n>    watches of the direct (one GET per poll) run measured for real; 0 skips it (default 500)
@@ -51,7 +52,7 @@ interface FleetSettings {
   workload: WorkloadSettings;
   timeScale: number;
   workers: number;
-  order: ListOrder;
+  orders: ListOrder[];
   backgroundPerSecond: number;
   history: number;
   baselineSample: number;
@@ -60,7 +61,8 @@ interface FleetSettings {
 interface FleetResults {
   machine: Machine;
   settings: FleetSettings;
-  batched: FleetRun;
+  /** One batched run per list order. */
+  runs: Array<{ order: ListOrder; batched: FleetRun }>;
   /** One GET per poll at the core's schedule, replayed over every action. */
   replay: BaselineEstimate;
   /** The same, run for real (no rate limit) over the first actions of the mix. */
@@ -71,8 +73,8 @@ interface FleetResults {
 function settingsFrom(values: Record<string, string | boolean | undefined>): FleetSettings {
   const text = (name: string) => values[name] as string | undefined;
   const order = text('order') ?? 'oldest-first';
-  if (order !== 'oldest-first' && order !== 'newest-first') {
-    throw new UsageError(`--order must be oldest-first or newest-first (got "${order}")`);
+  if (order !== 'oldest-first' && order !== 'newest-first' && order !== 'both') {
+    throw new UsageError(`--order must be oldest-first, newest-first or both (got "${order}")`);
   }
   const background = text('background') === undefined ? 0.5 : Number(text('background'));
   if (!Number.isFinite(background) || background < 0) {
@@ -94,9 +96,9 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): Fle
       sharedImageShare: 0.1,
       seed: 6,
     },
-    timeScale: positiveNumber('time-scale', text('time-scale'), 12),
+    timeScale: positiveNumber('time-scale', text('time-scale'), 6),
     workers: positiveInteger('workers', text('workers'), 2),
-    order,
+    orders: order === 'both' ? ['oldest-first', 'newest-first'] : [order],
     backgroundPerSecond: background,
     history: text('history') === undefined ? 3000 : positiveInteger('history', text('history'), 3000),
     baselineSample: sample,
@@ -139,31 +141,39 @@ async function runFleetBench(
 ): Promise<FleetResults> {
   const actions = planWorkload(settings.workload);
   const schedule = loadConfig({}).schedule;
-  progress(
-    `batched run: ${actions.length} watches, ${settings.workers} workers, time ×${settings.timeScale}, ${settings.order}`,
-  );
   const common = {
     timeScale: settings.timeScale,
     workers: settings.workers,
-    listOrder: settings.order,
     backgroundPerSecond: settings.backgroundPerSecond,
     history: settings.history,
     redisUrl,
   };
-  // The direct sample runs beside the batched run (on a simulator and key prefix of its own): it
-  // is light, and doing both at once keeps the benchmark to one simulated hour of wall time.
   const subset = everyNth(actions, settings.baselineSample);
-  if (subset.length > 0)
-    progress(`direct sample alongside: ${subset.length} watches, one GET per poll, no rate limit`);
-  const [batched, sample] = await Promise.all([
-    runFleet({ ...common, mode: 'batched', actions, rateLimit: LIMITS }, progress),
-    subset.length === 0
-      ? Promise.resolve(undefined)
-      : runFleet({ ...common, mode: 'direct', actions: subset, workers: 1, rateLimit: false }, () => {}),
-  ]);
+  const runs: FleetResults['runs'] = [];
+  let sample: FleetRun | undefined;
+  for (const [index, order] of settings.orders.entries()) {
+    progress(
+      `batched run, ${order}: ${actions.length} watches, ${settings.workers} workers, time ×${settings.timeScale}`,
+    );
+    // The direct sample runs beside the first batched run (on a simulator and key prefix of its
+    // own): it is light, and doing both at once saves a simulated hour of wall time.
+    const withSample = index === 0 && subset.length > 0;
+    if (withSample) progress(`direct sample alongside: ${subset.length} watches, one GET per poll, no limit`);
+    const [batched, direct] = await Promise.all([
+      runFleet({ ...common, listOrder: order, mode: 'batched', actions, rateLimit: LIMITS }, progress),
+      withSample
+        ? runFleet(
+            { ...common, listOrder: order, mode: 'direct', actions: subset, workers: 1, rateLimit: false },
+            () => {},
+          )
+        : Promise.resolve(undefined),
+    ]);
+    runs.push({ order, batched });
+    sample ??= direct;
+  }
   const replay = replayDirectPolling(actions, schedule);
   const sampleReplay = subset.length === 0 ? undefined : replayDirectPolling(subset, schedule);
-  return { machine, settings, batched, replay, sample, sampleReplay };
+  return { machine, settings, runs, replay, sample, sampleReplay };
 }
 
 /** An evenly spread subset, so the sample has the whole mix's durations. */
@@ -177,63 +187,100 @@ function everyNth(actions: readonly PlannedAction[], count: number): PlannedActi
 }
 
 function renderFleetReport(results: FleetResults): string {
-  const { batched, replay, sample, sampleReplay, settings, machine } = results;
-  const count = batched.settings.actionCount;
-  const latencies = batched.detections.map((detection) => detection.latencyMs);
-  const wrong = batched.detections.filter((detection) => !detection.right).length;
-  const perAction = batched.requests / count;
+  const { runs, replay, sample, sampleReplay, settings, machine } = results;
+  const count = (runs[0] as { batched: FleetRun }).batched.settings.actionCount;
   const replayPerAction = replay.requests / count;
-  const ratio = replayPerAction / perAction;
-  const p95 = percentile(latencies, 95);
-  const simulatedHours = batched.simulatedSpanMs / 3_600_000;
   const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
-  const rows: string[][] = [
-    ['Watches (concurrent at peak)', formatInteger(count), ''],
-    [
-      'Outcomes right',
-      `${formatInteger(batched.detections.length - wrong)} of ${formatInteger(count)}${batched.missing > 0 ? ` (${batched.missing} missing)` : ''}`,
-      verdict(wrong === 0 && batched.missing === 0),
-    ],
-    [
-      'API requests (batched)',
-      `${formatInteger(batched.requests)} in ${formatNumber(simulatedHours, 2)} simulated h`,
-      '',
-    ],
-    ['Requests per action, batched', formatNumber(perAction, 3), ''],
-    ['Requests per action, one GET per poll (replayed)', formatNumber(replayPerAction, 1), ''],
-    [
-      'Fewer requests per action than one GET per poll',
-      `${formatNumber(ratio, 1)}×`,
-      `${verdict(ratio >= TARGET_RATIO)} (target ≥ ${TARGET_RATIO}×)`,
-    ],
-    ['Detection latency p50', formatMs(percentile(latencies, 50)), ''],
-    ['Detection latency p95', formatMs(p95), `${verdict(p95 <= TARGET_P95_MS)} (target ≤ 60 s)`],
-    ['Detection latency max', formatMs(Math.max(...latencies)), ''],
-    ...phaseRows(batched),
-    ['429 responses', formatInteger(batched.rateLimited), verdict(batched.rateLimited === 0)],
-    [
-      'Redis memory (server used_memory, peak − before; server-wide, so the direct sample running alongside counts too)',
-      formatBytes(batched.redisPeakBytes - batched.redisBeforeBytes),
-      '',
-    ],
-    [
-      "Redis memory of the run's keys with every watch enqueued",
+  const columns = runs.map(({ batched }) => {
+    const latencies = batched.detections.map((detection) => detection.latencyMs);
+    const wrong = batched.detections.filter((detection) => !detection.right).length;
+    const perAction = batched.requests / count;
+    const ratio = replayPerAction / perAction;
+    const p95 = percentile(latencies, 95);
+    const missing = batched.missing > 0 ? ` (${batched.missing} missing)` : '';
+    return [
+      formatInteger(count),
+      `${formatInteger(batched.detections.length - wrong)} of ${formatInteger(count)}${missing}: ${verdict(wrong === 0 && batched.missing === 0)}`,
+      `${formatInteger(batched.requests)} in ${formatNumber(batched.simulatedSpanMs / 3_600_000, 2)} simulated h`,
+      formatNumber(perAction, 3),
+      formatNumber(replayPerAction, 1),
+      `${formatNumber(ratio, 1)}×: ${verdict(ratio >= TARGET_RATIO)}`,
+      formatMs(percentile(latencies, 50)),
+      `${formatMs(p95)}: ${verdict(p95 <= TARGET_P95_MS)}`,
+      formatMs(Math.max(...latencies)),
+      ...phaseCells(batched),
+      `${formatInteger(batched.rateLimited)}: ${verdict(batched.rateLimited === 0)}`,
       `${formatBytes(batched.keysAtPeakBytes)} (${formatBytes(batched.keysAtPeakBytes / count)} per watch), of which batching ${formatBytes(batched.fleetKeysAtPeakBytes)}`,
-      '',
-    ],
-    [
-      `Worker CPU (${settings.workers} processes together)`,
+      formatBytes(batched.redisPeakBytes - batched.redisBeforeBytes),
       `${formatNumber(batched.workerCpuMs / 1000, 1)} s over ${formatNumber(batched.wallSpanMs / 1000, 0)} s wall = ${formatNumber(batched.workerCores, 2)} cores; peak RSS ${formatBytes(batched.workerPeakRssBytes)}`,
-      '',
-    ],
+    ];
+  });
+  const measures: Array<[string, string]> = [
+    ['Watches (concurrent at peak)', ''],
+    ['Outcomes right', 'all'],
+    ['API requests, batched', ''],
+    ['Requests per action, batched', ''],
+    ['Requests per action, one GET per poll (replayed)', ''],
+    ['Fewer requests per action than one GET per poll', `≥ ${TARGET_RATIO}×`],
+    ['Detection latency p50', ''],
+    ['Detection latency p95', '≤ 60 s'],
+    ['Detection latency max', ''],
+    ['Detection latency p95, actions ending in the first 5 simulated minutes', ''],
+    ['Detection latency p95, actions ending later', ''],
+    ['429 responses', '0'],
+    ["Redis memory of the run's keys with every watch enqueued (MEMORY USAGE)", ''],
+    ['Redis server used_memory, peak − before (server-wide)', ''],
+    [`Worker CPU (${settings.workers} worker processes together)`, ''],
   ];
-  const table = markdownTable(['Measure', 'Value', 'Target'], rows);
+  const rows = measures.map(([measure, target], index) => [
+    measure,
+    ...columns.map((column) => column[index] as string),
+    target,
+  ]);
+  const table = markdownTable(['Measure', ...runs.map(({ order }) => `Lists ${order}`), 'Target'], rows);
+  const lines = [table, ''];
+  for (const { order, batched } of runs) {
+    const routes = Object.entries(batched.byRoute)
+      .sort((a, b) => b[1] - a[1])
+      .map(([route, n]) => `${route} ${formatInteger(n)}`)
+      .join('; ');
+    const t = sumTotals(batched.totals);
+    lines.push(
+      `${order}: requests by route: ${routes}. Planner, all workers: ${formatInteger(t.rounds)} rounds (${formatInteger(t.shortRounds)} short of budget); due watches observed through the account listing ${formatInteger(t.viaAccountList)} times, through a resource's list ${formatInteger(t.viaResourceList)}, left to their own GET ${formatInteger(t.direct)}, held ${formatInteger(t.held)}; ${formatInteger(t.promoted)} jobs promoted; ${t.listFailures} list failures.`,
+      '',
+    );
+  }
+  lines.push(
+    `One GET per poll at the core's schedule, replayed over the same ${formatInteger(count)} actions: ${formatInteger(replay.requests)} requests, detection p50 ${formatMs(percentile(replay.latenciesMs, 50))}, p95 ${formatMs(percentile(replay.latenciesMs, 95))}. At 5,000 requests an hour that is ${formatNumber(replay.requests / 5000, 1)} hours of one token's budget, so the baseline cannot run under the real limit: it is replayed (exactly the schedule the direct observer follows, without queueing), and a sample of it is run for real without a limit.`,
+  );
+  if (sample !== undefined && sampleReplay !== undefined) {
+    const n = sample.settings.actionCount;
+    const sampleLatencies = sample.detections.map((detection) => detection.latencyMs);
+    const bad = sample.detections.filter((d) => !d.right).length + sample.missing;
+    lines.push(
+      '',
+      `Direct sample, run for real beside the first batched run (one GET per poll, 1 worker, simulator without a limit): ${formatInteger(n)} of the actions spread over the mix, ${formatInteger(sample.requests)} requests = ${formatNumber(sample.requests / n, 1)} per action (the replay of the same actions says ${formatNumber(sampleReplay.requests / n, 1)}), detection p50 ${formatMs(percentile(sampleLatencies, 50))}, p95 ${formatMs(percentile(sampleLatencies, 95))}, ${bad} wrong or missing outcomes.`,
+    );
+  }
+  lines.push(
+    '',
+    `Setup: ${formatInteger(count)} actions of both kinds (${mixSummary()}), durations 30 s to 1 h by type, ${formatPercent(settings.workload.erroredShare)} ending errored, all started within the first simulated minute and each watched from its start; ${formatInteger(settings.history)} finished actions already on the account and ${formatNumber(settings.backgroundPerSecond, 2)} other actions started per simulated second throughout, so list pages shift under every sweep; ${settings.workers} worker processes in batched mode sharing one budget of 250/min and 5,000/h (headroom 10 %). Time is compressed ${formatNumber(settings.timeScale, 0)}×: the simulator (action durations, timestamps and its rate-limit windows) and the workers' budgets and planner run on a clock ${formatNumber(settings.timeScale, 0)} times faster than the wall clock, and the poll schedule (POLL_MIN_INTERVAL, POLL_MAX_INTERVAL) is divided by the same factor, so every figure is in simulated time and the limits are DigitalOcean's own, per simulated minute and hour. CPU time does not compress: at ${formatNumber(settings.timeScale, 0)}× the start (${formatInteger(count)} watches registered and located within one simulated minute, on cores shared with the simulator and Redis) is ${formatNumber(settings.timeScale, 0)} times harder than it would be in real time. Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory}; Node ${machine.node}; Redis ${machine.redis}; ${machine.date.slice(0, 10)}.`,
+  );
+  return lines.join('\n');
+}
 
-  const routes = Object.entries(batched.byRoute)
-    .sort((a, b) => b[1] - a[1])
-    .map(([route, n]) => `${route}: ${formatInteger(n)}`)
-    .join('; ');
-  const totals = batched.totals.reduce(
+function sumTotals(totals: FleetRun['totals']) {
+  const zero = {
+    rounds: 0,
+    shortRounds: 0,
+    viaAccountList: 0,
+    viaResourceList: 0,
+    direct: 0,
+    held: 0,
+    promoted: 0,
+    listFailures: 0,
+  };
+  return totals.reduce(
     (sum, t) => ({
       rounds: sum.rounds + t.rounds,
       shortRounds: sum.shortRounds + t.shortRounds,
@@ -244,45 +291,8 @@ function renderFleetReport(results: FleetResults): string {
       promoted: sum.promoted + t.promoted,
       listFailures: sum.listFailures + t.listFailures,
     }),
-    {
-      rounds: 0,
-      shortRounds: 0,
-      viaAccountList: 0,
-      viaResourceList: 0,
-      direct: 0,
-      held: 0,
-      promoted: 0,
-      listFailures: 0,
-    },
+    zero,
   );
-  const lines = [
-    table,
-    '',
-    `Requests by route: ${routes}.`,
-    '',
-    `Planner, all workers: ${formatInteger(totals.rounds)} rounds, ${formatInteger(totals.shortRounds)} of them short of budget; due watches observed through the account listing ${formatInteger(totals.viaAccountList)} times, through a resource's list ${formatInteger(totals.viaResourceList)}, left to their own GET ${formatInteger(totals.direct)}, held for budget ${formatInteger(totals.held)}; ${formatInteger(totals.promoted)} jobs promoted; ${totals.listFailures} list failures.`,
-    '',
-    `One GET per poll at the core's schedule, replayed over the same ${formatInteger(count)} actions: ${formatInteger(replay.requests)} requests, detection p50 ${formatMs(percentile(replay.latenciesMs, 50))}, p95 ${formatMs(percentile(replay.latenciesMs, 95))}. At DigitalOcean's 5,000 requests per hour those requests alone would take ${formatNumber(replay.requests / 5000, 1)} hours: the baseline cannot run under the real limit, so it is replayed (exactly the schedule the direct observer follows, without queueing) and a sample is run for real without a limit.`,
-  ];
-  if (sample !== undefined && sampleReplay !== undefined) {
-    const n = sample.settings.actionCount;
-    const sampleLatencies = sample.detections.map((detection) => detection.latencyMs);
-    lines.push(
-      '',
-      `Direct sample, run for real (one GET per poll, 1 worker, simulator without a rate limit): ${formatInteger(n)} of the actions, ${formatInteger(sample.requests)} requests = ${formatNumber(sample.requests / n, 1)} per action (the replay of the same actions says ${formatNumber(sampleReplay.requests / n, 1)}), detection p50 ${formatMs(percentile(sampleLatencies, 50))}, p95 ${formatMs(percentile(sampleLatencies, 95))}, ${sample.detections.filter((d) => !d.right).length + sample.missing} wrong or missing outcomes.`,
-    );
-  }
-  lines.push(
-    '',
-    `Setup: ${formatInteger(count)} actions of both kinds (${mixSummary()}), durations 30 s to 1 h by type, ${formatPercent(results.settings.workload.erroredShare)} ending errored, all started within the first simulated minute and each watched from its start; ${formatInteger(settings.history)} finished actions already on the account and ${formatNumber(settings.backgroundPerSecond, 2)} other actions started per simulated second throughout (so list pages shift under every sweep); list order ${settings.order}; ${settings.workers} worker processes in batched mode sharing one budget of 250/min and 5,000/h (headroom 10 %). Time is compressed ${formatNumber(settings.timeScale, 0)}×: the simulator (action durations, timestamps and its rate-limit windows) and the workers' budgets and planner run on a clock ${formatNumber(settings.timeScale, 0)} times faster than the wall clock, and the poll schedule (POLL_MIN_INTERVAL, POLL_MAX_INTERVAL) is divided by the same factor, so every figure above is in simulated time and the limits are DigitalOcean's own, per simulated minute and hour. Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory}; Node ${machine.node}; Redis ${machine.redis}; ${machine.date.slice(0, 10)}.`,
-  );
-  if (batched.workerLogTail.length > 0) {
-    lines.push(
-      '',
-      `Worker warnings (last lines): ${batched.workerLogTail.slice(-3).join(' / ').slice(0, 600)}`,
-    );
-  }
-  return lines.join('\n');
 }
 
 function mixSummary(): string {
@@ -290,17 +300,9 @@ function mixSummary(): string {
 }
 
 /** p95 by when actions ended: the first minutes carry the start-up of 10,000 watches at once. */
-function phaseRows(run: FleetRun): string[][] {
-  const phases: Array<[string, (endedAfterMs: number) => boolean]> = [
-    ['ending in the first 5 simulated minutes', (ms) => ms < 300_000],
-    ['ending later', (ms) => ms >= 300_000],
-  ];
-  return phases.map(([name, inPhase]) => {
+function phaseCells(run: FleetRun): string[] {
+  return [(ms: number) => ms < 300_000, (ms: number) => ms >= 300_000].map((inPhase) => {
     const latencies = run.detections.filter((d) => inPhase(d.endedAfterMs)).map((d) => d.latencyMs);
-    return [
-      `Detection latency p95, actions ${name}`,
-      `${formatMs(percentile(latencies, 95))} (${formatInteger(latencies.length)} actions)`,
-      '',
-    ];
+    return `${formatMs(percentile(latencies, 95))} (${formatInteger(latencies.length)} actions)`;
   });
 }
