@@ -196,6 +196,7 @@ export class Runtime {
       logger: this.logger,
       ...(options.apiClock === undefined ? {} : { apiClock: options.apiClock }),
     });
+    options.metrics?.observeFleet(this.fleet);
     const profile = tokenProfile ?? DEFAULT_TOKEN_PROFILE;
     const budget = this.budget(profile);
     return this.fleet.observer({

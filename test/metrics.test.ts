@@ -1,8 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { SweepReport } from '../src/fleet/sweeper.js';
 import { startMetricsServer } from '../src/http/metrics-server.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import type { OutcomeRecord } from '../src/watches/watch.js';
@@ -105,6 +107,76 @@ describe('Metrics', () => {
     expect(sample(text, 'actionwatch_polls_total{result="failed"}')).toBe(1);
     expect(sample(text, 'actionwatch_polls_total{result="completed"}')).toBe(1);
     expect(sample(text, 'actionwatch_rate_limit_paused_seconds_total')).toBe(1);
+  });
+
+  it('counts batched observation rounds, how due watches were observed, and says when the budget is short', async () => {
+    const metrics = new Metrics();
+    const fleet = new EventEmitter<{ round: [SweepReport] }>();
+    metrics.observeFleet(fleet);
+    metrics.observeFleet(fleet);
+    const round = (report: Partial<SweepReport>): SweepReport => ({
+      profile: 'default',
+      due: 0,
+      allowance: 10,
+      pagesRead: 0,
+      resourceListsRead: 0,
+      viaAccountList: 0,
+      viaResourceList: 0,
+      direct: 0,
+      held: 0,
+      short: false,
+      observed: 0,
+      promoted: 0,
+      ...report,
+    });
+    fleet.emit('round', round({ due: 120, pagesRead: 2, viaAccountList: 110, direct: 10, promoted: 7 }));
+    fleet.emit(
+      'round',
+      round({ due: 50, resourceListsRead: 1, viaResourceList: 5, held: 45, short: true, listFailure: '503' }),
+    );
+    fleet.emit('round', round({ profile: 'ci', due: 3, direct: 3 }));
+    const text = await metrics.render();
+    expect(sample(text, 'actionwatch_fleet_rounds_total{profile="default",budget="enough"}')).toBe(1);
+    expect(sample(text, 'actionwatch_fleet_rounds_total{profile="default",budget="short"}')).toBe(1);
+    expect(sample(text, 'actionwatch_fleet_rounds_total{profile="ci",budget="enough"}')).toBe(1);
+    const due = (via: string, profile = 'default') =>
+      sample(text, `actionwatch_fleet_due_watches_total{profile="${profile}",via="${via}"}`);
+    expect([due('account_list'), due('resource_list'), due('own_get'), due('held')]).toEqual([
+      110, 5, 10, 45,
+    ]);
+    expect(due('own_get', 'ci')).toBe(3);
+    expect(sample(text, 'actionwatch_fleet_list_requests_total{profile="default",list="account"}')).toBe(2);
+    expect(sample(text, 'actionwatch_fleet_list_requests_total{profile="default",list="resource"}')).toBe(1);
+    expect(sample(text, 'actionwatch_fleet_promoted_total{profile="default"}')).toBe(7);
+    expect(sample(text, 'actionwatch_fleet_list_failures_total{profile="default"}')).toBe(1);
+    // The gauge holds the latest round's figure: a short round shows, a covered one clears it.
+    expect(sample(text, 'actionwatch_fleet_held_watches{profile="default"}')).toBe(45);
+    fleet.emit('round', round({ due: 4, pagesRead: 1, viaAccountList: 4 }));
+    expect(sample(await metrics.render(), 'actionwatch_fleet_held_watches{profile="default"}')).toBe(0);
+  });
+
+  it('a batched worker started with metrics reports its sweeps', async () => {
+    stack = await startStack({ name: 'metrics-fleet', env: { OBSERVE_MODE: 'batched' } });
+    const metrics = new Metrics();
+    const refs = [1, 2, 3].map((resourceId) => {
+      const action = stack?.simulator.createAction({ kind: 'droplet', resourceId, durationMs: 300 });
+      return { kind: 'droplet' as const, resourceId, actionId: action?.id as number };
+    });
+    const results = await stack.runtime.watches.watchMany(refs);
+    await stack.runtime.startWorker({ metrics });
+    for (const { watch } of results) {
+      expect((await stack.runtime.waitForOutcome(watch.id, { timeoutMs: 15_000 }))?.outcome).toBe(
+        'completed',
+      );
+    }
+    const text = await metrics.render();
+    expect(sample(text, 'actionwatch_fleet_rounds_total{profile="default",budget="enough"}')).toBeGreaterThan(
+      0,
+    );
+    expect(
+      sample(text, 'actionwatch_fleet_list_requests_total{profile="default",list="account"}'),
+    ).toBeGreaterThan(0);
+    expect(sample(text, 'actionwatch_fleet_rounds_total{profile="default",budget="short"}')).toBe(0);
   });
 
   it('counts webhook deliveries by result: delivered, retrying and failed (given up)', async () => {

@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Worker } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { DigitalOceanResponseInfo } from '../digitalocean/client.js';
+import type { SweepReport } from '../fleet/sweeper.js';
 import type { OutcomeRecord } from '../watches/watch.js';
 import type { WatchProcessor } from '../watches/watch-processor.js';
 import type { WatchWorker } from '../watches/watch-worker.js';
@@ -8,6 +9,11 @@ import type { WatchWorker } from '../watches/watch-worker.js';
 /** Anything that can say how many jobs it holds per BullMQ state (a WatchQueue, a BullMQ Queue). */
 export interface JobCountSource {
   counts(): Promise<Record<string, number>>;
+}
+
+/** Anything that reports batched observation's planning rounds (a Fleet). */
+export interface SweepRoundSource {
+  on(event: 'round', listener: (report: SweepReport) => void): unknown;
 }
 
 export interface MetricsOptions {
@@ -37,8 +43,15 @@ export class Metrics {
   private readonly webhookDeliveries: Counter<'result'>;
   private readonly watches: Gauge<'state'>;
   private readonly queueJobs: Gauge<'queue' | 'state'>;
+  private readonly sweepRounds: Counter<'profile' | 'budget'>;
+  private readonly sweptWatches: Counter<'profile' | 'via'>;
+  private readonly listRequests: Counter<'profile' | 'list'>;
+  private readonly sweepPromoted: Counter<'profile'>;
+  private readonly listFailures: Counter<'profile'>;
+  private readonly heldWatches: Gauge<'profile'>;
   private readonly queues = new Map<string, JobCountSource>();
   private readonly deliveryWorkers = new WeakSet<Worker>();
+  private readonly sweepSources = new WeakSet<SweepRoundSource>();
   private watchQueue: string | undefined;
 
   constructor(options: MetricsOptions = {}) {
@@ -98,6 +111,42 @@ export class Metrics {
       registers,
       collect: () => this.collectQueues(),
     });
+    this.sweepRounds = new Counter({
+      name: 'actionwatch_fleet_rounds_total',
+      help: 'Planning rounds of batched observation, by whether the request budget covered every due watch (enough) or not (short).',
+      labelNames: ['profile', 'budget'],
+      registers,
+    });
+    this.sweptWatches = new Counter({
+      name: 'actionwatch_fleet_due_watches_total',
+      help: 'Due watches in planning rounds, by how each was dealt with: seen on an account listing page, on a resource list, left to its own GET, or held because the budget was short.',
+      labelNames: ['profile', 'via'],
+      registers,
+    });
+    this.listRequests = new Counter({
+      name: 'actionwatch_fleet_list_requests_total',
+      help: 'List requests made by batched observation: account listing pages and resource action lists.',
+      labelNames: ['profile', 'list'],
+      registers,
+    });
+    this.sweepPromoted = new Counter({
+      name: 'actionwatch_fleet_promoted_total',
+      help: 'Waiting watches woken at once because a list showed their action ended (or they must GET).',
+      labelNames: ['profile'],
+      registers,
+    });
+    this.listFailures = new Counter({
+      name: 'actionwatch_fleet_list_failures_total',
+      help: 'Planning rounds whose list requests failed; their watches fell back to their own GETs.',
+      labelNames: ['profile'],
+      registers,
+    });
+    this.heldWatches = new Gauge({
+      name: 'actionwatch_fleet_held_watches',
+      help: 'Due watches the latest planning round held back for lack of budget (0 when it covered all).',
+      labelNames: ['profile'],
+      registers,
+    });
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -120,6 +169,32 @@ export class Metrics {
 
   observeWorker(worker: WatchWorker): void {
     worker.on('paused', ({ waitMs }) => this.pausedSeconds.inc(waitMs / 1000));
+  }
+
+  /** Counts batched observation's planning rounds in this process, once however often asked. */
+  observeFleet(source: SweepRoundSource): void {
+    if (this.sweepSources.has(source)) return;
+    this.sweepSources.add(source);
+    source.on('round', (report) => this.sweepRound(report));
+  }
+
+  private sweepRound(report: SweepReport): void {
+    const profile = report.profile;
+    this.sweepRounds.inc({ profile, budget: report.short ? 'short' : 'enough' });
+    const dealt: Array<[string, number]> = [
+      ['account_list', report.viaAccountList],
+      ['resource_list', report.viaResourceList],
+      ['own_get', report.direct],
+      ['held', report.held],
+    ];
+    for (const [via, count] of dealt) if (count > 0) this.sweptWatches.inc({ profile, via }, count);
+    if (report.pagesRead > 0) this.listRequests.inc({ profile, list: 'account' }, report.pagesRead);
+    if (report.resourceListsRead > 0) {
+      this.listRequests.inc({ profile, list: 'resource' }, report.resourceListsRead);
+    }
+    if (report.promoted > 0) this.sweepPromoted.inc({ profile }, report.promoted);
+    if (report.listFailure !== undefined) this.listFailures.inc({ profile });
+    this.heldWatches.set({ profile }, report.held);
   }
 
   /** Pass as the DigitalOcean client's `onResponse`. */
