@@ -1,69 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { actionResponseSchema } from '../src/digitalocean/models.js';
-import { Simulator, type SimulatorOptions } from '../src/simulator/simulator.js';
+import {
+  type CallInit,
+  call,
+  fakeClock,
+  type Reply,
+  simulatorTracker,
+  T0,
+  TOKEN,
+} from './support/simulator-harness.js';
 
 /** Rate limits and injected faults, over real HTTP. */
 
-// biome-ignore lint/suspicious/noExplicitAny: response JSON is inspected freely in assertions
-type Json = any;
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  body: Json;
-  text: string;
-}
-
-const TOKEN = 'sim-token';
-const T0 = Date.UTC(2025, 0, 6, 12, 0, 0);
 const HOUR = 3_600_000;
 
-const running: Simulator[] = [];
+const { start, closeAll } = simulatorTracker();
 
-async function start(options: SimulatorOptions = {}): Promise<Simulator> {
-  const simulator = await Simulator.start(options);
-  running.push(simulator);
-  return simulator;
-}
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((simulator) => simulator.close()));
-});
-
-function fakeClock(start = T0) {
-  const clock = {
-    t: start,
-    now: () => clock.t,
-    advance: (ms: number) => {
-      clock.t += ms;
-    },
-  };
-  return clock;
-}
-
-async function call(
-  simulator: Simulator,
-  path: string,
-  init: { method?: string; token?: string | null; body?: unknown } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  const token = init.token === undefined ? TOKEN : init.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${simulator.url}${path}`, {
-    method: init.method ?? 'GET',
-    headers,
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
-  const text = await response.text();
-  let body: Json;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: response.status, headers: response.headers, body, text };
-}
+afterEach(closeAll);
 
 function rate(reply: Reply) {
   const read = (name: string) => {
@@ -89,7 +42,7 @@ describe('rate limits', () => {
     sim.injectFault({ kind: 'malformed-json', path: '^/v2/images/2/actions$' });
     sim.injectFault({ kind: 'wrong-shape', path: '^/v2/images/3/actions$' });
     sim.injectFault({ kind: 'status', status: 429, path: '^/v2/images/4/actions$' });
-    const requests: Array<[string, { method?: string; token?: string | null; body?: unknown }, number]> = [
+    const requests: Array<[string, CallInit, number]> = [
       ['/v2/actions', {}, 200],
       [`/v2/actions/${action.id}`, {}, 200],
       ['/v2/droplets/1/actions', { method: 'POST', body: { type: 'reboot' } }, 422],

@@ -1,65 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { actionListResponseSchema, actionResponseSchema } from '../src/digitalocean/models.js';
 import { Simulator, type SimulatorOptions } from '../src/simulator/simulator.js';
+import { call, fakeClock, type Json, simulatorTracker, T0, TOKEN } from './support/simulator-harness.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: response JSON is inspected freely in assertions
-type Json = any;
+const { start, closeAll } = simulatorTracker();
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  body: Json;
-}
-
-const TOKEN = 'sim-token';
-const T0 = Date.UTC(2025, 0, 6, 12, 0, 0);
-
-const running: Simulator[] = [];
-
-async function start(options: SimulatorOptions = {}): Promise<Simulator> {
-  const simulator = await Simulator.start(options);
-  running.push(simulator);
-  return simulator;
-}
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((simulator) => simulator.close()));
-});
-
-function fakeClock(start = T0) {
-  const clock = {
-    t: start,
-    now: () => clock.t,
-    advance: (ms: number) => {
-      clock.t += ms;
-    },
-  };
-  return clock;
-}
-
-async function call(
-  simulator: Simulator,
-  path: string,
-  init: { method?: string; token?: string | null; body?: unknown } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  const token = init.token === undefined ? TOKEN : init.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${simulator.url}${path}`, {
-    method: init.method ?? 'GET',
-    headers,
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
-  const text = await response.text();
-  let body: Json;
-  try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  return { status: response.status, headers: response.headers, body };
-}
+afterEach(closeAll);
 
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
