@@ -4,7 +4,7 @@ import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import type { WatchRequest } from '../../watches/watch-queue.js';
 import { parseActionRef, parseTokenProfile } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
-import { assertWebhooksAllowed, parseOutcomeList, parseTimeout, readWatchFile } from '../watch-input.js';
+import { assertWebhooksAllowed, parseTimeout, readWatchFile, webhooksFromOptions } from '../watch-input.js';
 
 interface WatchCommandOptions {
   timeout?: string;
@@ -44,13 +44,7 @@ function requestsWithoutProfile(
   const [kind, resourceId, actionId] = given;
   const ref = parseActionRef(kind, resourceId, actionId);
   const timeoutMs = parseTimeout(options.timeout);
-  const on = parseOutcomeList(options.on);
-  if (on !== undefined && (options.webhook ?? []).length === 0)
-    throw new InputError('--on filters a --webhook: give one');
-  const webhooks = (options.webhook ?? []).map((url) => ({
-    url: validateTargetUrl(url),
-    ...(on === undefined ? {} : { on }),
-  }));
+  const webhooks = webhooksFromOptions(options);
   return [
     {
       ...ref,
