@@ -2,7 +2,7 @@ import { ChainProcessor } from './chains/chain-processor.js';
 import { ChainQueue } from './chains/chain-queue.js';
 import type { ChainOutcomeSink } from './chains/chain-sink.js';
 import { ChainWorker } from './chains/chain-worker.js';
-import { type Config, type ObserveMode, requireProfileToken } from './config/config.js';
+import { type Config, type ObserveMode, requireProfileToken, runTokenPurpose } from './config/config.js';
 import { DigitalOceanClient, type DigitalOceanClientOptions } from './digitalocean/client.js';
 import { RequestBudget } from './digitalocean/request-budget.js';
 import { Fleet } from './fleet/fleet.js';
@@ -266,9 +266,18 @@ export class Runtime {
     return waitForOutcome(this.redis, this.config.prefix, this.watches.outcomes, watchId, options);
   }
 
-  /** Starts actions once per idempotency key. Throws ConfigError when no token is configured. */
-  actionStarter(): ActionStarter {
-    return ActionStarter.fromConfig(this.redis, this.config, this.client(), this.logger);
+  /**
+   * Starts actions once per idempotency key, with DIGITALOCEAN_TOKEN or, given `tokenProfile`,
+   * with that profile's token and budget (and its own key space). Throws ConfigError naming the
+   * variable when that token is not configured, before anything is sent.
+   */
+  actionStarter(options: { tokenProfile?: string | undefined } = {}): ActionStarter {
+    const { tokenProfile } = options;
+    if (tokenProfile !== undefined)
+      requireProfileToken(this.config, tokenProfile, runTokenPurpose(tokenProfile));
+    return ActionStarter.fromConfig(this.redis, this.config, this.client({ tokenProfile }), this.logger, {
+      tokenProfile,
+    });
   }
 
   /** The `chains` queue: submit, look up, list and cancel chains (created on first use). */

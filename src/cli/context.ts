@@ -1,10 +1,14 @@
-import { type Config, loadConfig, requireToken } from '../config/config.js';
+import { type Config, loadConfig, requireProfileToken } from '../config/config.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import type { Runtime } from '../runtime.js';
 
 export interface RuntimeOptions {
   /** Fail before touching Redis when no DigitalOcean token is configured. */
   needsToken?: boolean;
+  /** With needsToken: the token needed is this profile's (DIGITALOCEAN_TOKEN_<NAME>). */
+  tokenProfile?: string | undefined;
+  /** With tokenProfile: who needs that token, for the error (see requireProfileToken). */
+  tokenPurpose?: string;
   env?: Record<string, string | undefined>;
 }
 
@@ -22,7 +26,7 @@ export async function withRuntime<T>(
   body: (runtime: Runtime) => Promise<T>,
 ): Promise<T> {
   const { config, logger } = loadCliConfig(options.env);
-  if (options.needsToken) requireToken(config);
+  if (options.needsToken) requireProfileToken(config, options.tokenProfile, options.tokenPurpose);
   // Loaded on demand so `--help`, `--version` and input errors answer without loading BullMQ.
   const [{ Runtime }, { assertRedisReachable }] = await Promise.all([
     import('../runtime.js'),

@@ -290,14 +290,26 @@ export function requireToken(config: Config): Secret {
   return config.digitalocean.token;
 }
 
-/** The token of a profile (undefined: the default one), or a ConfigError naming the variable to set. */
-export function requireProfileToken(config: Config, tokenProfile: string | undefined): Secret {
+/**
+ * The token of a profile (undefined: the default one), or a ConfigError naming the variable to
+ * set. `purpose` says who needs it (default: a worker, to poll the profile's watches).
+ */
+export function requireProfileToken(
+  config: Config,
+  tokenProfile: string | undefined,
+  purpose?: string,
+): Secret {
   if (tokenProfile === undefined) return requireToken(config);
   const token = config.digitalocean.profiles[tokenProfile];
   if (token === undefined) {
     throw new ConfigError([
-      `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} is not set: a worker needs it to poll watches of token profile ${tokenProfile}`,
+      `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} is not set: ${purpose ?? `a worker needs it to poll watches of token profile ${tokenProfile}`}`,
     ]);
   }
   return token;
+}
+
+/** Why `run` (and a library `run`) needs a profile's token, for requireProfileToken. */
+export function runTokenPurpose(tokenProfile: string): string {
+  return `run needs it to start actions with token profile ${tokenProfile}`;
 }

@@ -69,6 +69,12 @@ export const watchRequestSchema = {
       items: { $ref: 'WatchWebhook#' },
       description: 'Extra targets for this watch’s outcome (ignored when joining an existing watch).',
     },
+    tokenProfile: {
+      type: 'string',
+      maxLength: 64,
+      description:
+        'Observe with the token of this profile (DIGITALOCEAN_TOKEN_<NAME> on the workers; a letter then up to 31 letters, digits or _, any case; default is DIGITALOCEAN_TOKEN): the watch goes to the profile’s queue and rate budget, and its id is <profile>.<kind>-<resourceId>-<actionId>. This server does not need the token.',
+    },
   },
 } as const;
 
@@ -98,7 +104,11 @@ export const watchSchema = {
     'deadlineAt',
   ],
   properties: {
-    id: { type: 'string', description: 'droplet-<resourceId>-<actionId> or image-<resourceId>-<actionId>' },
+    id: {
+      type: 'string',
+      description:
+        'droplet-<resourceId>-<actionId> or image-<resourceId>-<actionId>, after <tokenProfile>. for a token profile’s watch',
+    },
     kind: { type: 'string', enum: [...RESOURCE_KINDS] },
     resourceId: { type: 'integer' },
     actionId: { type: 'integer' },
@@ -115,6 +125,10 @@ export const watchSchema = {
     deadlineAt: { ...nullable('string'), format: 'date-time' },
     reason: { type: 'string', description: 'Why, for timed_out, not_found and cancelled.' },
     lastError: { type: 'string', description: 'The last failed poll of a waiting watch.' },
+    tokenProfile: {
+      type: 'string',
+      description: 'The token profile whose token observes it; absent for DIGITALOCEAN_TOKEN.',
+    },
   },
 } as const;
 
@@ -133,8 +147,8 @@ export const watchIdParamsSchema = {
   properties: {
     id: {
       type: 'string',
-      pattern: '^(droplet|image)-[0-9]+-[0-9]+$',
-      description: 'e.g. droplet-3164444-36804636',
+      pattern: '^([a-z][a-z0-9_]{0,31}\\.)?(droplet|image)-[0-9]+-[0-9]+$',
+      description: 'e.g. droplet-3164444-36804636, or team_b.droplet-3164444-36804636 for a token profile',
     },
   },
 } as const;

@@ -3,7 +3,7 @@ import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js'
 import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import type { Outcome, WatchWebhook } from '../watches/watch.js';
 import type { WatchRequest } from '../watches/watch-queue.js';
-import { parseActionRef } from '../watches/watch-ref.js';
+import { parseActionRef, parseTokenProfile } from '../watches/watch-ref.js';
 import { parseTimeout } from '../watches/watch-request.js';
 
 /** A watch as the schema lets it through: right shape, meaning not yet checked. */
@@ -13,6 +13,7 @@ export interface WatchBody {
   actionId: number | string;
   timeout?: string;
   webhooks?: Array<{ url: string; on?: Outcome[] }>;
+  tokenProfile?: string;
 }
 
 /** Checks a webhook target and returns it normalised; throws InputError when it may not be used. */
@@ -38,6 +39,11 @@ export async function toWatchRequest(
 ): Promise<WatchRequest> {
   const ref = await naming(field, () => parseActionRef(body.kind, body.resourceId, body.actionId));
   const timeoutMs = await naming(field, () => parseTimeout(body.timeout));
+  // Only the name is checked: the token lives on the workers, and this server need not have it.
+  const tokenProfile =
+    body.tokenProfile === undefined
+      ? undefined
+      : await naming(`${field}tokenProfile: `, () => parseTokenProfile(body.tokenProfile));
   const webhooks: WatchWebhook[] = [];
   for (const [index, webhook] of (body.webhooks ?? []).entries()) {
     const url = await naming(`${field}webhooks[${index}].url: `, () => checkTarget(webhook.url));
@@ -47,6 +53,7 @@ export async function toWatchRequest(
     ...ref,
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
     ...(webhooks.length === 0 ? {} : { webhooks }),
+    ...(tokenProfile === undefined ? {} : { tokenProfile }),
   };
 }
 

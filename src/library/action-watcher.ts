@@ -23,7 +23,7 @@ import {
   type Watch,
   type WatchWebhook,
 } from '../watches/watch.js';
-import { type ActionRef, parseActionRef, parseWatchId } from '../watches/watch-ref.js';
+import { type ActionRef, parseActionRef, parseTokenProfile, parseWatchId } from '../watches/watch-ref.js';
 import { parseTimeout } from '../watches/watch-request.js';
 import { EventFeed } from './event-feed.js';
 
@@ -50,6 +50,14 @@ export interface WatchOptions {
   timeout?: Duration;
   /** Also POST this watch's outcome to these URLs (optionally only for some outcomes). */
   webhooks?: Array<string | WatchWebhook>;
+  /**
+   * Observe with the token of this profile (`DIGITALOCEAN_TOKEN_<NAME>`, any case; `default` is
+   * DIGITALOCEAN_TOKEN): the watch goes to the profile's queue, its id starts with `<name>.`, and
+   * a worker with that token polls it under the profile's own rate budget. For `run`, the action
+   * is also started with that token (which this process then needs), under the profile's own
+   * idempotency key space.
+   */
+  tokenProfile?: string;
 }
 
 export interface WaitForOptions {
@@ -223,7 +231,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     if (typeof ref === 'string') {
       if (parseWatchId(ref) === undefined)
         throw new InputError(
-          `watch id must look like <droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(ref)})`,
+          `watch id must look like [<tokenProfile>.]<droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(ref)})`,
         );
       if ((await this.runtime.watches.get(ref)) === undefined)
         throw new InputError(`no watch with id ${ref}`);
@@ -248,6 +256,8 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
    *   different request.
    * @throws ActionRejectedError when DigitalOcean refuses it (422); `pending` when the resource was
    *   busy (and stayed busy past `retryPending`).
+   * @throws ConfigError naming the variable when the token it needs (DIGITALOCEAN_TOKEN, or
+   *   `DIGITALOCEAN_TOKEN_<NAME>` with `tokenProfile`) is not set; nothing is sent then.
    */
   async run(request: RunRequest, options: RunOptions = {}): Promise<RunResult> {
     const spec = parseRunRequest(request, 'run');
@@ -259,7 +269,9 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
           ? undefined
           : toMs(options.retryPending, 'retryPending');
     const watchOptions = await this.watchOptions(options);
-    const started = await this.runtime.actionStarter().start(spec, {
+    // Builds the profile's client first: a missing token is a ConfigError before anything is sent.
+    const starter = this.runtime.actionStarter({ tokenProfile: watchOptions.tokenProfile });
+    const started = await starter.start(spec, {
       ...(key === undefined ? {} : { key }),
       ...(retryPendingMs === undefined ? {} : { retryPending: { forMs: retryPendingMs } }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -340,7 +352,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     const validId = parseResourceId(resourceId, 'resourceId');
     const watchOptions = await this.watchOptions(options);
     const results = await watchUnfinishedActions(
-      this.runtime.client(),
+      this.runtime.client({ tokenProfile: watchOptions.tokenProfile }),
       this.runtime.watches,
       validKind,
       validId,
@@ -391,8 +403,10 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
 
   private async watchOptions(
     options: WatchOptions,
-  ): Promise<{ timeoutMs?: number; webhooks?: WatchWebhook[] }> {
+  ): Promise<{ timeoutMs?: number; webhooks?: WatchWebhook[]; tokenProfile?: string }> {
     const timeoutMs = toMs(options.timeout, 'timeout');
+    const tokenProfile =
+      options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
     const webhooks = (options.webhooks ?? []).map((entry) => {
       const webhook = typeof entry === 'string' ? { url: entry } : entry;
       const on = webhook.on;
@@ -404,6 +418,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     return {
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(webhooks.length === 0 ? {} : { webhooks }),
+      ...(tokenProfile === undefined ? {} : { tokenProfile }),
     };
   }
 

@@ -28,6 +28,11 @@ export interface ActionStarterOptions {
    * caller look for the action before it exists.
    */
   claimTtlMs: number;
+  /**
+   * The token profile `client` uses (undefined: DIGITALOCEAN_TOKEN). Each profile has its own
+   * idempotency key space (see RunKeys).
+   */
+  tokenProfile?: string | undefined;
   now?: () => number;
 }
 
@@ -101,12 +106,25 @@ export class ActionStarter {
   private readonly now: () => number;
 
   constructor(private readonly options: ActionStarterOptions) {
-    this.keys = new RunKeys(options.redis, { prefix: options.prefix, retentionMs: options.retentionMs });
+    this.keys = new RunKeys(options.redis, {
+      prefix: options.prefix,
+      retentionMs: options.retentionMs,
+      tokenProfile: options.tokenProfile,
+    });
     this.now = options.now ?? Date.now;
   }
 
-  /** A starter with the claim TTL derived from the configured request timeout. */
-  static fromConfig(redis: Redis, config: Config, client: DigitalOceanClient, logger: Logger): ActionStarter {
+  /**
+   * A starter with the claim TTL derived from the configured request timeout. With a
+   * `tokenProfile`, `client` must be that profile's (its keys then live in the profile's space).
+   */
+  static fromConfig(
+    redis: Redis,
+    config: Config,
+    client: DigitalOceanClient,
+    logger: Logger,
+    options: { tokenProfile?: string | undefined } = {},
+  ): ActionStarter {
     return new ActionStarter({
       redis,
       prefix: config.prefix,
@@ -115,7 +133,13 @@ export class ActionStarter {
       retentionMs: config.watch.retentionMs,
       // The client's budget wait (2 s) plus one request, plus room for the Redis round trips.
       claimTtlMs: config.digitalocean.timeoutMs + 5_000,
+      tokenProfile: options.tokenProfile,
     });
+  }
+
+  /** The token profile this starter's client uses; undefined for DIGITALOCEAN_TOKEN. */
+  get tokenProfile(): string | undefined {
+    return this.options.tokenProfile;
   }
 
   /** Starts the action, waiting out a busy key and, when asked, a busy resource. */

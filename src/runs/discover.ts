@@ -9,6 +9,8 @@ export interface DiscoverOptions {
   /** Page size of the listing (DigitalOcean allows 1 to 200); default 200. */
   perPage?: number;
   signal?: AbortSignal;
+  /** The token profile `client` uses: the watches go to its queue. Undefined: DIGITALOCEAN_TOKEN. */
+  tokenProfile?: string;
 }
 
 /** Whether an action may still change: anything but completed or errored (`new` included). */
@@ -43,6 +45,7 @@ export async function watchUnfinishedActions(
       actionId: action.id,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.webhooks === undefined ? {} : { webhooks: options.webhooks }),
+      ...(options.tokenProfile === undefined ? {} : { tokenProfile: options.tokenProfile }),
     })),
   );
 }

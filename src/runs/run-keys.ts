@@ -38,18 +38,32 @@ export interface StoredRunKey {
   record: RunKeyRecord;
 }
 
+export interface RunKeysOptions {
+  prefix: string;
+  retentionMs: number;
+  /** The token profile whose actions these keys start; undefined for DIGITALOCEAN_TOKEN's. */
+  tokenProfile?: string | undefined;
+}
+
 /**
  * Idempotency keys of `run`: `<prefix>:run-key:<key>` holds a claim while an action is being
  * started, then the started action's id. The caller's key is all that goes into the Redis key.
+ *
+ * Each token profile has a key space of its own, `<prefix>:run-key:<profile>:<key>` (the default
+ * token's stays `<prefix>:run-key:<key>`): a profile is another token, usually another account,
+ * so the same key used with profiles a and b names two runs. Sharing one space would hand b an
+ * action started (and only visible) through a's token, or refuse b's run as "a different action".
+ * A caller's key can hold no `:`, so no default key can collide with a profile's.
  */
 export class RunKeys {
   constructor(
     private readonly redis: Redis,
-    private readonly options: { prefix: string; retentionMs: number },
+    private readonly options: RunKeysOptions,
   ) {}
 
   redisKey(key: string): string {
-    return `${this.options.prefix}:run-key:${key}`;
+    const space = this.options.tokenProfile === undefined ? '' : `${this.options.tokenProfile}:`;
+    return `${this.options.prefix}:run-key:${space}${key}`;
   }
 
   async get(key: string): Promise<StoredRunKey | undefined> {

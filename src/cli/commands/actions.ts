@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../../digitalocean/models.js';
 import { InputError } from '../../errors/input-error.js';
 import { parseResourceId } from '../../runs/run-request.js';
+import { parseTokenProfile } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
 import { parseTimeout, webhooksFromOptions } from '../watch-input.js';
 
@@ -35,6 +36,7 @@ export interface InProgressOptions {
   fromFile?: string;
   webhook?: string[];
   on?: string;
+  tokenProfile?: string;
 }
 
 /**
@@ -52,11 +54,22 @@ export async function watchInProgressFromArgs(
   const id = parseResourceId(resourceId, 'resourceId');
   const timeoutMs = parseTimeout(options.timeout);
   const webhooks = webhooksFromOptions(options);
-  await withRuntime({ needsToken: true }, async (runtime) => {
+  const tokenProfile =
+    options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
+  // Listing the resource's actions is a request with that profile's token.
+  const tokenOptions =
+    tokenProfile === undefined
+      ? {}
+      : {
+          tokenProfile,
+          tokenPurpose: `--in-progress lists actions with it for token profile ${tokenProfile}`,
+        };
+  await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
     const { ActionWatcher } = await import('../../library/action-watcher.js');
     const watches = await ActionWatcher.fromRuntime(runtime).watchInProgress(validKind, id, {
       ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
       ...(webhooks.length === 0 ? {} : { webhooks }),
+      ...(tokenProfile === undefined ? {} : { tokenProfile }),
     });
     for (const watch of watches) printJson(watch);
     runtime.logger.info(

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
+import { runTokenPurpose } from '../../config/config.js';
 import { parseDuration } from '../../config/duration.js';
 import { ActionRejectedError } from '../../errors/action-rejected-error.js';
 import { InputError } from '../../errors/input-error.js';
 import { coerceDropletParam, DROPLET_ACTION_TYPES, isDropletActionType } from '../../runs/droplet-actions.js';
 import { parseRunKey, parseRunRequest, type RunRequest } from '../../runs/run-request.js';
+import { parseTokenProfile } from '../../watches/watch-ref.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
@@ -21,6 +23,7 @@ interface RunCommandOptions {
   webhook?: string[];
   on?: string;
   withWorker?: boolean;
+  tokenProfile?: string;
 }
 
 const DEFAULT_RETRY_PENDING = '15m';
@@ -98,6 +101,10 @@ export function registerRun(program: Command): void {
     .option('--webhook <url>', 'also POST the outcome to URL (repeatable)', collect)
     .option('--on <outcomes>', 'with --webhook: only these outcomes')
     .option('--with-worker', 'run a worker in this process too (for when none is running)')
+    .option(
+      '--token-profile <name>',
+      'start and watch with the token in DIGITALOCEAN_TOKEN_<NAME> (its own budget, queue and --key space) instead of DIGITALOCEAN_TOKEN',
+    )
     .addHelpText(
       'after',
       [
@@ -106,6 +113,7 @@ export function registerRun(program: Command): void {
         '  actionwatch run image 7 transfer --region ams3 --key release-42-ams3 --wait',
         '  actionwatch run droplet 42 snapshot --param name=web-release-42 --retry-pending 10m',
         '  actionwatch run droplet 42 resize --param size=s-2vcpu-4gb --param disk=true',
+        '  actionwatch run droplet 42 reboot --token-profile team_b --wait',
         '',
         'With --wait, exit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled,',
         '1 bad input, refused by DigitalOcean (422) or other failure, 130 interrupted.',
@@ -118,8 +126,12 @@ export function registerRun(program: Command): void {
       const retryPending = retryPendingMs(options.retryPending);
       const timeoutMs = parseTimeout(options.timeout);
       const webhooks = webhooksFromOptions(options);
+      const tokenProfile =
+        options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
 
-      const code = await withRuntime({ needsToken: true }, async (runtime) => {
+      const tokenOptions =
+        tokenProfile === undefined ? {} : { tokenProfile, tokenPurpose: runTokenPurpose(tokenProfile) };
+      const code = await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
         const { ActionWatcher } = await import('../../library/action-watcher.js');
         const watcher = ActionWatcher.fromRuntime(runtime);
         if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
@@ -131,6 +143,7 @@ export function registerRun(program: Command): void {
               ...(retryPending === undefined ? {} : { retryPending }),
               ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
               ...(webhooks.length === 0 ? {} : { webhooks }),
+              ...(tokenProfile === undefined ? {} : { tokenProfile }),
             })
             .catch((error: unknown) => {
               if (error instanceof ActionRejectedError && error.pending && retryPending === undefined)
@@ -149,9 +162,11 @@ export function registerRun(program: Command): void {
             });
             return EXIT.ok;
           }
-          if (!options.withWorker && (await runtime.watches.queue.getWorkersCount()) === 0)
+          if (!options.withWorker && (await runtime.watches.queueFor(tokenProfile).getWorkersCount()) === 0)
             runtime.logger.warn(
-              'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker',
+              tokenProfile === undefined
+                ? 'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker'
+                : `no actionwatch worker serves token profile ${tokenProfile}: start one with DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} set`,
             );
           const record = await watcher.waitFor(result.watch, { signal });
           printJson(record.action);
