@@ -27,6 +27,7 @@ describe('configuration', () => {
     expect(config.rateLimit).toEqual({ perMinute: 250, perHour: 5000, headroom: 0.1 });
     expect(config.schedule).toMatchObject({ minIntervalMs: 2000, maxIntervalMs: 60_000, firstDelayMs: 0 });
     expect(config.watch.defaultTimeoutMs).toBe(6 * 3_600_000);
+    expect(config.observe.mode).toBe('batched');
   });
 
   it('takes the token from DIGITALOCEAN_TOKEN, else DIGITALOCEAN_ACCESS_TOKEN', () => {

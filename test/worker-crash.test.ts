@@ -13,7 +13,7 @@ describe('a worker killed with SIGKILL in the middle of watches', () => {
     await stack?.close();
   });
 
-  it('leaves nothing behind: another worker finishes every watch, each outcome emitted once', async () => {
+  it('direct: leaves nothing behind: another worker finishes every watch, each outcome emitted once', async () => {
     stack = await startStack({ name: 'crash' });
     const { simulator, runtime, prefix } = stack;
     const env = {
@@ -24,6 +24,7 @@ describe('a worker killed with SIGKILL in the middle of watches', () => {
       POLL_MIN_INTERVAL: '300ms',
       POLL_MAX_INTERVAL: '1s',
       WORKER_LOCK_DURATION: '2s',
+      OBSERVE_MODE: 'direct',
     };
     const refs = Array.from({ length: 30 }, (_, i) => {
       const action = simulator.createAction({
@@ -64,5 +65,59 @@ describe('a worker killed with SIGKILL in the middle of watches', () => {
     const events = await runtime.redis.xrange(`${prefix}:events`, '-', '+');
     expect(events).toHaveLength(30);
     expect(await runtime.watches.queue.getJobCountByTypes('failed')).toBe(0);
+  });
+  it('batched: killing the worker that sweeps for all, mid-request, loses nothing; another takes the sweep over', async () => {
+    stack = await startStack({ name: 'crash-batched' });
+    const { simulator, runtime, prefix } = stack;
+    const env = {
+      REDIS_URL,
+      ACTIONWATCH_PREFIX: prefix,
+      DIGITALOCEAN_API_URL: simulator.url,
+      DIGITALOCEAN_TOKEN: SIM_TOKEN,
+      POLL_MIN_INTERVAL: '300ms',
+      POLL_MAX_INTERVAL: '1s',
+      WORKER_LOCK_DURATION: '2s',
+      OBSERVE_MODE: 'batched',
+    };
+    const refs = Array.from({ length: 30 }, (_, i) => {
+      const action = simulator.createAction({
+        kind: i % 2 === 0 ? 'droplet' : 'image',
+        resourceId: 950 + i,
+        durationMs: 1500 + i * 50,
+        result: i % 7 === 0 ? 'errored' : 'completed',
+      });
+      return { kind: action.resource_type as 'droplet' | 'image', resourceId: 950 + i, actionId: action.id };
+    });
+    await runtime.watches.watchMany(refs);
+
+    const victim = startCli(['worker', '--concurrency', '30'], env);
+    children.push(victim);
+    await until(() => ((simulator.stats().byRoute['GET /v2/actions'] ?? 0) >= 1 ? true : undefined), 20_000);
+    // Hold answers, so the victim dies holding the sweep lease in the middle of a list request.
+    simulator.injectFault({ kind: 'delay', delayMs: 3_000, times: Number.POSITIVE_INFINITY });
+    await until(() => (simulator.stats().faultsApplied >= 1 ? true : undefined));
+    victim.kill('SIGKILL');
+    await exited(victim);
+    simulator.clearFaults();
+    expect(await runtime.redis.exists(`${prefix}:fleet:default:lease`)).toBe(1);
+    expect((await runtime.watches.list({ state: 'waiting' })).watches.length).toBeGreaterThan(0);
+
+    const survivor = startCli(['worker', '--concurrency', '30'], env);
+    children.push(survivor);
+    const records = await Promise.all(
+      refs.map((ref) =>
+        runtime.waitForOutcome(`${ref.kind}-${ref.resourceId}-${ref.actionId}`, { timeoutMs: 30_000 }),
+      ),
+    );
+    expect(records.filter((record) => record === undefined)).toHaveLength(0);
+    refs.forEach((ref, i) => {
+      expect(records[i]?.outcome).toBe(i % 7 === 0 ? 'errored' : 'completed');
+      expect(records[i]?.action?.id).toBe(ref.actionId);
+    });
+    const events = await runtime.redis.xrange(`${prefix}:events`, '-', '+');
+    expect(events).toHaveLength(30);
+    expect(await runtime.watches.queue.getJobCountByTypes('failed')).toBe(0);
+    // The survivor swept: far fewer requests than one per watch per poll.
+    expect(simulator.stats().byRoute['GET /v2/actions'] ?? 0).toBeGreaterThan(1);
   });
 });

@@ -73,53 +73,73 @@ describe('a worker facing DigitalOcean failures', () => {
     expect(simulator.stats().rateLimited).toBe(1);
   });
 
-  it('slows down before the hour limit, from ratelimit-remaining alone, and meets no 429', async () => {
-    stack = await startStack({ name: 'remaining', simulator: { rateLimit: { perMinute: 250, perHour: 3 } } });
-    const { simulator, runtime } = stack;
-    const refs = Array.from({ length: 3 }, (_, i) => {
-      const action = simulator.createAction({ kind: 'image', resourceId: 30 + i, durationMs: 600_000 });
-      return { kind: 'image' as const, resourceId: 30 + i, actionId: action.id };
-    });
-    await runtime.watches.watchMany(refs);
-    await runtime.startWorker({ concurrency: 3 });
-    await until(async () => ((await runtime.watches.queue.getRateLimitTtl()) > 3_000_000 ? true : undefined));
-    const requests = simulator.stats().requests;
-    await sleep(1000);
-    expect(simulator.stats().requests).toBe(requests);
-    expect(simulator.stats().rateLimited).toBe(0);
-    const { watches } = await runtime.watches.list({ state: 'waiting' });
-    expect(watches).toHaveLength(3);
-  });
-
-  it('on a 429 without retry-after (someone else spent the token) waits until ratelimit-reset, keeping the watch', async () => {
-    stack = await startStack({
-      name: 'hourlimit',
-      simulator: { rateLimit: { perMinute: 250, perHour: 6 } },
-      env: { POLL_MIN_INTERVAL: '1s' },
-    });
-    const { simulator, runtime } = stack;
-    const action = simulator.createAction({ kind: 'image', resourceId: 35, durationMs: 600_000 });
-    const { watch } = await runtime.watches.watch({ kind: 'image', resourceId: 35, actionId: action.id });
-    await runtime.startWorker();
-    await until(async () => ((await runtime.watches.get(watch.id))?.polls === 1 ? true : undefined));
-    // Another tool on the same token spends the rest of the hour.
-    while (simulator.stats().rateLimited === 0) {
-      await fetch(`${simulator.url}/v2/actions/${action.id}`, {
-        headers: { authorization: `Bearer ${SIM_TOKEN}` },
+  // Both observers must stop before the hour runs out: direct mode by pausing the queue (BullMQ's
+  // rate limit), batched mode by its sweeper's allowance and the shared budget refusing requests.
+  for (const mode of ['direct', 'batched'] as const) {
+    it(`${mode}: slows down before the hour limit, from ratelimit-remaining alone, and meets no 429`, async () => {
+      stack = await startStack({
+        name: `remaining-${mode}`,
+        simulator: { rateLimit: { perMinute: 250, perHour: 3 } },
+        env: { OBSERVE_MODE: mode },
       });
-    }
-    // Our worker's next poll meets the 429 too; the simulator's oldest counted request expires an
-    // hour after it was made, and that is how long every worker now holds back.
-    await until(async () => {
-      const usage = await runtime.budget().usage();
-      return usage.pausedUntil > Date.now() + 3_500_000 ? true : undefined;
-    }, 10_000);
-    expect(await runtime.watches.queue.getRateLimitTtl()).toBeGreaterThan(3_000_000);
-    const requests = simulator.stats().requests;
-    await sleep(1500);
-    expect(simulator.stats().requests).toBe(requests);
-    expect((await runtime.watches.get(watch.id))?.state).toBe('waiting');
-  });
+      const { simulator, runtime } = stack;
+      const refs = Array.from({ length: 3 }, (_, i) => {
+        const action = simulator.createAction({ kind: 'image', resourceId: 30 + i, durationMs: 600_000 });
+        return { kind: 'image' as const, resourceId: 30 + i, actionId: action.id };
+      });
+      await runtime.watches.watchMany(refs);
+      await runtime.startWorker({ concurrency: 3 });
+      await until(() => (simulator.stats().requests >= 1 ? true : undefined), 15_000);
+      if (mode === 'direct') {
+        await until(async () =>
+          (await runtime.watches.queue.getRateLimitTtl()) > 3_000_000 ? true : undefined,
+        );
+      } else {
+        // The sweeper stops once ratelimit-remaining is down to the share kept for others.
+        await sleep(2500);
+      }
+      const requests = simulator.stats().requests;
+      expect(requests).toBeLessThanOrEqual(3);
+      // Longer than the 2 s poll interval these young actions want.
+      await sleep(2500);
+      expect(simulator.stats().requests).toBe(requests);
+      expect(simulator.stats().rateLimited).toBe(0);
+      const { watches } = await runtime.watches.list({ state: 'waiting' });
+      expect(watches).toHaveLength(3);
+    });
+
+    it(`${mode}: on a 429 without retry-after (someone else spent the token) waits until ratelimit-reset, keeping the watch`, async () => {
+      stack = await startStack({
+        name: `hourlimit-${mode}`,
+        simulator: { rateLimit: { perMinute: 250, perHour: 6 } },
+        // No headroom: with the default 10 %, batched mode's sweeper stops as soon as
+        // ratelimit-remaining falls below the share kept for others, and never meets the 429.
+        env: { POLL_MIN_INTERVAL: '1s', OBSERVE_MODE: mode, RATE_LIMIT_HEADROOM: '0' },
+      });
+      const { simulator, runtime } = stack;
+      const action = simulator.createAction({ kind: 'image', resourceId: 35, durationMs: 600_000 });
+      const { watch } = await runtime.watches.watch({ kind: 'image', resourceId: 35, actionId: action.id });
+      await runtime.startWorker();
+      await until(() => (simulator.stats().requests >= 1 ? true : undefined));
+      // Another tool on the same token spends the rest of the hour.
+      while (simulator.stats().rateLimited === 0) {
+        await fetch(`${simulator.url}/v2/actions/${action.id}`, {
+          headers: { authorization: `Bearer ${SIM_TOKEN}` },
+        });
+      }
+      // Our worker's next request meets the 429 too; the simulator's oldest counted request expires
+      // an hour after it was made, and that is how long every worker now holds back.
+      await until(async () => {
+        const usage = await runtime.budget().usage();
+        return usage.pausedUntil > Date.now() + 3_500_000 ? true : undefined;
+      }, 10_000);
+      if (mode === 'direct') expect(await runtime.watches.queue.getRateLimitTtl()).toBeGreaterThan(3_000_000);
+      const requests = simulator.stats().requests;
+      await sleep(1500);
+      expect(simulator.stats().requests).toBe(requests);
+      expect((await runtime.watches.get(watch.id))?.state).toBe('waiting');
+    });
+  }
 
   it('resumes after an injected 429 without retry-after once ratelimit-reset passes', async () => {
     stack = await startStack({ name: 'reset' });

@@ -156,7 +156,7 @@ const envSchema = z.object({
   API_TOKEN: z.string().optional(),
   OBSERVE_MODE: z
     .enum(OBSERVE_MODES, { message: `OBSERVE_MODE must be one of ${OBSERVE_MODES.join(', ')}` })
-    .default('direct'),
+    .default('batched'),
 });
 
 export interface PollSchedule {
