@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { startMetricsServer } from '../../http/metrics-server.js';
-import { Metrics } from '../../metrics/metrics.js';
 import { assertTargetAllowed } from '../../notifications/webhooks/address-guard.js';
 import type { Runtime } from '../../runtime.js';
 import { withRuntime } from '../context.js';
@@ -23,7 +21,11 @@ export function registerWorker(program: Command): void {
     .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
     .action(async (options: { concurrency?: number; metricsPort?: number; metricsHost: string }) => {
       await withRuntime({ needsToken: true }, async (runtime) => {
-        const metrics = options.metricsPort === undefined ? undefined : new Metrics({ processMetrics: true });
+        // prom-client and Fastify load only when asked for: a plain worker stays small.
+        const metrics =
+          options.metricsPort === undefined
+            ? undefined
+            : new (await import('../../metrics/metrics.js')).Metrics({ processMetrics: true });
         const worker = await runtime.startWorker({
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           ...(metrics === undefined ? {} : { metrics }),
@@ -33,7 +35,7 @@ export function registerWorker(program: Command): void {
         const metricsServer =
           metrics === undefined || options.metricsPort === undefined
             ? undefined
-            : await startMetricsServer(runtime, metrics, {
+            : await (await import('../../http/metrics-server.js')).startMetricsServer(runtime, metrics, {
                 port: options.metricsPort,
                 host: options.metricsHost,
               });
