@@ -61,6 +61,38 @@ describe('watch input', () => {
     expect(() => readWatchFile('/nonexistent/file', validateTargetUrl)).toThrow(/cannot read/);
   });
 
+  it('takes a token profile per line; --token-profile fills in lines that name none', () => {
+    const path = file(
+      [
+        '{"kind":"droplet","resourceId":1,"actionId":2}',
+        '{"kind":"droplet","resourceId":1,"actionId":3,"tokenProfile":"Team_B"}',
+        '{"kind":"droplet","resourceId":1,"actionId":4,"tokenProfile":"default"}',
+      ].join('\n'),
+    );
+    expect(readWatchFile(path, validateTargetUrl).map((request) => request.tokenProfile)).toEqual([
+      undefined,
+      'team_b',
+      undefined,
+    ]);
+    expect(readWatchFile(path, validateTargetUrl, 'ops').map((request) => request.tokenProfile)).toEqual([
+      'ops',
+      'team_b',
+      undefined,
+    ]);
+    expect(() =>
+      readWatchFile(
+        file('{"kind":"droplet","resourceId":1,"actionId":2,"tokenProfile":"no way"}'),
+        validateTargetUrl,
+      ),
+    ).toThrow(/line 1: tokenProfile: token profile must be .*nothing was enqueued/);
+    expect(() =>
+      readWatchFile(
+        file('{"kind":"droplet","resourceId":1,"actionId":2,"tokenProfile":7}'),
+        validateTargetUrl,
+      ),
+    ).toThrow(/line 1: tokenProfile: /);
+  });
+
   it('validates timeouts and webhook URLs', () => {
     expect(parseTimeout('90m')).toBe(5_400_000);
     expect(() => parseTimeout('0s')).toThrow(/positive duration/);

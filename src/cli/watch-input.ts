@@ -4,7 +4,7 @@ import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js'
 import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
 import type { WatchRequest } from '../watches/watch-queue.js';
-import { parseActionRef } from '../watches/watch-ref.js';
+import { parseActionRef, parseTokenProfile } from '../watches/watch-ref.js';
 import { parseTimeout } from '../watches/watch-request.js';
 
 export { parseTimeout };
@@ -35,10 +35,26 @@ export function webhooksFromOptions(options: { webhook?: string[]; on?: string }
   }));
 }
 
-const LINE_FIELDS = new Set(['kind', 'resourceId', 'actionId', 'timeout', 'webhook', 'webhooks', 'on']);
+const LINE_FIELDS = new Set([
+  'kind',
+  'resourceId',
+  'actionId',
+  'timeout',
+  'webhook',
+  'webhooks',
+  'on',
+  'tokenProfile',
+]);
 
-/** One JSON Lines entry of `watch --from-file`. Throws InputError naming the problem. */
-export function parseWatchLine(line: string, validateWebhook: (url: string) => string): WatchRequest {
+/**
+ * One JSON Lines entry of `watch --from-file`. Throws InputError naming the problem. A line's own
+ * `tokenProfile` ("default" for DIGITALOCEAN_TOKEN) wins over `defaultProfile` (--token-profile).
+ */
+export function parseWatchLine(
+  line: string,
+  validateWebhook: (url: string) => string,
+  defaultProfile?: string,
+): WatchRequest {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -51,6 +67,10 @@ export function parseWatchLine(line: string, validateWebhook: (url: string) => s
   const unknown = Object.keys(entry).filter((key) => !LINE_FIELDS.has(key));
   if (unknown.length > 0) throw new InputError(`unknown field ${JSON.stringify(unknown[0])}`);
   const ref = parseActionRef(entry.kind, entry.resourceId, entry.actionId);
+  const tokenProfile =
+    entry.tokenProfile === undefined
+      ? defaultProfile
+      : prefixed('tokenProfile: ', () => parseTokenProfile(entry.tokenProfile));
   const timeoutMs = entry.timeout === undefined ? undefined : parseTimeout(String(entry.timeout));
   const on =
     entry.on === undefined
@@ -72,11 +92,25 @@ export function parseWatchLine(line: string, validateWebhook: (url: string) => s
     ...ref,
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
     ...(webhooks.length === 0 ? {} : { webhooks }),
+    ...(tokenProfile === undefined ? {} : { tokenProfile }),
   };
 }
 
+function prefixed<T>(prefix: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof InputError) throw new InputError(`${prefix}${error.message}`);
+    throw error;
+  }
+}
+
 /** Reads a whole JSON Lines file (or stdin for `-`); any bad line rejects the whole file. */
-export function readWatchFile(path: string, validateWebhook: (url: string) => string): WatchRequest[] {
+export function readWatchFile(
+  path: string,
+  validateWebhook: (url: string) => string,
+  defaultProfile?: string,
+): WatchRequest[] {
   let text: string;
   try {
     text = readFileSync(path === '-' ? 0 : path, 'utf8');
@@ -88,7 +122,7 @@ export function readWatchFile(path: string, validateWebhook: (url: string) => st
   text.split(/\r?\n/).forEach((line, index) => {
     if (line.trim() === '') return;
     try {
-      requests.push(parseWatchLine(line, validateWebhook));
+      requests.push(parseWatchLine(line, validateWebhook, defaultProfile));
     } catch (error) {
       problems.push(`line ${index + 1}: ${error instanceof Error ? error.message : String(error)}`);
     }

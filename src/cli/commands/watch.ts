@@ -25,21 +25,22 @@ export function requestsFromArgs(
 ): WatchRequest[] {
   const tokenProfile =
     options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
-  const requests = requestsWithoutProfile(args, options, usage);
+  const given = args.filter((arg): arg is string => arg !== undefined);
+  if (options.fromFile !== undefined) {
+    if (given.length > 0)
+      throw new InputError('give either <kind> <resourceId> <actionId> or --from-file, not both');
+    // --token-profile is the default of lines that name no tokenProfile of their own.
+    return readWatchFile(options.fromFile, validateTargetUrl, tokenProfile);
+  }
+  const requests = requestsWithoutProfile(given, options, usage);
   return tokenProfile === undefined ? requests : requests.map((request) => ({ ...request, tokenProfile }));
 }
 
 function requestsWithoutProfile(
-  args: Array<string | undefined>,
+  given: string[],
   options: WatchCommandOptions,
   usage: string,
 ): WatchRequest[] {
-  const given = args.filter((arg) => arg !== undefined);
-  if (options.fromFile !== undefined) {
-    if (given.length > 0)
-      throw new InputError('give either <kind> <resourceId> <actionId> or --from-file, not both');
-    return readWatchFile(options.fromFile, validateTargetUrl);
-  }
   if (given.length !== 3) throw new InputError(`usage: ${usage}`);
   const [kind, resourceId, actionId] = given;
   const ref = parseActionRef(kind, resourceId, actionId);
