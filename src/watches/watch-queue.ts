@@ -91,8 +91,11 @@ export class WatchQueue {
   }
 
   /**
-   * Enqueue many watches in one atomic bulk add. Callers validate everything first, so either
-   * every request is enqueued (or joined) or, on a Redis error, none is.
+   * Enqueue many watches, one atomic bulk add per token profile's queue. Callers validate
+   * everything first, so a batch of one profile is enqueued (or joined) whole or, on a Redis
+   * error, not at all. A batch spanning profiles is one bulk add per profile: a Redis error between
+   * them leaves the first profiles' watches enqueued, and since watch ids come from the actions,
+   * sending the same batch again completes it without watching anything twice.
    */
   async watchMany(requests: WatchRequest[]): Promise<WatchResult[]> {
     const now = Date.now();
