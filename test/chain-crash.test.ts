@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ChainPlanInput } from '../src/chains/chain-plan.js';
 import type { Action } from '../src/digitalocean/models.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
-import { AnswerProxy } from './support/answer-proxy.js';
 import { exited, startCli } from './support/cli.js';
+import { SimulatorProxy } from './support/simulator-proxy.js';
 import { REDIS_URL, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 
 const plan = (droplet: number): ChainPlanInput => ({
@@ -24,7 +24,7 @@ const plan = (droplet: number): ChainPlanInput => ({
 
 describe('a chain whose worker is killed with SIGKILL mid-chain', () => {
   let stack: Stack;
-  let proxy: AnswerProxy | undefined;
+  let proxy: SimulatorProxy | undefined;
   const children: Array<ReturnType<typeof startCli>> = [];
 
   afterEach(async () => {
@@ -104,7 +104,7 @@ describe('a chain whose worker is killed with SIGKILL mid-chain', () => {
       simulator: { defaultDurationMs: 600, durationsByType: { snapshot: 800, transfer: 1_000 } },
     });
     stack.simulator.ensureResource('droplet', 6002);
-    proxy = await AnswerProxy.start(stack.simulator.url);
+    proxy = await SimulatorProxy.start(stack.simulator.url);
     // The first transfer reaches DigitalOcean; its answer is held until the worker is dead.
     proxy.loseAnswers('POST', /^\/v2\/images\/\d+\/actions/, { holdMs: 60_000 });
     const victim = startCli(['worker'], workerEnv(proxy.url));

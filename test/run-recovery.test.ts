@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunKeys, type StartingRecord } from '../src/runs/run-keys.js';
 import type { RunSpec } from '../src/runs/run-request.js';
 import { fingerprintOf } from '../src/runs/run-request.js';
-import { AnswerProxy } from './support/answer-proxy.js';
+import { SimulatorProxy } from './support/simulator-proxy.js';
 import { type Stack, startStack } from './support/stack.js';
 
 const POST_IMAGE = 'POST /v2/images/:image_id/actions';
@@ -39,7 +39,7 @@ describe('starting an action when answers are lost or a starter died', () => {
 
   it('a POST that landed but whose answer was lost is found on DigitalOcean, not sent again', async () => {
     stack.simulator.ensureResource('image', 8001);
-    const proxy = await AnswerProxy.start(stack.simulator.url);
+    const proxy = await SimulatorProxy.start(stack.simulator.url);
     try {
       const runtime = stack.another({ DIGITALOCEAN_API_URL: proxy.url });
       proxy.loseAnswers('POST', /^\/v2\/images\/8001\/actions/);

@@ -1,19 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../src/digitalocean/models.js';
 import { NotFoundError } from '../src/errors/digitalocean-api-error.js';
-import type { Watch } from '../src/watches/watch.js';
-import { runCli } from './support/cli.js';
+import { type RunOutput, runCli } from './support/cli.js';
 import { REDIS_URL, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 
 const POST_IMAGE = 'POST /v2/images/:image_id/actions';
 const POST_DROPLET = 'POST /v2/droplets/:droplet_id/actions';
-
-interface RunOutput {
-  started: boolean;
-  recovered: boolean;
-  action: Action;
-  watch: Watch;
-}
 
 describe('actionwatch run: start an action and watch it', () => {
   let stack: Stack;

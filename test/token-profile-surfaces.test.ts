@@ -5,19 +5,12 @@ import { buildServer } from '../src/http/server.js';
 import { ActionWatcher, ConfigError, InputError } from '../src/index.js';
 import type { Runtime } from '../src/runtime.js';
 import type { Watch } from '../src/watches/watch.js';
-import { runCli } from './support/cli.js';
+import { type RunOutput, runCli } from './support/cli.js';
+import { SimulatorProxy } from './support/simulator-proxy.js';
 import { REDIS_URL, SIM_TOKEN, type Stack, startStack } from './support/stack.js';
-import { TokenRecorder } from './support/token-recorder.js';
 
 const TEAM_B_TOKEN = 'tok-team-b';
 const POST_IMAGE = 'POST /v2/images/:image_id/actions';
-
-interface RunOutput {
-  started: boolean;
-  recovered: boolean;
-  action: Action;
-  watch: Watch;
-}
 
 /**
  * Token profiles where users name them: the HTTP API's `tokenProfile`, `run --token-profile` and
@@ -27,7 +20,7 @@ interface RunOutput {
  */
 describe('token profiles on the HTTP API, run and the library (real Redis, simulator over HTTP)', () => {
   let stack: Stack;
-  let recorder: TokenRecorder;
+  let recorder: SimulatorProxy;
   /** A worker process's Runtime: both tokens, requests recorded. */
   let profiled: Runtime;
   let app: FastifyInstance;
@@ -61,7 +54,7 @@ describe('token profiles on the HTTP API, run and the library (real Redis, simul
       name: 'token-surfaces',
       simulator: { tokens: [SIM_TOKEN, TEAM_B_TOKEN], defaultDurationMs: 800 },
     });
-    recorder = await TokenRecorder.start(stack.simulator.url);
+    recorder = await SimulatorProxy.start(stack.simulator.url);
     profileEnv = {
       REDIS_URL,
       ACTIONWATCH_PREFIX: stack.prefix,

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Action } from '../../src/digitalocean/models.js';
+import type { Watch } from '../../src/watches/watch.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
@@ -71,4 +73,12 @@ export function startCli(
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** What `actionwatch run` prints. */
+export interface RunOutput {
+  started: boolean;
+  recovered: boolean;
+  action: Action;
+  watch: Watch;
 }

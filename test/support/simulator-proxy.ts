@@ -1,35 +1,59 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+export interface RecordedRequest {
+  method: string;
+  /** The path and query string, as sent. */
+  path: string;
+  /** The bearer token the request carried, if any. */
+  token: string | undefined;
+}
+
 /**
- * A pass-through HTTP proxy in front of the simulator that can lose answers: a request it is told
- * to lose reaches the simulator (the action is created) but its answer never reaches the client,
+ * A pass-through HTTP proxy in front of the simulator. It records every request with its bearer
+ * token, so a test can tell which token reached which resource (the simulator counts requests per
+ * token and per route, but not both together). It can also lose answers: a request it is told to
+ * lose reaches the simulator (the action is created) but its answer never reaches the client,
  * either cut off at once or held until the client gives up. The simulator's own faults act before
  * a request lands, so they cannot show this case, which is the one DigitalOcean's lack of an
  * idempotency key makes hard.
  */
-export class AnswerProxy {
+export class SimulatorProxy {
   private rules: Array<{ method: string; path: RegExp; holdMs: number; remaining: number }> = [];
   /** Requests whose answer was lost, in order. */
   readonly lost: string[] = [];
+  /** Every request that came through, in order. */
+  readonly requests: RecordedRequest[] = [];
 
   private constructor(
     private readonly server: http.Server,
     readonly url: string,
   ) {}
 
-  static async start(upstream: string): Promise<AnswerProxy> {
-    let proxy: AnswerProxy | undefined;
+  static async start(upstream: string): Promise<SimulatorProxy> {
+    let proxy: SimulatorProxy | undefined;
     const server = http.createServer((request, response) => proxy?.forward(upstream, request, response));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    proxy = new AnswerProxy(server, `http://127.0.0.1:${port}`);
+    proxy = new SimulatorProxy(server, `http://127.0.0.1:${port}`);
     return proxy;
   }
 
   /** Lose the answers to the next `times` matching requests, after holding them `holdMs`. */
   loseAnswers(method: string, path: RegExp, options: { times?: number; holdMs?: number } = {}): void {
     this.rules.push({ method, path, holdMs: options.holdMs ?? 0, remaining: options.times ?? 1 });
+  }
+
+  /** The tokens of the recorded requests whose method matches and whose path matches `path`. */
+  tokensOf(method: string, path: RegExp): Array<string | undefined> {
+    return this.requests
+      .filter((request) => request.method === method && path.test(request.path))
+      .map((request) => request.token);
+  }
+
+  /** The tokens of every recorded request, any method, whose path matches `path`. */
+  tokensFor(path: RegExp): Array<string | undefined> {
+    return this.requests.filter((request) => path.test(request.path)).map((request) => request.token);
   }
 
   async close(): Promise<void> {
@@ -41,6 +65,12 @@ export class AnswerProxy {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      const header = request.headers.authorization;
+      this.requests.push({
+        method: request.method ?? 'GET',
+        path: request.url ?? '/',
+        token: header === undefined ? undefined : /^Bearer\s+(\S+)/i.exec(header)?.[1],
+      });
       const rule = this.rules.find(
         (candidate) =>
           candidate.remaining > 0 &&
