@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SweepReport } from '../src/fleet/sweeper.js';
+import { emptySweepReport, type SweepReport } from '../src/fleet/sweeper.js';
 import { startMetricsServer } from '../src/http/metrics-server.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import type { OutcomeRecord } from '../src/watches/watch.js';
@@ -115,18 +115,8 @@ describe('Metrics', () => {
     metrics.observeFleet(fleet);
     metrics.observeFleet(fleet);
     const round = (report: Partial<SweepReport>): SweepReport => ({
-      profile: 'default',
-      due: 0,
+      ...emptySweepReport('default'),
       allowance: 10,
-      pagesRead: 0,
-      resourceListsRead: 0,
-      viaAccountList: 0,
-      viaResourceList: 0,
-      direct: 0,
-      held: 0,
-      short: false,
-      observed: 0,
-      promoted: 0,
       ...report,
     });
     fleet.emit('round', round({ due: 120, pagesRead: 2, viaAccountList: 110, direct: 10, promoted: 7 }));

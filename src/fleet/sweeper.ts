@@ -74,6 +74,24 @@ export interface SweepReport {
   listFailure?: string;
 }
 
+/** A round's report before anything happened in it. */
+export function emptySweepReport(profile: string): SweepReport {
+  return {
+    profile,
+    due: 0,
+    allowance: 0,
+    pagesRead: 0,
+    resourceListsRead: 0,
+    viaAccountList: 0,
+    viaResourceList: 0,
+    direct: 0,
+    held: 0,
+    short: false,
+    observed: 0,
+    promoted: 0,
+  };
+}
+
 export interface SweeperEvents {
   round: [SweepReport];
 }
@@ -202,20 +220,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   private async round(watchIds: string[]): Promise<SweepReport> {
     const now = Date.now();
     const apiNow = this.options.apiClock();
-    const report: SweepReport = {
-      profile: this.options.profile,
-      due: 0,
-      allowance: 0,
-      pagesRead: 0,
-      resourceListsRead: 0,
-      viaAccountList: 0,
-      viaResourceList: 0,
-      direct: 0,
-      held: 0,
-      short: false,
-      observed: 0,
-      promoted: 0,
-    };
+    const report = emptySweepReport(this.options.profile);
     const refs = new Map<string, ActionRef>();
     for (const watchId of watchIds) {
       const ref = parseWatchId(watchId);
