@@ -2,8 +2,6 @@ import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../config/config.js';
 import { assertSafeBinding } from '../../http/auth.js';
-import { buildServer } from '../../http/server.js';
-import { Metrics } from '../../metrics/metrics.js';
 import { withRuntime } from '../context.js';
 import { port, positiveInteger } from '../parsers.js';
 
@@ -32,6 +30,12 @@ export function registerServe(program: Command): void {
       // Before touching Redis: an open API on a reachable address is refused outright.
       assertSafeBinding(options.host, loadConfig(process.env).api.token);
       await withRuntime({ needsToken: options.withWorker === true }, async (runtime) => {
+        // Fastify, Bull Board and prom-client load only here: every other command (the worker
+        // above all) stays without them.
+        const [{ buildServer }, { Metrics }] = await Promise.all([
+          import('../../http/server.js'),
+          import('../../metrics/metrics.js'),
+        ]);
         const metrics = new Metrics({ processMetrics: true });
         const worker = options.withWorker
           ? await runtime.startWorker({
