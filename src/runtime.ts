@@ -102,6 +102,10 @@ export class Runtime {
       perMinute: this.config.rateLimit.perMinute,
       perHour: this.config.rateLimit.perHour,
       headroom: this.config.rateLimit.headroom,
+      // Every response carries ratelimit-*; while plenty remains, one Redis write a second of them
+      // is enough (the requests granted since are counted against it), and it spares one round
+      // trip per poll. Near the headroom or pacing levels every one is stored again.
+      observeEveryMs: 1_000,
     });
   }
 

@@ -383,6 +383,53 @@ describe('observe (ratelimit-remaining)', () => {
   });
 });
 
+describe('observe with observeEveryMs (fewer Redis writes while remaining is plentiful)', () => {
+  it('leaves out repeats within the interval while plentiful; the stored one and the grants since stand', async () => {
+    const clock = new FakeClock();
+    const b = budget({ clock, perMinute: 250, perHour: 5000, headroom: 0.1, observeEveryMs: 1000 });
+    const resetAtMs = T0 + 60_000;
+    await b.observe({ limit: 5000, remaining: 4000, resetAtMs });
+    await grantN(b, 2);
+    clock.advance(500);
+    await b.observe({ limit: 5000, remaining: 3990, resetAtMs });
+    expect(await b.usage()).toMatchObject({
+      lastRemaining: 4000,
+      grantedSinceObservation: 2,
+      estimatedRemaining: 3998,
+    });
+    // Once the interval has passed, the next one is stored.
+    clock.advance(500);
+    await b.observe({ limit: 5000, remaining: 3980, resetAtMs });
+    expect(await b.usage()).toMatchObject({ lastRemaining: 3980, grantedSinceObservation: 0 });
+  });
+
+  it('stores every observation near the headroom share or the pacing level, so denial and pacing are as without it', async () => {
+    const clock = new FakeClock();
+    const b = budget({ clock, perMinute: 250, perHour: 5000, headroom: 0.1, observeEveryMs: 1000 });
+    const resetAtMs = T0 + 30_000;
+    // Plenty is 5000 × (max(0.1, 0.2) + 0.25) = 2250: a drop below it is stored at once.
+    await b.observe({ limit: 5000, remaining: 4000, resetAtMs });
+    clock.advance(10);
+    await b.observe({ limit: 5000, remaining: 2249, resetAtMs });
+    expect((await b.usage()).lastRemaining).toBe(2249);
+    clock.advance(10);
+    await b.observe({ limit: 5000, remaining: 500, resetAtMs });
+    expect(await b.tryAcquire()).toEqual({ granted: false, waitMs: 29_980, reason: 'remaining' });
+  });
+
+  it('stores the next one at once when the stored one went stale or the limit changed', async () => {
+    const clock = new FakeClock();
+    const b = budget({ clock, perMinute: 250, perHour: 5000, headroom: 0.1, observeEveryMs: 1000 });
+    await b.observe({ limit: 5000, remaining: 4000, resetAtMs: T0 + 100 });
+    clock.advance(200); // its reset has passed
+    await b.observe({ limit: 5000, remaining: 4500, resetAtMs: T0 + 60_000 });
+    expect((await b.usage()).lastRemaining).toBe(4500);
+    clock.advance(10);
+    await b.observe({ limit: 10_000, remaining: 9000, resetAtMs: T0 + 60_000 });
+    expect((await b.usage()).lastRemaining).toBe(9000);
+  });
+});
+
 describe('profiles', () => {
   it('are fully independent', async () => {
     const clock = new FakeClock();

@@ -38,6 +38,11 @@ export interface RequestBudgetOptions {
   headroom: number;
   /** Millisecond clock, for tests. */
   now?: () => number;
+  /**
+   * Store at most one observation per this many ms from this process while `ratelimit-remaining`
+   * is plentiful (see `observe`). Default 0: store every observation.
+   */
+  observeEveryMs?: number;
 }
 
 export type BudgetDecision =
@@ -72,6 +77,12 @@ export const DEFAULT_MAX_WAIT_MS = 10_000;
 
 /** Below this fraction of the hourly limit left (by `ratelimit-remaining`), grants are paced. */
 export const PACE_BELOW_FRACTION = 0.2;
+
+/**
+ * With `observeEveryMs`, remaining counts as plentiful this far (as a fraction of the hourly limit)
+ * above the highest level the budget acts on: the headroom share (denial) or the pacing threshold.
+ */
+export const PLENTY_MARGIN_FRACTION = 0.25;
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -128,6 +139,9 @@ export class RequestBudget implements RequestGate {
   private readonly perHour: number;
   private readonly clock: () => number;
   private readonly keys: { minute: string; hour: string; state: string };
+  private readonly observeEveryMs: number;
+  /** What this process last stored by `observe`, for `observeEveryMs`. */
+  private lastObservation: { atMs: number; remaining: number; resetAtMs: number; limit: number } | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -146,6 +160,7 @@ export class RequestBudget implements RequestGate {
     this.minuteLimit = effectiveLimit(perMinute, options.headroom);
     this.hourLimit = effectiveLimit(this.perHour, options.headroom);
     this.clock = options.now ?? Date.now;
+    this.observeEveryMs = Math.max(0, options.observeEveryMs ?? 0);
     const base = `${options.prefix}:budget:${profile}`;
     this.keys = { minute: `${base}:minute`, hour: `${base}:hour`, state: `${base}:state` };
   }
@@ -191,15 +206,46 @@ export class RequestBudget implements RequestGate {
   /**
    * Feed every DigitalOcean response's parsed headers. Needs `remaining` and `resetAtMs`; `limit`
    * defaults to the configured per-hour limit. Stale snapshots (reset already passed) are ignored.
+   *
+   * With `observeEveryMs`, an observation is not stored (no Redis call) when this process stored
+   * one less than that long ago, that one is still fresh, the limit is the same, and both say
+   * remaining is plentiful: at least PLENTY_MARGIN_FRACTION of the hourly limit above the headroom
+   * share and the pacing threshold. The stored observation then stands, with the requests granted
+   * since counted against it, so nothing the budget decides changes; once remaining comes near
+   * what the budget acts on, every observation is stored again.
    */
   async observe(snapshot: RateLimitSnapshot): Promise<void> {
     const { remaining, resetAtMs } = snapshot;
     if (remaining === undefined || resetAtMs === undefined) return;
     const limit = snapshot.limit !== undefined && snapshot.limit > 0 ? snapshot.limit : this.perHour;
-    await OBSERVE.run(
-      this.redis,
-      [this.keys.state],
-      [this.now(), Math.floor(remaining), Math.ceil(resetAtMs), limit],
+    const now = this.now();
+    if (this.isQuietObservation(remaining, limit, now)) return;
+    const observation = { atMs: now, remaining, resetAtMs, limit };
+    this.lastObservation = observation;
+    try {
+      await OBSERVE.run(
+        this.redis,
+        [this.keys.state],
+        [now, Math.floor(remaining), Math.ceil(resetAtMs), limit],
+      );
+    } catch (error) {
+      if (this.lastObservation === observation) this.lastObservation = undefined;
+      throw error;
+    }
+  }
+
+  /** True when `observe` may leave this observation out (see `observeEveryMs`). */
+  private isQuietObservation(remaining: number, limit: number, now: number): boolean {
+    const last = this.lastObservation;
+    if (this.observeEveryMs === 0 || last === undefined) return false;
+    const plenty = limit * (Math.max(this.headroom, PACE_BELOW_FRACTION) + PLENTY_MARGIN_FRACTION);
+    return (
+      now - last.atMs < this.observeEveryMs &&
+      now >= last.atMs &&
+      last.resetAtMs > now &&
+      last.limit === limit &&
+      last.remaining >= plenty &&
+      remaining >= plenty
     );
   }
 
