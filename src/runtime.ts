@@ -173,6 +173,7 @@ export class Runtime {
       logger: this.logger,
       concurrency: options.concurrency ?? this.config.worker.concurrency,
       lockDurationMs: this.config.worker.lockDurationMs,
+      retentionMs: this.config.watch.retentionMs,
       queueName: watchQueueName(tokenProfile),
       tokenVariable:
         tokenProfile === undefined

@@ -231,6 +231,28 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
     expect(rewatch).toMatchObject({ created: true, watch: { state: 'waiting' } });
   });
 
+  it('the worker removes finished watch jobs after WATCH_RETENTION; the jobs themselves do not carry it', async () => {
+    stack = await startStack({ name: 'retention', env: { WATCH_RETENTION: '1s' } });
+    const { simulator, runtime } = stack;
+    const first = simulator.createAction({ kind: 'droplet', resourceId: 8, durationMs: 100 });
+    const { watch } = await runtime.watches.watch({ kind: 'droplet', resourceId: 8, actionId: first.id });
+    const job = await runtime.watches.queue.getJob(watch.id);
+    expect(job?.opts).not.toHaveProperty('removeOnComplete');
+    expect(job?.opts).not.toHaveProperty('removeOnFail');
+    await runtime.startWorker();
+    await until(async () => (await job?.isCompleted()) || undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Removal by age happens as the next job finishes.
+    const second = simulator.createAction({ kind: 'droplet', resourceId: 9, durationMs: 100 });
+    const next = await runtime.watches.watch({ kind: 'droplet', resourceId: 9, actionId: second.id });
+    await runtime.waitForOutcome(next.watch.id, { timeoutMs: 10_000 });
+    await until(
+      async () => ((await runtime.watches.queue.getJob(watch.id)) === undefined ? true : undefined),
+      5_000,
+    );
+    expect(await runtime.watches.queue.getJob(next.watch.id)).toBeDefined();
+  });
+
   it('lists watches by state with a cursor', async () => {
     stack = await startStack({ name: 'list' });
     const { simulator, runtime } = stack;

@@ -13,6 +13,11 @@ export interface StepWorkerOptions {
   /** What the logs call this worker and its jobs, e.g. `{worker: 'chain worker', job: 'chain'}`. */
   names: { worker: string; job: string; idField: string };
   limiter?: WorkerOptions['limiter'];
+  /**
+   * Keep finished (completed or failed) jobs this long, then remove them: BullMQ's removeOnComplete
+   * and removeOnFail set on the worker, for jobs whose own opts do not say. Default: keep them.
+   */
+  keepFinishedMs?: number;
 }
 
 /** Upper bound between retries of a job whose step failed unexpectedly (a Redis blip, a bug). */
@@ -43,6 +48,12 @@ export class StepWorker<Data, Result> {
       maxStalledCount: 1_000_000,
       autorun: false,
       ...(options.limiter === undefined ? {} : { limiter: options.limiter }),
+      ...(options.keepFinishedMs === undefined
+        ? {}
+        : {
+            removeOnComplete: { age: Math.ceil(options.keepFinishedMs / 1000) },
+            removeOnFail: { age: Math.ceil(options.keepFinishedMs / 1000) },
+          }),
       settings: {
         backoffStrategy: (attemptsMade: number) =>
           Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attemptsMade, 10)),

@@ -296,12 +296,11 @@ export class WatchQueue {
   }
 
   private jobOptions(jobId: string): JobsOptions {
-    const ageSeconds = Math.ceil(this.options.retentionMs / 1000);
     return {
       jobId,
       delay: this.options.firstPollDelayMs,
-      removeOnComplete: { age: ageSeconds },
-      removeOnFail: { age: ageSeconds },
+      // Finished jobs are removed after WATCH_RETENTION by the watch worker's removeOnComplete and
+      // removeOnFail (set once there, not stored in every job's opts).
       // A watch must never fail for a passing fault: unexpected errors (Redis hiccups) are retried
       // with a capped backoff (see the worker's backoffStrategy) until its deadline ends it.
       attempts: 1_000_000,

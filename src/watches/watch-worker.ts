@@ -16,6 +16,8 @@ export interface WatchWorkerOptions {
   concurrency: number;
   /** How long a job stays locked to this worker; a killed worker's jobs come back after it. */
   lockDurationMs: number;
+  /** How long a finished watch's job is kept (WATCH_RETENTION); watch jobs do not carry it. */
+  retentionMs: number;
   /** The queue to serve: a token profile's own (see watchQueueName); default `watches`. */
   queueName?: string;
   /** The variable holding this worker's token, for the message when DigitalOcean refuses it. */
@@ -44,6 +46,7 @@ export class WatchWorker extends EventEmitter<WatchWorkerEvents> {
     this.steps = new StepWorker(queueName, (job, token) => this.step(job, token), {
       ...options,
       names: { worker: 'worker', job: 'watch', idField: 'watchId' },
+      keepFinishedMs: options.retentionMs,
       // Only so that queue.rateLimit() (a 429) holds every worker back; the real metering is the
       // shared request budget, which counts API requests rather than job starts.
       limiter: { max: 1_000_000_000, duration: 1000 },
