@@ -231,6 +231,32 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
     expect(rewatch).toMatchObject({ created: true, watch: { state: 'waiting' } });
   });
 
+  it('a cancel wakes a parked watch at once and ends it without another poll', async () => {
+    stack = await startStack({
+      name: 'cancel-parked',
+      env: { POLL_MIN_INTERVAL: '30s', POLL_MAX_INTERVAL: '30s' },
+    });
+    const { simulator, runtime } = stack;
+    const action = simulator.createAction({ kind: 'droplet', resourceId: 7, durationMs: 600_000 });
+    const { watch } = await runtime.watches.watch({ kind: 'droplet', resourceId: 7, actionId: action.id });
+    await runtime.startWorker();
+    const job = await runtime.watches.queue.getJob(watch.id);
+    await until(
+      async () => (await job?.isDelayed()) && ((await runtime.watches.get(watch.id))?.polls ?? 0) >= 1,
+    );
+    const requests = simulator.stats().totalRequests;
+
+    const cancelled = await runtime.watches.cancel(watch.id);
+    expect(cancelled).toMatchObject({ state: 'done', outcome: 'cancelled', polls: 1 });
+    await until(async () => (await job?.isCompleted()) || undefined, 5_000);
+    expect(simulator.stats().totalRequests).toBe(requests);
+    expect(
+      (await job?.isCompleted()) && (await runtime.watches.queue.getJob(watch.id))?.returnvalue,
+    ).toMatchObject({
+      outcome: 'cancelled',
+    });
+  });
+
   it('the worker removes finished watch jobs after WATCH_RETENTION; the jobs themselves do not carry it', async () => {
     stack = await startStack({ name: 'retention', env: { WATCH_RETENTION: '1s' } });
     const { simulator, runtime } = stack;

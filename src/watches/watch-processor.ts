@@ -17,6 +17,13 @@ import type { OutcomeStore } from './outcome-store.js';
 import { actionAgeMs, nextPollDelay } from './schedule.js';
 import { compactAction, type Outcome, type OutcomeRecord, type WatchData } from './watch.js';
 
+/**
+ * A step that runs this long or more before its planned time was promoted early (a cancel): only
+ * such a step, or one never parked, reads the outcome before it polls. Steps that run on time skip
+ * that read; the read after every poll still catches a cancel that raced it.
+ */
+const EARLY_STEP_MS = 1_000;
+
 export type PollResult = 'in-progress' | 'completed' | 'errored' | 'unknown' | 'not_found' | 'failed';
 
 /** The token was refused (401/403): this process must stop polling. */
@@ -72,10 +79,12 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
 
   async process(job: Job<WatchData, OutcomeRecord>, token: string | undefined): Promise<OutcomeRecord> {
     const id = job.id as string;
-    const recorded = await this.options.outcomes.get(id);
-    if (recorded !== undefined) return this.finishRecorded(recorded);
-
     const data = job.data;
+    if (data.dueAt === undefined || this.now() < data.dueAt - EARLY_STEP_MS) {
+      const recorded = await this.options.outcomes.get(id);
+      if (recorded !== undefined) return this.finishRecorded(recorded);
+    }
+
     // At the deadline we still look once more: an action that ended just in time is reported as
     // it ended, and a timed-out one carries the action as it stands, in full.
     const pastDeadline = this.now() >= data.deadlineAt;
@@ -178,10 +187,13 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
     data: WatchData,
     delayMs: number,
   ): Promise<never> {
-    await job.updateData(data);
-    // A cancel that landed during this poll must not wait for the next one.
+    const now = this.now();
+    const dueAt = now + Math.round(delayMs);
+    await job.updateData({ ...data, dueAt });
+    // A cancel that landed during this poll must not wait for the next one. The step it wakes at
+    // once runs before dueAt, so it reads the outcome first.
     const recorded = await this.options.outcomes.get(job.id as string);
-    await job.moveToDelayed(this.now() + (recorded === undefined ? Math.round(delayMs) : 0), token);
+    await job.moveToDelayed(recorded === undefined ? dueAt : now, token);
     throw new DelayedError();
   }
 

@@ -22,6 +22,11 @@ export interface WatchData extends ActionRef {
   polls: number;
   /** The last action seen, without its bulky `region` object (the outcome keeps the full one). */
   action: Action | null;
+  /**
+   * When the job was last parked, the time (ms) its next step was planned for. A step that runs
+   * clearly before it was promoted early (a cancel), so only then is the outcome looked up first.
+   */
+  dueAt?: number;
   /** The undocumented status we already warned about, so each is logged once per action. */
   warnedStatus?: string;
   lastError?: string;
