@@ -131,4 +131,17 @@ describe('WatchProcessor: reading the outcome around a poll', () => {
     await expect(h.run()).resolves.toEqual(cancelled);
     expect(h.calls).toEqual({ outcomeReads: 2, polls: 1 });
   });
+
+  it('keeps only what a waiting watch needs of the action between polls', async () => {
+    const h = harness({});
+    await expect(h.run()).rejects.toBeInstanceOf(DelayedError);
+    expect(h.job.data.action).toEqual({
+      id: 42,
+      status: 'in-progress',
+      type: 'transfer',
+      started_at: inProgress.started_at,
+      resource_id: 7,
+      resource_type: 'image',
+    });
+  });
 });

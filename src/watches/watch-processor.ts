@@ -15,7 +15,7 @@ import type { ActionObserver } from './action-observer.js';
 import type { OutcomeSink } from './outcome-sink.js';
 import type { OutcomeStore } from './outcome-store.js';
 import { actionAgeMs, nextPollDelay } from './schedule.js';
-import { compactAction, type Outcome, type OutcomeRecord, type WatchData } from './watch.js';
+import { type Outcome, type OutcomeRecord, type WatchData, waitingAction } from './watch.js';
 
 /**
  * A step that runs this long or more before its planned time was promoted early (a cancel): only
@@ -124,7 +124,7 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
       );
       polled.warnedStatus = action.status;
     }
-    polled.action = compactAction(action);
+    polled.action = waitingAction(action);
     const delay =
       observation.recheckInMs === undefined
         ? this.pollDelay(polled)

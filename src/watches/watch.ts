@@ -20,7 +20,7 @@ export interface WatchData extends ActionRef {
   enqueuedAt: string;
   deadlineAt: number;
   polls: number;
-  /** The last action seen, without its bulky `region` object (the outcome keeps the full one). */
+  /** The last action seen, reduced by `waitingAction` (the outcome keeps the full one). */
   action: Action | null;
   /**
    * When the job was last parked, the time (ms) its next step was planned for. A step that runs
@@ -77,6 +77,22 @@ export interface Watch {
 export function compactAction(action: Action): Action {
   const { region: _region, ...rest } = action;
   return rest;
+}
+
+/** What of an unfinished action a waiting watch keeps: 10,000 of these wait in Redis at once. */
+const WAITING_ACTION_FIELDS = ['id', 'status', 'type', 'started_at', 'resource_id', 'resource_type'] as const;
+
+/**
+ * The last action seen, as a waiting watch keeps it between polls: what the schedule needs
+ * (`started_at`) and what the watch view shows while it waits (id, status, type, started_at and
+ * the resource). The outcome records the action in full.
+ */
+export function waitingAction(action: Action): Action {
+  const kept: Record<string, unknown> = {};
+  for (const field of WAITING_ACTION_FIELDS) {
+    if (action[field] !== undefined) kept[field] = action[field];
+  }
+  return kept as Action;
 }
 
 export function watchFrom(
