@@ -160,6 +160,34 @@ describe('batched observation (real Redis, simulator over HTTP)', () => {
     ).toBeGreaterThan(0);
   });
 
+  it('a token refused the listing (403: no actions scope) stops sweeping; watches finish by their own GETs', async () => {
+    stack = await startStack({ name: 'fleet-list-refused', env: BATCHED });
+    const { simulator, runtime, prefix } = stack;
+    simulator.injectFault({
+      kind: 'status',
+      status: 403,
+      path: /^\/v2\/(actions|droplets\/\d+\/actions|images\/\d+\/actions)$/,
+      times: Number.POSITIVE_INFINITY,
+    });
+    const started = startActions(simulator, 8, 45_000);
+    const results = await runtime.watches.watchMany(started.map((s) => s.ref));
+    await runtime.startWorker({ concurrency: 8 });
+    const records = await Promise.all(
+      results.map(({ watch }) => runtime.waitForOutcome(watch.id, { timeoutMs: 15_000 })),
+    );
+    expect(records.map((record) => record?.outcome)).toEqual(started.map((s) => s.result));
+    // Refused once, never asked again: no list request after the first refusal.
+    expect(simulator.stats().byStatus['403']).toBe(1);
+    expect(simulator.stats().byRoute[LIST_ACTIONS] ?? 0).toBeLessThanOrEqual(1);
+    const refusals = stack.logs.find((line) => String(line.msg).includes('refused this token a list'));
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]?.level).toBe(50);
+    expect(runtime.batching?.leading).toEqual([]);
+    expect(
+      await runtime.redis.exists(`${prefix}:fleet:default:lease`, `${prefix}:fleet:default:healthy`),
+    ).toBe(0);
+  });
+
   it('another worker takes the sweep over when the one sweeping stops', async () => {
     stack = await startStack({ name: 'fleet-takeover', env: BATCHED });
     const { simulator, runtime } = stack;

@@ -6,7 +6,7 @@ import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
 import type { Action } from '../digitalocean/models.js';
 import type { RequestBudget } from '../digitalocean/request-budget.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
-import { RateLimitedError } from '../errors/digitalocean-api-error.js';
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
 import type { Logger } from '../logging/logger.js';
 import { outcomeKey } from '../watches/keys.js';
 import { actionAgeMs, baseInterval } from '../watches/schedule.js';
@@ -144,6 +144,8 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   private roundDue: string[] = [];
   /** Whether the last round left budget to spare (see `targetInterval`). */
   private spare = false;
+  /** Set when DigitalOcean refused this token a list (401/403): this process sweeps no more. */
+  private refused: string | undefined;
 
   constructor(private readonly options: SweeperOptions) {
     super();
@@ -193,10 +195,33 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     this.roundDue = due.map((entry) => entry.watchId);
     const report = due.length === 0 ? undefined : await this.round(this.roundDue);
     this.roundDue = [];
+    if (report !== undefined) this.emit('round', report);
+    if (this.refused !== undefined) {
+      await this.giveUp();
+      return report;
+    }
     // Only a sweeper whose rounds go through tells watches to wait for it.
     await this.options.redis.set(this.keys.healthy, '1', 'PX', this.options.leaseTtlMs);
-    if (report !== undefined) this.emit('round', report);
     return report;
+  }
+
+  /**
+   * The token may not list actions (revoked, or scoped without actions:read): retrying would only
+   * repeat the refusal. This process stops sweeping and lets the lease go; with no sweeper healthy
+   * the watches poll with their own GETs, which stop that worker too if the token itself is bad.
+   */
+  private async giveUp(): Promise<void> {
+    this.stopped = true;
+    this.options.logger.error(
+      { profile: this.options.profile, err: this.refused },
+      'DigitalOcean refused this token a list of actions; this worker stops sweeping and its watches poll with their own GETs (restart workers once the token or its scopes are fixed)',
+    );
+    await this.options.redis.del(this.keys.healthy);
+    await this.lease.release();
+  }
+
+  private noteRefusal(error: unknown): void {
+    if (error instanceof UnauthorizedError || error instanceof ForbiddenError) this.refused ??= error.message;
   }
 
   private schedule(delayMs: number): void {
@@ -468,6 +493,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
           : await this.options.client.listImageActions(resourceId, options);
     } catch (error) {
       if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError) return 'out-of-budget';
+      this.noteRefusal(error);
       this.resourceListsFailedUntil = Date.now() + this.backoffMs(1);
       report.listFailure = error instanceof Error ? error.message : String(error);
       return undefined;
@@ -512,6 +538,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   }
 
   private listsFailed(error: unknown, report: SweepReport): void {
+    this.noteRefusal(error);
     this.listFailures++;
     const backoff = this.backoffMs(this.listFailures);
     this.listsFailedUntil = Date.now() + backoff;
