@@ -10,6 +10,9 @@ import { Metrics } from '../src/metrics/metrics.js';
 import type { OutcomeRecord } from '../src/watches/watch.js';
 import { type Stack, startStack, until } from './support/stack.js';
 
+/** For tests that count polls as requests: in batched mode, shared sweeps look without polling. */
+const DIRECT = { OBSERVE_MODE: 'direct' };
+
 function sample(text: string, series: string): number {
   const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
@@ -78,7 +81,7 @@ describe('Metrics', () => {
   });
 
   it('counts a worker’s polls, DigitalOcean statuses and time paused by a 429', async () => {
-    stack = await startStack({ name: 'metrics-429' });
+    stack = await startStack({ name: 'metrics-429', env: DIRECT });
     const metrics = new Metrics();
     stack.simulator.injectFault({
       kind: 'status',

@@ -2,6 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseWatchId } from '../src/watches/watch-ref.js';
 import { type Stack, startStack, until } from './support/stack.js';
 
+/** For tests that count polls as requests: in batched mode, shared sweeps look without polling. */
+const DIRECT = { OBSERVE_MODE: 'direct' };
+
 describe('watching actions end to end (real Redis, simulator over HTTP)', () => {
   let stack: Stack;
   afterEach(async () => {
@@ -9,13 +12,16 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
   });
 
   it('follows a droplet action and an image action to completed and errored', async () => {
-    stack = await startStack({ name: 'flow' });
+    // Direct mode, where each look is a poll of the watch's own; batched mode's end-to-end flow
+    // (looks made by shared sweeps, not counted as the watch's polls) is in fleet-batched.test.ts.
+    stack = await startStack({ name: 'flow', env: DIRECT });
     const { simulator, runtime } = stack;
     const droplet = simulator.createAction({
       kind: 'droplet',
       resourceId: 501,
       type: 'create',
-      durationMs: 600,
+      // Long enough that the first look, even on a loaded machine, finds it still in progress.
+      durationMs: 2_000,
     });
     const image = simulator.createAction({
       kind: 'image',
@@ -71,7 +77,7 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
   });
 
   it('joins an existing watch instead of polling an action twice', async () => {
-    stack = await startStack({ name: 'dedupe' });
+    stack = await startStack({ name: 'dedupe', env: DIRECT });
     const { simulator, runtime } = stack;
     const action = simulator.createAction({ kind: 'droplet', resourceId: 9, durationMs: 1500 });
     const ref = { kind: 'droplet' as const, resourceId: 9, actionId: action.id };
@@ -104,7 +110,7 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
   });
 
   it('keeps polling through an undocumented status and warns once per action', async () => {
-    stack = await startStack({ name: 'unknown' });
+    stack = await startStack({ name: 'unknown', env: DIRECT });
     const { simulator, runtime } = stack;
     const action = simulator.createAction({
       kind: 'image',
@@ -162,7 +168,7 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
   it('reports an action that ended just at the deadline as it ended, not as timed_out', async () => {
     stack = await startStack({
       name: 'justintime',
-      env: { POLL_MIN_INTERVAL: '5s', POLL_MAX_INTERVAL: '5s' },
+      env: { ...DIRECT, POLL_MIN_INTERVAL: '5s', POLL_MAX_INTERVAL: '5s' },
     });
     const { simulator, runtime } = stack;
     const action = simulator.createAction({ kind: 'droplet', resourceId: 8, durationMs: 1000 });
@@ -234,7 +240,7 @@ describe('watching actions end to end (real Redis, simulator over HTTP)', () => 
   it('a cancel wakes a parked watch at once and ends it without another poll', async () => {
     stack = await startStack({
       name: 'cancel-parked',
-      env: { POLL_MIN_INTERVAL: '30s', POLL_MAX_INTERVAL: '30s' },
+      env: { ...DIRECT, POLL_MIN_INTERVAL: '30s', POLL_MAX_INTERVAL: '30s' },
     });
     const { simulator, runtime } = stack;
     const action = simulator.createAction({ kind: 'droplet', resourceId: 7, durationMs: 600_000 });

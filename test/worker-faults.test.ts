@@ -2,6 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { WatchWorker } from '../src/watches/watch-worker.js';
 import { SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 
+/** For tests that count polls as requests: in batched mode, shared sweeps look without polling. */
+const DIRECT = { OBSERVE_MODE: 'direct' };
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a worker facing DigitalOcean failures', () => {
@@ -11,7 +14,7 @@ describe('a worker facing DigitalOcean failures', () => {
   });
 
   it('retries transient failures inside one poll (5xx, dropped connection, malformed and wrong-shape JSON)', async () => {
-    stack = await startStack({ name: 'transient' });
+    stack = await startStack({ name: 'transient', env: DIRECT });
     const { simulator, runtime } = stack;
     const action = simulator.createAction({ kind: 'droplet', resourceId: 1, durationMs: 0 });
     simulator.injectFault({ kind: 'status', status: 503 });
@@ -28,7 +31,7 @@ describe('a worker facing DigitalOcean failures', () => {
   });
 
   it('survives a poll that still fails after its retries and tries again at the next poll', async () => {
-    stack = await startStack({ name: 'pollfail', env: { DIGITALOCEAN_RETRIES: '1' } });
+    stack = await startStack({ name: 'pollfail', env: { ...DIRECT, DIGITALOCEAN_RETRIES: '1' } });
     const { simulator, runtime } = stack;
     const action = simulator.createAction({ kind: 'image', resourceId: 2, durationMs: 0 });
     simulator.injectFault({ kind: 'wrong-shape', times: 2 });
