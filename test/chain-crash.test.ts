@@ -5,7 +5,7 @@ import type { Action } from '../src/digitalocean/models.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import { exited, startCli } from './support/cli.js';
 import { SimulatorProxy } from './support/simulator-proxy.js';
-import { REDIS_URL, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
+import { type Stack, startStack, until } from './support/stack.js';
 
 const plan = (droplet: number): ChainPlanInput => ({
   name: `deploy-${droplet}`,
@@ -37,17 +37,13 @@ describe('a chain whose worker is killed with SIGKILL mid-chain', () => {
     await stack?.close();
   });
 
-  const workerEnv = (apiUrl: string): Record<string, string> => ({
-    REDIS_URL,
-    ACTIONWATCH_PREFIX: stack.prefix,
-    DIGITALOCEAN_API_URL: apiUrl,
-    DIGITALOCEAN_TOKEN: SIM_TOKEN,
-    POLL_MIN_INTERVAL: '200ms',
-    POLL_MAX_INTERVAL: '1s',
-    WORKER_LOCK_DURATION: '2s',
-    // Claims of an unfinished start lapse after 2 s + 5 s.
-    DIGITALOCEAN_TIMEOUT: '2s',
-  });
+  const workerEnv = (apiUrl: string): Record<string, string> =>
+    stack.processEnv({
+      DIGITALOCEAN_API_URL: apiUrl,
+      WORKER_LOCK_DURATION: '2s',
+      // Claims of an unfinished start lapse after 2 s + 5 s.
+      DIGITALOCEAN_TIMEOUT: '2s',
+    });
 
   const actionsOf = async (kind: 'droplet' | 'image', id: number) => {
     const actions: Action[] = [];

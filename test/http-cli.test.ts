@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, runCli, startCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
+import { SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 
 const API_TOKEN = 'cli-suite-api-token-5555';
 
@@ -20,15 +20,7 @@ describe('actionwatch serve and worker --metrics-port (the built CLI)', () => {
   });
 
   function env(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      REDIS_URL,
-      ACTIONWATCH_PREFIX: stack.prefix,
-      DIGITALOCEAN_API_URL: stack.simulator.url,
-      DIGITALOCEAN_TOKEN: SIM_TOKEN,
-      POLL_MIN_INTERVAL: '200ms',
-      POLL_MAX_INTERVAL: '1s',
-      ...extra,
-    };
+    return stack.processEnv(extra);
   }
 
   it('refuses to listen beyond loopback without API_TOKEN, before touching Redis', async () => {

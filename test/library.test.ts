@@ -7,7 +7,7 @@ import {
   type OutcomeRecord,
   WaitTimeoutError,
 } from '../src/index.js';
-import { REDIS_URL, SIM_TOKEN, type Stack, startStack } from './support/stack.js';
+import { type Stack, startStack } from './support/stack.js';
 
 describe('the library: import { ActionWatcher } from actionwatch', () => {
   let stack: Stack;
@@ -17,15 +17,7 @@ describe('the library: import { ActionWatcher } from actionwatch', () => {
     // The simulator and a private Redis prefix; the watcher builds its own Runtime from env.
     stack = await startStack({ name: 'library', simulator: { defaultDurationMs: 700 } });
     aw = await ActionWatcher.create({
-      env: {
-        REDIS_URL,
-        ACTIONWATCH_PREFIX: stack.prefix,
-        DIGITALOCEAN_API_URL: stack.simulator.url,
-        DIGITALOCEAN_TOKEN: SIM_TOKEN,
-        POLL_MIN_INTERVAL: '200ms',
-        POLL_MAX_INTERVAL: '1s',
-        LOG_LEVEL: 'silent',
-      },
+      env: stack.processEnv({ LOG_LEVEL: 'silent' }),
       worker: true,
     });
   });

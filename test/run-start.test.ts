@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../src/digitalocean/models.js';
 import { NotFoundError } from '../src/errors/digitalocean-api-error.js';
 import { type RunOutput, runCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
+import { SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 
 const POST_IMAGE = 'POST /v2/images/:image_id/actions';
 const POST_DROPLET = 'POST /v2/droplets/:droplet_id/actions';
@@ -17,14 +17,7 @@ describe('actionwatch run: start an action and watch it', () => {
       name: 'run',
       simulator: { defaultDurationMs: 800, durationsByType: { snapshot: 1_000 } },
     });
-    env = {
-      REDIS_URL,
-      ACTIONWATCH_PREFIX: stack.prefix,
-      DIGITALOCEAN_API_URL: stack.simulator.url,
-      DIGITALOCEAN_TOKEN: SIM_TOKEN,
-      POLL_MIN_INTERVAL: '200ms',
-      POLL_MAX_INTERVAL: '1s',
-    };
+    env = stack.processEnv();
     await stack.runtime.startWorker({ concurrency: 8, webhooks: false });
   });
 

@@ -9,7 +9,7 @@ import type { Received } from './fixtures/webhook-receiver.js';
 import { outcomeRecord } from './fixtures/webhook-records.js';
 import { FAST_RETRIES, startWebhookStack, type WebhookStack } from './fixtures/webhook-stack.js';
 import { exited, startCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, until } from './support/stack.js';
+import { REDIS_URL, until } from './support/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -214,17 +214,10 @@ describe('durable webhook delivery', () => {
 
 /** The environment of a worker process sharing the test's Redis prefix, simulator and receiver. */
 function childEnv(hooks: WebhookStack): Record<string, string> {
-  const { config, simulator } = hooks.stack;
-  return {
-    REDIS_URL,
-    ACTIONWATCH_PREFIX: config.prefix,
-    DIGITALOCEAN_API_URL: simulator.url,
-    DIGITALOCEAN_TOKEN: SIM_TOKEN,
-    POLL_MIN_INTERVAL: '200ms',
-    POLL_MAX_INTERVAL: '1s',
+  return hooks.stack.processEnv({
     WORKER_LOCK_DURATION: '2s',
     WEBHOOK_URL: hooks.receiver.url(),
     WEBHOOK_SECRET: hooks.secret,
     WEBHOOK_ALLOW_PRIVATE: 'true',
-  };
+  });
 }

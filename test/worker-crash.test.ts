@@ -3,7 +3,7 @@ import type { ObserveMode } from '../src/config/config.js';
 import type { Runtime } from '../src/runtime.js';
 import type { Simulator } from '../src/simulator/simulator.js';
 import { exited, startCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
+import { type Stack, startStack, until } from './support/stack.js';
 
 /** What the victim is doing when it is killed, per observe mode. */
 const MID_REQUEST: Record<ObserveMode, { busy: (simulator: Simulator) => boolean; held: number }> = {
@@ -36,16 +36,11 @@ describe('a worker killed with SIGKILL in the middle of watches', () => {
     it(`${mode}: leaves nothing behind: another worker finishes every watch, each outcome emitted once`, async () => {
       stack = await startStack({ name: `crash-${mode}` });
       const { simulator, runtime, prefix } = stack;
-      const env = {
-        REDIS_URL,
-        ACTIONWATCH_PREFIX: prefix,
-        DIGITALOCEAN_API_URL: simulator.url,
-        DIGITALOCEAN_TOKEN: SIM_TOKEN,
+      const env = stack.processEnv({
         POLL_MIN_INTERVAL: '300ms',
-        POLL_MAX_INTERVAL: '1s',
         WORKER_LOCK_DURATION: '2s',
         OBSERVE_MODE: mode,
-      };
+      });
       const refs = Array.from({ length: 30 }, (_, i) => {
         const action = simulator.createAction({
           kind: i % 2 === 0 ? 'droplet' : 'image',

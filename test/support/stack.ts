@@ -46,6 +46,11 @@ export interface Stack {
   logs: LogCapture;
   /** A second Runtime on the same prefix, as another process would have. */
   another(env?: Record<string, string>): Runtime;
+  /**
+   * The environment of a child process (CLI, worker, library) on this stack: its Redis prefix,
+   * the simulator and its token, and the tests' short poll schedule; `extra` adds or overrides.
+   */
+  processEnv(extra?: Record<string, string>): Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -79,6 +84,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     config,
     prefix,
     logs,
+    processEnv(extra = {}) {
+      return {
+        REDIS_URL,
+        ACTIONWATCH_PREFIX: prefix,
+        DIGITALOCEAN_API_URL: simulator.url,
+        DIGITALOCEAN_TOKEN: SIM_TOKEN,
+        POLL_MIN_INTERVAL: '200ms',
+        POLL_MAX_INTERVAL: '1s',
+        ...extra,
+      };
+    },
     another(extra = {}) {
       const other = new Runtime(loadConfig({ ...env, ...extra }), logs.logger);
       others.push(other);
