@@ -38,21 +38,25 @@ export interface FleetEvents {
   round: [SweepReport];
 }
 
-/** Totals since this process started, for metrics: what the sweepers it ran did. */
-export interface FleetTotals {
+/** The round counters that add up across rounds. */
+const COUNTED = [
+  'due',
+  'pagesRead',
+  'resourceListsRead',
+  'viaAccountList',
+  'viaResourceList',
+  'direct',
+  'held',
+  'observed',
+  'promoted',
+] as const;
+
+/** Totals since this process started: what the sweepers it ran did. */
+export type FleetTotals = Pick<SweepReport, (typeof COUNTED)[number]> & {
   rounds: number;
   shortRounds: number;
-  due: number;
-  pagesRead: number;
-  resourceListsRead: number;
-  viaAccountList: number;
-  viaResourceList: number;
-  direct: number;
-  held: number;
-  observed: number;
-  promoted: number;
   listFailures: number;
-}
+};
 
 /**
  * Batched observation for one process: per token profile, an observer for its watches and a
@@ -67,16 +71,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
   readonly totals: FleetTotals = {
     rounds: 0,
     shortRounds: 0,
-    due: 0,
-    pagesRead: 0,
-    resourceListsRead: 0,
-    viaAccountList: 0,
-    viaResourceList: 0,
-    direct: 0,
-    held: 0,
-    observed: 0,
-    promoted: 0,
     listFailures: 0,
+    ...(Object.fromEntries(COUNTED.map((name) => [name, 0])) as Pick<FleetTotals, (typeof COUNTED)[number]>),
   };
   private readonly learner: DurationLearner;
   private readonly sweepers: Sweeper[] = [];
@@ -151,16 +147,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
     const totals = this.totals;
     totals.rounds++;
     if (report.short) totals.shortRounds++;
-    totals.due += report.due;
-    totals.pagesRead += report.pagesRead;
-    totals.resourceListsRead += report.resourceListsRead;
-    totals.viaAccountList += report.viaAccountList;
-    totals.viaResourceList += report.viaResourceList;
-    totals.direct += report.direct;
-    totals.held += report.held;
-    totals.observed += report.observed;
-    totals.promoted += report.promoted;
     if (report.listFailure !== undefined) totals.listFailures++;
+    for (const name of COUNTED) totals[name] += report[name];
     this.emit('round', report);
   }
 }
