@@ -6,7 +6,7 @@ import { Secret } from './secret.js';
 
 type Env = Record<string, string | undefined>;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
  * How workers observe actions: `batched` serves watches from shared list requests (falling back to

@@ -148,6 +148,12 @@ export class WatchQueue {
     return watch;
   }
 
+  /** The watch's own webhook targets (not the configured ones), as its outcome or its job keeps them. */
+  async webhooksOf(id: string): Promise<WatchWebhook[]> {
+    const [job, outcome] = await Promise.all([this.jobOf(id), this.outcomes.get(id)]);
+    return outcome?.webhooks ?? job?.data.webhooks ?? [];
+  }
+
   async getMany(ids: string[]): Promise<Array<Watch | undefined>> {
     const [jobs, outcomes] = await Promise.all([
       Promise.all(ids.map((id) => this.jobOf(id))),
