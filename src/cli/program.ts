@@ -5,6 +5,7 @@ import { registerCancel } from './commands/cancel.js';
 import { registerChain } from './commands/chain.js';
 import { registerChains } from './commands/chains.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerEvents } from './commands/events.js';
 import { registerList } from './commands/list.js';
 import { registerRun } from './commands/run.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerChains(program);
   registerActions(program);
   registerEvents(program);
+  registerDoctor(program);
   registerWebhooks(program);
   registerSim(program);
   registerDemo(program);
