@@ -4,6 +4,7 @@ import { registerActions } from './commands/actions.js';
 import { registerCancel } from './commands/cancel.js';
 import { registerChain } from './commands/chain.js';
 import { registerChains } from './commands/chains.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerEvents } from './commands/events.js';
@@ -43,5 +44,6 @@ export function buildProgram(): Command {
   registerWebhooks(program);
   registerSim(program);
   registerDemo(program);
+  registerCompletion(program);
   return program;
 }
