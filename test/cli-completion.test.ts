@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandPaths } from '../src/cli/completion.js';
@@ -130,6 +131,23 @@ describe('actionwatch completion bash|zsh|fish', () => {
       );
     },
   );
+
+  it('the README names every command and says where the full option lists are', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const path of commandPaths(program).filter((path) => !path.endsWith(' help'))) {
+      const [, command = '', sub] = path.split(' ');
+      expect(readme).toContain(`actionwatch ${command}`);
+      // A subcommand on a line that names its command (`chains list|show|cancel`, `webhooks retry`).
+      if (sub !== undefined) {
+        const lines = readme.split('\n').filter((line) => line.includes(`${command} `));
+        expect(
+          lines.some((line) => new RegExp(`\\b${sub}\\b`).test(line)),
+          path,
+        ).toBe(true);
+      }
+    }
+    expect(readme).toContain('actionwatch <command> --help');
+  });
 
   it('an unknown shell is refused with one line', async () => {
     const result = await runCli(['completion', 'tcsh'], {});
