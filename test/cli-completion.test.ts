@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandPaths } from '../src/cli/completion.js';
 import { buildProgram } from '../src/cli/program.js';
-import { runCli } from './support/cli.js';
+import { expectOneLineFailure, runCli } from './support/cli.js';
 import { TempDir } from './support/temp-dir.js';
 
 function installed(shell: string): boolean {
@@ -150,10 +150,6 @@ describe('actionwatch completion bash|zsh|fish', () => {
   });
 
   it('an unknown shell is refused with one line', async () => {
-    const result = await runCli(['completion', 'tcsh'], {});
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe('');
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/'tcsh' is invalid.*bash, zsh, fish/);
+    expectOneLineFailure(await runCli(['completion', 'tcsh'], {}), /'tcsh' is invalid.*bash, zsh, fish/);
   });
 });

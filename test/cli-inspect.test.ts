@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActionWatcher } from '../src/library/action-watcher.js';
-import { exited, runCli, startCli } from './support/cli.js';
+import { exited, expectOneLineFailure, runCli, startCli } from './support/cli.js';
 import { type Stack, startStack, until } from './support/stack.js';
 
 function jsonLines(text: string): Array<Record<string, unknown>> {
@@ -90,11 +90,7 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       [['show', 'nope'], /^actionwatch: watch id must look like/],
       [['show', 'droplet-1-2', '--output', 'yaml'], /argument 'yaml' is invalid/],
     ])('%j fails with one line', async (args, message) => {
-      const result = await runCli(args, env);
-      expect(result.code).toBe(1);
-      expect(result.stdout).toBe('');
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr.trim()).toMatch(message);
+      expectOneLineFailure(await runCli(args, env), message);
     });
   });
 
@@ -196,11 +192,7 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       [['events', '--type', 'action.done'], /--type must list event types among action\.completed/],
       [['events', '--since', 'yesterday'], /--since must be an event id/],
     ])('%j fails with one line', async (args, message) => {
-      const result = await runCli(args, env);
-      expect(result.code).toBe(1);
-      expect(result.stdout).toBe('');
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toMatch(message);
+      expectOneLineFailure(await runCli(args, env), message);
     });
   });
 
@@ -228,11 +220,7 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       [['--log-level', 'loud', 'show', 'droplet-1-2'], /argument 'loud' is invalid/],
       [['list', '--quiet', '--log-level', 'debug'], /cannot be used with/],
     ])('%j fails with one line', async (args, message) => {
-      const result = await runCli(args, env);
-      expect(result.code).toBe(1);
-      expect(result.stdout).toBe('');
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toMatch(message);
+      expectOneLineFailure(await runCli(args, env), message);
     });
   });
 });

@@ -77,12 +77,20 @@ function words(items: readonly string[]): string {
   return quote(items.join(' '));
 }
 
-/** The shell-independent core: a `case` over "path word" that extends the path by a subcommand. */
-function pathCases(specs: readonly CommandSpec[]): string {
-  return specs
+/**
+ * Bash and zsh alike: walks the words before the cursor (`words` from index `first`) and extends
+ * `cmdpath` by each one that names a subcommand of the path so far.
+ */
+function pathWalk(specs: readonly CommandSpec[], words: string, first: number, count: string): string {
+  const cases = specs
     .filter((spec) => spec.subcommands.length > 0)
     .flatMap((spec) => spec.subcommands.map((sub) => `"${sub.path}"`))
     .join('|');
+  return `  for ((i = ${first}; i < ${count}; i++)); do
+    case "$cmdpath \${${words}[i]}" in
+      ${cases}) cmdpath="$cmdpath \${${words}[i]}" ;;
+    esac
+  done`;
 }
 
 function bash(root: CommandSpec): string {
@@ -109,11 +117,7 @@ function bash(root: CommandSpec): string {
 # or for good with:  ${root.name} completion bash > ~/.local/share/bash-completion/completions/${root.name}
 ${fn}() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" cmdpath=${quote(root.name)} i
-  for ((i = 1; i < COMP_CWORD; i++)); do
-    case "$cmdpath \${COMP_WORDS[i]}" in
-      ${pathCases(specs)}) cmdpath="$cmdpath \${COMP_WORDS[i]}" ;;
-    esac
-  done
+${pathWalk(specs, 'COMP_WORDS', 1, 'COMP_CWORD')}
   COMPREPLY=()
   case "$cmdpath" in
 ${cases.join('\n')}
@@ -163,11 +167,7 @@ function zsh(root: CommandSpec): string {
 ${fn}() {
   # Not path, commands or options: zsh ties those names to PATH and its own tables.
   local cur="\${words[CURRENT]}" prev="\${words[CURRENT-1]}" cmdpath=${quote(root.name)} i
-  for ((i = 2; i < CURRENT; i++)); do
-    case "$cmdpath \${words[i]}" in
-      ${pathCases(specs)}) cmdpath="$cmdpath \${words[i]}" ;;
-    esac
-  done
+${pathWalk(specs, 'words', 2, 'CURRENT')}
   case "$cmdpath" in
 ${cases.join('\n')}
   esac
