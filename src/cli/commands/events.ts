@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { withRuntime } from '../context.js';
 
 interface EventsOptions {
@@ -17,16 +17,18 @@ export function registerEvents(program: Command): void {
     .description(
       'print outcomes from the events stream as JSON Lines, each with its stream id ("id") to resume after',
     )
-    .option('-f, --follow', 'after what the stream holds, print each new event as it comes, until Ctrl-C')
-    .option(
-      '--type <types>',
-      'only these event types (repeatable or comma list): action.completed … chain.failed, or an outcome (errored)',
-      collect,
-      [],
+    .option('-f, --follow', 'keep printing new events as they are appended, until Ctrl-C')
+    .addOption(
+      new Option(
+        '--type <types>',
+        'only these event types (repeatable or comma list): action.completed … chain.failed, or an outcome (errored)',
+      )
+        .argParser(collect)
+        .default([], 'all'),
     )
     .option(
       '--since <id>',
-      'start after this event id (the "id" of the last line you saw; 0 for the start). Default: the start, or now with --follow',
+      'start after this event id (the "id" of the last line seen; 0: the start). Default: the start, or the end with --follow',
     )
     .action(async (options: EventsOptions) => {
       const [{ EventStream }, { parseEventTypes, parseStreamId, publicEventData, readEvents }] =
@@ -54,11 +56,17 @@ export function registerEvents(program: Command): void {
         process.stdout.once('error', end);
         try {
           const stream = new EventStream(connection, runtime.config.prefix);
-          const after = since ?? (follow ? await stream.lastId() : '0-0');
-          for await (const event of readEvents(stream, { after, follow, signal: stop.signal })) {
-            if (types !== undefined && !types.has(event.type)) continue;
-            if (stop.signal.aborted) break;
-            process.stdout.write(`${JSON.stringify({ id: event.id, ...publicEventData(event) })}\n`);
+          let last = since ?? (follow ? await stream.lastId() : '0-0');
+          try {
+            for await (const event of readEvents(stream, { after: last, follow, signal: stop.signal })) {
+              last = event.id;
+              if (types !== undefined && !types.has(event.type)) continue;
+              if (stop.signal.aborted) break;
+              process.stdout.write(`${JSON.stringify({ id: event.id, ...publicEventData(event) })}\n`);
+            }
+          } catch (error) {
+            const why = error instanceof Error ? error.message : String(error);
+            throw new Error(`reading the events stream failed (${why}); resume with --since ${last}`);
           }
         } finally {
           process.off('SIGINT', end);
