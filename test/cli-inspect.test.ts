@@ -132,8 +132,14 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       const ok = await watchOne(511, 'completed');
       const bad = await watchOne(512, 'errored');
       await startWorker();
+      await stack.runtime.startChainWorker();
+      const chain = await ActionWatcher.fromRuntime(stack.runtime).chain(
+        { name: 'events-check', steps: [{ id: 'reboot', run: { droplet: 513, type: 'reboot' } }] },
+        { key: 'events-check' },
+      );
       await outcomeOf(ok.id);
       await outcomeOf(bad.id);
+      await until(async () => (await stack.runtime.chains().get(chain.id))?.state === 'done' || undefined);
 
       const all = await runCli(['events'], env);
       expect(all.code).toBe(0);
@@ -143,6 +149,15 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       );
       expect(mine.map((event) => event.type).sort()).toEqual(['action.completed', 'action.errored']);
       for (const event of events) expect(event.id).toMatch(/^\d+-\d+$/);
+      const chainEvents = events.filter(
+        (event) => (event.chain as { id: string } | undefined)?.id === chain.id,
+      );
+      expect(chainEvents).toHaveLength(1);
+      expect(chainEvents[0]).toMatchObject({
+        type: 'chain.completed',
+        outcome: 'completed',
+        chain: { id: chain.id, name: 'events-check' },
+      });
       expect(all.stdout).not.toMatch(/capability|token=abc/);
 
       const first = events[0] as { id: string };
