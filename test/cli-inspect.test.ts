@@ -227,6 +227,21 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       expect(jsonLines(quiet.stdout)).toHaveLength(1);
     });
 
+    it('--quiet leaves out progress on stderr too (sim: its listening banner)', async () => {
+      for (const quiet of [false, true]) {
+        const sim = startCli(['sim', '--port', '0', ...(quiet ? ['--quiet'] : [])], { LOG_LEVEL: 'info' });
+        // Its output is stdout and stderr together: the JSON line, then (unless quiet) the banner.
+        const started = await until(() => /^\{.*\}$/m.exec(sim.output())?.[0]).then(
+          (line) => JSON.parse(line) as { url: string },
+        );
+        expect(started.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+        sim.kill('SIGINT');
+        expect(await exited(sim)).toBe(0);
+        if (quiet) expect(sim.output().trim().split('\n')).toHaveLength(1);
+        else expect(sim.output()).toMatch(/simulator listening on/);
+      }
+    });
+
     it.each([
       [
         ['list', '--log-level', 'loud'],

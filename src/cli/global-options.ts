@@ -6,6 +6,11 @@ interface GlobalOptions {
   quiet?: boolean;
 }
 
+/** `--quiet` given: besides logs, commands leave out the progress they write to stderr. */
+export function isQuiet(command: Command): boolean {
+  return command.optsWithGlobals<GlobalOptions>().quiet === true;
+}
+
 /**
  * `--log-level` and `--quiet`, accepted before or after any command. They override LOG_LEVEL for
  * this run, so every part that reads the configuration (runtime, demo, server) logs at that level.
@@ -19,7 +24,11 @@ export function addGlobalOptions(program: Command): void {
         LOG_LEVELS,
       ),
     )
-    .addOption(new Option('-q, --quiet', 'log errors only (same as --log-level error)').conflicts('logLevel'))
+    .addOption(
+      new Option('-q, --quiet', 'errors only on stderr: no logs below error, no progress lines').conflicts(
+        'logLevel',
+      ),
+    )
     .hook('preAction', (_program, command) => {
       const { logLevel, quiet } = command.optsWithGlobals<GlobalOptions>();
       const level = quiet ? 'error' : logLevel;
