@@ -1,14 +1,11 @@
 import { type Command, Option } from 'commander';
 import { withRuntime } from '../context.js';
+import { collect } from './watch.js';
 
 interface EventsOptions {
   follow?: boolean;
   type: string[];
   since?: string;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 export function registerEvents(program: Command): void {
