@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -193,6 +193,9 @@ describe('README', () => {
 
   it('shell examples run as written, in one terminal session, against the simulator', async () => {
     expect(existsSync(CLI)).toBe(true); // npm pack below packs the built dist/ (npm test builds it)
+    const tools = ['curl', 'redis-cli'];
+    const missingTools = tools.filter((tool) => spawnSync('bash', ['-c', `command -v ${tool}`]).status !== 0);
+    expect(missingTools, 'the examples use these (Debian: apt-get install curl redis-tools)').toEqual([]);
     const port = await freePort();
     const prefix = testPrefix('readme');
     const global = join(temp.path, 'global');
