@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ import {
   runnableBlocks,
   shellSession,
 } from './support/runnable-blocks.js';
-import { REDIS_URL, testPrefix, until } from './support/stack.js';
+import { REDIS_URL, startStack, testPrefix, until } from './support/stack.js';
 import { TempDir } from './support/temp-dir.js';
 
 /**
@@ -258,6 +259,45 @@ describe('README', () => {
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.code).toBe(0);
   }, 180_000);
+
+  it('the library example runs against the simulator: an action, the deploy chain, the notification', async () => {
+    const { dir } = await typescriptProject();
+    const example = blocksOf('ts').find((block) => block.code.includes("from 'actionwatch'"));
+    const script = join(dir, 'out', `example-line-${example?.line}.js`);
+    expect(existsSync(script)).toBe(true);
+    const notifications: string[] = [];
+    const slack = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
+        notifications.push(body);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => slack.listen(0, '127.0.0.1', resolve));
+    const stack = await startStack({ name: 'readme-library', simulator: { defaultDurationMs: 1000 } });
+    try {
+      const { port } = slack.address() as { port: number };
+      const child = spawn(process.execPath, [script], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? '',
+          LOG_LEVEL: 'warn',
+          ...stack.processEnv({ SLACK_URL: `http://127.0.0.1:${port}/` }),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const { code, stdout, stderr } = await collect(child, 90_000, () => child.kill('SIGKILL'));
+      expect(code, stderr).toBe(0);
+      expect(stdout).toBe('completed completed\n');
+      expect(notifications.map((body) => JSON.parse(body))).toEqual([{ text: 'release-42: completed' }]);
+    } finally {
+      await stack.close();
+      slack.close();
+    }
+  }, 120_000);
 
   it('the webhook receiver verifies action and chain events, refuses bad signatures, prints each once', async () => {
     const { dir } = await typescriptProject();
