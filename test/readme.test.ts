@@ -149,6 +149,15 @@ const typescriptProject = (() => {
   };
 })();
 
+/** The compiled TypeScript example that contains `text`, and the project to run it in. */
+async function compiledExample(text: string): Promise<{ dir: string; script: string }> {
+  const { dir } = await typescriptProject();
+  const example = blocksOf('ts').find((block) => block.code.includes(text));
+  const script = join(dir, 'out', `example-line-${example?.line}.js`);
+  expect(existsSync(script), `a compiled TypeScript example containing ${text}`).toBe(true);
+  return { dir, script };
+}
+
 // Packing and installing for the TypeScript examples overlaps the shell session, which mostly waits.
 beforeAll(() => {
   typescriptProject().catch(() => {}); // the tests that use it report its failure
@@ -261,10 +270,7 @@ describe('README', () => {
   }, 180_000);
 
   it('the library example runs against the simulator: an action, the deploy chain, the notification', async () => {
-    const { dir } = await typescriptProject();
-    const example = blocksOf('ts').find((block) => block.code.includes("from 'actionwatch'"));
-    const script = join(dir, 'out', `example-line-${example?.line}.js`);
-    expect(existsSync(script)).toBe(true);
+    const { dir, script } = await compiledExample("from 'actionwatch'");
     const notifications: string[] = [];
     const slack = createHttpServer((req, res) => {
       let body = '';
@@ -300,10 +306,7 @@ describe('README', () => {
   }, 120_000);
 
   it('the webhook receiver verifies action and chain events, refuses bad signatures, prints each once', async () => {
-    const { dir } = await typescriptProject();
-    const receiver = blocksOf('ts').find((block) => block.code.includes("from 'standardwebhooks'"));
-    const script = join(dir, 'out', `example-line-${receiver?.line}.js`);
-    expect(existsSync(script)).toBe(true);
+    const { dir, script } = await compiledExample("from 'standardwebhooks'");
     const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
     const port = await freePort();
     const child = spawn(process.execPath, [script], {
