@@ -171,7 +171,8 @@ afterAll(async () => {
 describe('README', () => {
   it('marks its install, simulator, chain and library examples runnable', () => {
     const shell = blocksOf('sh').map((block) => block.code);
-    expect(shell.some((code) => code.includes('npm install -g ./actionwatch-'))).toBe(true);
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(shell.some((code) => code.includes(`npm install -g ./actionwatch-${version}.tgz`))).toBe(true);
     expect(shell.some((code) => code.includes('actionwatch sim --port 4010'))).toBe(true);
     expect(shell.some((code) => code.includes('actionwatch chain deploy.yaml'))).toBe(true);
     expect(BLOCKS.some((block) => block.file === 'deploy.yaml')).toBe(true);
