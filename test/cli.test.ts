@@ -87,7 +87,7 @@ describe('the actionwatch CLI', () => {
       });
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(
-        /Redis at redis:\/\/127.0.0.1:1.* did not answer.*docker compose up -d redis/,
+        /Redis at 127.0.0.1:1 refused the connection.*docker compose up -d redis/,
       );
     });
 

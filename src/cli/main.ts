@@ -2,6 +2,7 @@
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError } from '../errors/config-error.js';
 import { InputError } from '../errors/input-error.js';
+import { RedisConnectionError } from '../errors/redis-connection-error.js';
 import { EXIT } from './cli-error.js';
 import { buildProgram } from './program.js';
 
@@ -12,9 +13,7 @@ try {
 } catch (error) {
   // One clear line for anything the user can fix; a stack only for what looks like a bug.
   const known =
-    error instanceof InputError ||
-    error instanceof ConfigError ||
-    /Redis at .* did not answer/.test(String(error));
+    error instanceof InputError || error instanceof ConfigError || error instanceof RedisConnectionError;
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`actionwatch: ${message}\n`);
   if (!known && error instanceof Error && process.env.LOG_LEVEL === 'debug')

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadCliConfig } from '../context.js';
+import { checkRedis, loadCliConfig } from '../context.js';
 import { positiveInteger } from '../parsers.js';
 
 export function registerDemo(program: Command): void {
@@ -8,12 +8,8 @@ export function registerDemo(program: Command): void {
     .description('simulator + worker + a batch of droplet and image watches; prints outcomes as they arrive')
     .option('--count <n>', 'how many actions to watch', positiveInteger('--count'), 12)
     .action(async (options: { count: number }) => {
-      const { config } = loadCliConfig();
-      const [{ runDemo }, { assertRedisReachable }] = await Promise.all([
-        import('../../demo/demo.js'),
-        import('../../support/redis.js'),
-      ]);
-      await assertRedisReachable(config.redisUrl);
+      const { config, logger } = loadCliConfig();
+      const [{ runDemo }] = await Promise.all([import('../../demo/demo.js'), checkRedis(config, logger)]);
       await runDemo({ redisUrl: config.redisUrl, count: options.count });
     });
 }

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Simulator } from '../src/simulator/simulator.js';
+import { createRedis, deleteKeysWithPrefix, type Redis } from '../src/support/redis.js';
+import { runCli } from './support/cli.js';
+import { freePort, hasRedisServer, type PrivateRedis, startPrivateRedis } from './support/private-redis.js';
+import { REDIS_URL, SIM_TOKEN, testPrefix } from './support/stack.js';
+
+/** What a command prints on stderr when Redis cannot be used: exactly one `actionwatch:` line. */
+function oneLine(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^actionwatch: /);
+  return lines[0] as string;
+}
+
+describe('every command proves its Redis usable before writing', () => {
+  let simulator: Simulator;
+  let redis: Redis;
+  const prefix = testPrefix('redis-preflight');
+  let env: Record<string, string>;
+  // A Redis of the test's own for what the shared one must not be changed for: a password, eviction.
+  let evicting: PrivateRedis | undefined;
+  const keysInDb0 = async () => (await redis.keys(`${prefix}:*`)).length;
+  const withRedisUrl = (url: string) => ({ ...env, REDIS_URL: url });
+
+  beforeAll(async () => {
+    simulator = await Simulator.start({ tokens: [SIM_TOKEN], rateLimit: false });
+    redis = createRedis(REDIS_URL);
+    env = {
+      REDIS_URL,
+      ACTIONWATCH_PREFIX: prefix,
+      DIGITALOCEAN_API_URL: simulator.url,
+      DIGITALOCEAN_TOKEN: SIM_TOKEN,
+    };
+    if (hasRedisServer)
+      evicting = await startPrivateRedis(
+        ['--requirepass', 'pw-16a', '--maxmemory-policy', 'allkeys-lru'],
+        'pw-16a',
+      );
+  });
+
+  afterAll(async () => {
+    await evicting?.stop();
+    await deleteKeysWithPrefix(redis, prefix);
+    redis.disconnect();
+    await simulator.close();
+  });
+
+  describe('a database the server does not have stops every command, and nothing lands in db 0', () => {
+    const url = `${REDIS_URL.replace(/\/\d*$/, '')}/99`;
+    it.each([
+      [['watch', 'droplet', '1', '2']],
+      [['wait', 'droplet', '1', '2', '--with-worker']],
+      [['run', 'droplet', '1', 'reboot']],
+      [['list']],
+      [['cancel', 'droplet-1-2']],
+      [['worker']],
+      [['serve', '--port', '0']],
+    ])('%j', async (args) => {
+      const result = await runCli(args, withRedisUrl(url));
+      expect(result.code).toBe(1);
+      expect(oneLine(result.stderr)).toMatch(
+        /has no database 99 \(it has \d+: 0 to \d+\).*nothing was written/,
+      );
+      expect(result.stdout).toBe('');
+      expect(await keysInDb0()).toBe(0);
+    });
+
+    it('connections made past the check (BullMQ duplicates included) fail rather than use db 0', async () => {
+      const wrong = createRedis(url, { forWorker: true });
+      const duplicate = wrong.duplicate();
+      const errors: string[] = [];
+      for (const client of [wrong, duplicate]) client.on('error', (error) => errors.push(error.message));
+      const writes = await Promise.allSettled([
+        wrong.set(`${prefix}:guard-a`, '1'),
+        duplicate.set(`${prefix}:guard-b`, '1'),
+      ]);
+      expect(writes.map((write) => write.status)).toEqual(['rejected', 'rejected']);
+      expect(errors.filter((message) => /refused database 99/.test(message))).toHaveLength(2);
+      expect(await keysInDb0()).toBe(0);
+      wrong.disconnect();
+      duplicate.disconnect();
+    });
+  });
+
+  it('an unresolvable host is named as a DNS failure', async () => {
+    const result = await runCli(['list'], withRedisUrl('redis://actionwatch-no-such-host.invalid:6379'));
+    expect(result.code).toBe(1);
+    expect(oneLine(result.stderr)).toMatch(
+      /the Redis host actionwatch-no-such-host\.invalid (does not resolve \(ENOTFOUND\)|could not be looked up \(EAI_AGAIN)/,
+    );
+  });
+
+  it('a port nothing listens on is named as a refused connection', async () => {
+    const port = await freePort();
+    const result = await runCli(['watch', 'droplet', '1', '2'], withRedisUrl(`redis://127.0.0.1:${port}`));
+    expect(result.code).toBe(1);
+    expect(oneLine(result.stderr)).toMatch(
+      new RegExp(`Redis at 127\\.0\\.0\\.1:${port} refused the connection \\(ECONNREFUSED`),
+    );
+  });
+
+  it('a wrong user name or password is named as such, and the password is not printed', async () => {
+    const url = REDIS_URL.replace('redis://', 'redis://actionwatch-nobody:not-the-password@');
+    const result = await runCli(['list'], withRedisUrl(url));
+    expect(result.code).toBe(1);
+    const line = oneLine(result.stderr);
+    expect(line).toMatch(/refused the user name or password in REDIS_URL \(WRONGPASS\)/);
+    expect(line).not.toContain('not-the-password');
+  });
+
+  it.skipIf(!hasRedisServer)('no password, when one is required, is named as NOAUTH', async () => {
+    const result = await runCli(['list'], withRedisUrl(`redis://127.0.0.1:${evicting?.port}`));
+    expect(result.code).toBe(1);
+    expect(oneLine(result.stderr)).toMatch(/requires a password \(NOAUTH\): put it in REDIS_URL/);
+  });
+
+  it.skipIf(!hasRedisServer)('a wrong password is named as WRONGPASS', async () => {
+    const result = await runCli(['list'], withRedisUrl(`redis://:wrong@127.0.0.1:${evicting?.port}`));
+    expect(result.code).toBe(1);
+    expect(oneLine(result.stderr)).toMatch(/refused the user name or password in REDIS_URL \(WRONGPASS\)/);
+  });
+
+  it.skipIf(!hasRedisServer)(
+    'an eviction policy other than noeviction is one warning line, and the command goes on',
+    async () => {
+      const result = await runCli(['list'], withRedisUrl(`redis://:pw-16a@127.0.0.1:${evicting?.port}/2`));
+      expect(result.code).toBe(0);
+      const warnings = result.stderr.split('\n').filter((line) => line.startsWith('actionwatch:'));
+      expect(warnings).toEqual([
+        'actionwatch: warning: Redis maxmemory-policy is allkeys-lru: when memory runs short Redis deletes keys, watches and their outcomes among them; set it to noeviction',
+      ]);
+    },
+  );
+});
