@@ -8,7 +8,7 @@ export interface RuntimeOptions {
   needsToken?: boolean;
   /** With needsToken: the token needed is this profile's (DIGITALOCEAN_TOKEN_<NAME>). */
   tokenProfile?: string | undefined;
-  /** With tokenProfile: who needs that token, for the error (see requireProfileToken). */
+  /** With needsToken: which command needs the token, and for what (see requireProfileToken). */
   tokenPurpose?: string;
   env?: Record<string, string | undefined>;
 }

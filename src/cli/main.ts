@@ -4,6 +4,7 @@ import { config as loadDotenv } from 'dotenv';
 import { ConfigError } from '../errors/config-error.js';
 import { InputError } from '../errors/input-error.js';
 import { RedisConnectionError } from '../errors/redis-connection-error.js';
+import { TokenRefusedError } from '../errors/token-refused-error.js';
 import { EXIT } from './cli-error.js';
 import { oneLineErrors } from './one-line-errors.js';
 import { buildProgram } from './program.js';
@@ -19,7 +20,10 @@ try {
   } else {
     // One clear line for anything the user can fix; a stack only for what looks like a bug.
     const known =
-      error instanceof InputError || error instanceof ConfigError || error instanceof RedisConnectionError;
+      error instanceof InputError ||
+      error instanceof ConfigError ||
+      error instanceof RedisConnectionError ||
+      error instanceof TokenRefusedError;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`actionwatch: ${message.replace(/\s*\n\s*/g, '; ')}\n`);
     if (!known && error instanceof Error && process.env.LOG_LEVEL === 'debug')
