@@ -104,11 +104,23 @@ describe('the actionwatch CLI', () => {
       );
     });
 
-    it('a worker without a token', async () => {
+    it.each([
+      [['worker'], 'worker needs it to poll DigitalOcean'],
+      [['run', 'droplet', '1', 'reboot'], 'run needs it to start actions'],
+      [['actions', 'droplet', '1'], 'actions needs it to list actions'],
+      [['watch', 'droplet', '1', '--in-progress'], 'watch --in-progress lists actions with it'],
+      [
+        ['wait', 'droplet', '1', '2', '--with-worker'],
+        'wait --with-worker needs it: the worker in this process polls DigitalOcean',
+      ],
+    ])('without a token, %j names the command that needs one', async (args, purpose) => {
       const { DIGITALOCEAN_TOKEN: _token, ...noToken } = env;
-      const result = await runCli(['worker'], noToken);
+      const result = await runCli(args, noToken);
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/DIGITALOCEAN_TOKEN is not set/);
+      expect(result.stderr).toBe(
+        `actionwatch: invalid configuration: DIGITALOCEAN_TOKEN is not set (or DIGITALOCEAN_ACCESS_TOKEN): ${purpose}\n`,
+      );
+      expect(await keyCount()).toBe(0);
     });
 
     it('a wrong configuration value', async () => {
