@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Simulator } from '../src/simulator/simulator.js';
-import { createRedis, deleteKeysWithPrefix, type Redis } from '../src/support/redis.js';
+import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
 import { runCli } from './support/cli.js';
 import { freePort, hasRedisServer, type PrivateRedis, startPrivateRedis } from './support/private-redis.js';
-import { REDIS_URL, SIM_TOKEN, testPrefix } from './support/stack.js';
+import { REDIS_URL, type Stack, startStack, testPrefix } from './support/stack.js';
 
 /** What a command prints on stderr when Redis cannot be used: exactly one `actionwatch:` line. */
 function oneLine(stderr: string): string {
@@ -14,24 +13,16 @@ function oneLine(stderr: string): string {
 }
 
 describe('every command proves its Redis usable before writing', () => {
-  let simulator: Simulator;
-  let redis: Redis;
-  const prefix = testPrefix('redis-preflight');
-  let env: Record<string, string>;
+  let stack: Stack;
   // A Redis of the test's own for what the shared one must not be changed for: a password, eviction.
   let evicting: PrivateRedis | undefined;
-  const keysInDb0 = async () => (await redis.keys(`${prefix}:*`)).length;
-  const withRedisUrl = (url: string) => ({ ...env, REDIS_URL: url });
+  // The commands' own prefix: the stack's Runtime writes its queue's meta key under its prefix.
+  const prefix = testPrefix('redis-preflight-cli');
+  const keysInDb0 = async () => (await stack.runtime.redis.keys(`${prefix}:*`)).length;
+  const withRedisUrl = (url: string) => stack.processEnv({ REDIS_URL: url, ACTIONWATCH_PREFIX: prefix });
 
   beforeAll(async () => {
-    simulator = await Simulator.start({ tokens: [SIM_TOKEN], rateLimit: false });
-    redis = createRedis(REDIS_URL);
-    env = {
-      REDIS_URL,
-      ACTIONWATCH_PREFIX: prefix,
-      DIGITALOCEAN_API_URL: simulator.url,
-      DIGITALOCEAN_TOKEN: SIM_TOKEN,
-    };
+    stack = await startStack({ name: 'redis-preflight' });
     if (hasRedisServer)
       evicting = await startPrivateRedis(
         ['--requirepass', 'pw-16a', '--maxmemory-policy', 'allkeys-lru'],
@@ -41,9 +32,8 @@ describe('every command proves its Redis usable before writing', () => {
 
   afterAll(async () => {
     await evicting?.stop();
-    await deleteKeysWithPrefix(redis, prefix);
-    redis.disconnect();
-    await simulator.close();
+    await deleteKeysWithPrefix(stack.runtime.redis, prefix);
+    await stack.close();
   });
 
   describe('a database the server does not have stops every command, and nothing lands in db 0', () => {
