@@ -23,14 +23,12 @@ export function registerActions(program: Command): void {
     .action(async (kind: string, resourceId: string) => {
       const validKind = parseKind(kind);
       const id = parseResourceId(resourceId, 'resourceId');
-      await withRuntime(
-        { needsToken: true, tokenPurpose: 'actions needs it to list actions' },
-        async (runtime) => {
-          const { ActionWatcher } = await import('../../library/action-watcher.js');
-          for await (const action of ActionWatcher.fromRuntime(runtime).actions(validKind, id))
-            printJson(action);
-        },
-      );
+      const tokenPurpose = 'actions needs it to list actions';
+      await withRuntime({ needsToken: true, tokenPurpose }, async (runtime) => {
+        const { ActionWatcher } = await import('../../library/action-watcher.js');
+        for await (const action of ActionWatcher.fromRuntime(runtime).actions(validKind, id))
+          printJson(action);
+      });
     });
 }
 

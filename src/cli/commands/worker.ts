@@ -20,46 +20,44 @@ export function registerWorker(program: Command): void {
     )
     .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
     .action(async (options: { concurrency?: number; metricsPort?: number; metricsHost: string }) => {
-      await withRuntime(
-        { needsToken: true, tokenPurpose: 'worker needs it to poll DigitalOcean' },
-        async (runtime) => {
-          // prom-client and Fastify load only when asked for: a plain worker stays small.
-          const metrics =
-            options.metricsPort === undefined
-              ? undefined
-              : new (await import('../../metrics/metrics.js')).Metrics({ processMetrics: true });
-          const worker = await runtime.startWorker({
-            ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-            ...(metrics === undefined ? {} : { metrics }),
-          });
-          // Chains wait on watches, so every worker process runs their steps too.
-          const chainWorker = await runtime.startChainWorker();
-          const metricsServer =
-            metrics === undefined || options.metricsPort === undefined
-              ? undefined
-              : await (await import('../../http/metrics-server.js')).startMetricsServer(runtime, metrics, {
-                  port: options.metricsPort,
-                  host: options.metricsHost,
-                });
-          runtime.logger.info(
-            {
-              concurrency: options.concurrency ?? runtime.config.worker.concurrency,
-              prefix: runtime.config.prefix,
-            },
-            'worker started (webhook deliveries too)',
-          );
-          await reportUnreachableTargets(runtime);
-          const signal = await new Promise<NodeJS.Signals>((resolve) => {
-            process.once('SIGINT', () => resolve('SIGINT'));
-            process.once('SIGTERM', () => resolve('SIGTERM'));
-          });
-          runtime.logger.info({ signal }, 'stopping: finishing in-flight polls');
-          await metricsServer?.close();
-          await chainWorker.close();
-          await worker.close();
-          runtime.logger.info('worker stopped');
-        },
-      );
+      const tokenPurpose = 'worker needs it to poll DigitalOcean';
+      await withRuntime({ needsToken: true, tokenPurpose }, async (runtime) => {
+        // prom-client and Fastify load only when asked for: a plain worker stays small.
+        const metrics =
+          options.metricsPort === undefined
+            ? undefined
+            : new (await import('../../metrics/metrics.js')).Metrics({ processMetrics: true });
+        const worker = await runtime.startWorker({
+          ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+          ...(metrics === undefined ? {} : { metrics }),
+        });
+        // Chains wait on watches, so every worker process runs their steps too.
+        const chainWorker = await runtime.startChainWorker();
+        const metricsServer =
+          metrics === undefined || options.metricsPort === undefined
+            ? undefined
+            : await (await import('../../http/metrics-server.js')).startMetricsServer(runtime, metrics, {
+                port: options.metricsPort,
+                host: options.metricsHost,
+              });
+        runtime.logger.info(
+          {
+            concurrency: options.concurrency ?? runtime.config.worker.concurrency,
+            prefix: runtime.config.prefix,
+          },
+          'worker started (webhook deliveries too)',
+        );
+        await reportUnreachableTargets(runtime);
+        const signal = await new Promise<NodeJS.Signals>((resolve) => {
+          process.once('SIGINT', () => resolve('SIGINT'));
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+        });
+        runtime.logger.info({ signal }, 'stopping: finishing in-flight polls');
+        await metricsServer?.close();
+        await chainWorker.close();
+        await worker.close();
+        runtime.logger.info('worker stopped');
+      });
     });
 }
 
