@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
+import { verifyRedis } from '../src/support/redis-preflight.js';
 import { runCli } from './support/cli.js';
 import { freePort, hasRedisServer, type PrivateRedis, startPrivateRedis } from './support/private-redis.js';
 import { REDIS_URL, type Stack, startStack, testPrefix } from './support/stack.js';
@@ -70,6 +71,16 @@ describe('every command proves its Redis usable before writing', () => {
       expect(await keysInDb0()).toBe(0);
       wrong.disconnect();
       duplicate.disconnect();
+    });
+
+    it('the check names the database on any client, a guarded one that closed itself included', async () => {
+      const guarded = createRedis(url);
+      guarded.on('error', () => {});
+      await expect(verifyRedis(guarded, { label: 'the test Redis' })).rejects.toMatchObject({
+        failure: 'database',
+        message: expect.stringMatching(/^Redis at the test Redis has no database 99/),
+      });
+      guarded.disconnect();
     });
   });
 

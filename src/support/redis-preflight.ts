@@ -19,8 +19,8 @@ const HOW_TO_GET_ONE =
 
 /**
  * Proves a Redis client usable before anything is written with it: the server answers as Redis,
- * accepts the credentials, and has the database selected. Takes a client made with `lazyConnect`
- * and no reconnection, connects it, and leaves closing it to the caller. Throws
+ * accepts the credentials, and has the database selected. Best given a client made with
+ * `lazyConnect` and no reconnection (it connects it); leaves closing it to the caller. Throws
  * RedisConnectionError, one line per cause; an eviction policy other than `noeviction` is a
  * warning.
  */
@@ -47,6 +47,9 @@ export async function verifyRedis(client: Redis, options: RedisPreflightOptions)
     return await Promise.race([check(client, options.label, events), timeout]);
   } catch (error) {
     if (error instanceof RedisConnectionError) throw error;
+    // A client guarded by guardDatabase closes itself on a failed SELECT before it is asked again.
+    if (events.some(isSelectFailure))
+      throw new RedisConnectionError('database', missingDatabase(options.label, client.options.db ?? 0));
     throw describeFailure(events[0] ?? error, options.label);
   } finally {
     clearTimeout(timer);
@@ -55,14 +58,14 @@ export async function verifyRedis(client: Redis, options: RedisPreflightOptions)
 }
 
 async function check(client: Redis, label: string, events: Error[]): Promise<RedisPreflight> {
-  await client.connect();
+  if (client.status === 'wait') await client.connect();
   await client.ping();
   const db = client.options.db ?? 0;
   // ioredis selected it while connecting and reported a refusal only as an event; asking again
   // settles it even where the guard was not installed.
   const refused = events.find(isSelectFailure);
   if (refused !== undefined || (db !== 0 && !(await selects(client, db))))
-    throw new RedisConnectionError('database', await missingDatabase(client, label, db));
+    throw new RedisConnectionError('database', missingDatabase(label, db, await databaseCount(client)));
   return { warnings: await evictionWarnings(client) };
 }
 
@@ -76,12 +79,15 @@ async function selects(client: Redis, db: number): Promise<boolean> {
   }
 }
 
-async function missingDatabase(client: Redis, label: string, db: number): Promise<string> {
-  const count = await client
-    .config('GET', 'databases')
-    .then((reply) => Number((reply as string[])[1]))
-    .catch(() => Number.NaN);
-  const has = Number.isInteger(count) && count > 0 ? ` (it has ${count}: 0 to ${count - 1})` : '';
+/** How many databases the server has, when it lets us ask (CONFIG is often refused by managed offers). */
+async function databaseCount(client: Redis): Promise<number | undefined> {
+  const reply = await client.config('GET', 'databases').catch(() => undefined);
+  const count = Number((reply as string[] | undefined)?.[1]);
+  return Number.isInteger(count) && count > 0 ? count : undefined;
+}
+
+function missingDatabase(label: string, db: number, count?: number): string {
+  const has = count === undefined ? '' : ` (it has ${count}: 0 to ${count - 1})`;
   return `Redis at ${label} has no database ${db}${has}: choose one at the end of REDIS_URL, e.g. redis://127.0.0.1:6379/0; nothing was written`;
 }
 
