@@ -39,6 +39,7 @@ export {
   UnauthorizedError,
 } from './errors/digitalocean-api-error.js';
 export { InputError } from './errors/input-error.js';
+export { RedisConnectionError, type RedisFailure } from './errors/redis-connection-error.js';
 export { WaitTimeoutError } from './errors/wait-timeout-error.js';
 export {
   ActionWatcher,

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { ChainProcessor } from './chains/chain-processor.js';
 import { ChainQueue } from './chains/chain-queue.js';
 import type { ChainOutcomeSink } from './chains/chain-sink.js';
@@ -48,6 +49,17 @@ export interface WorkerOptions {
   webhooks?: boolean;
 }
 
+/** DigitalOcean refused the token of a worker running in this process (401/403). */
+export interface TokenRejection {
+  /** The variable holding the refused token. */
+  variable: string;
+  status: number | undefined;
+}
+
+export interface RuntimeEvents {
+  'token-rejected': [TokenRejection];
+}
+
 export interface DeliveryWorkerStartOptions {
   concurrency?: number;
   /** Overrides of the retry schedule (tests use short delays); the span is WEBHOOK_RETRY_SPAN. */
@@ -59,7 +71,7 @@ export interface DeliveryWorkerStartOptions {
  * and the watch queue from one Config, and owns their lifetimes. The CLI, the HTTP server and the
  * library all start here.
  */
-export class Runtime {
+export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly redis: Redis;
   readonly watches: WatchQueue;
   private readonly workerConnections: Redis[] = [];
@@ -69,11 +81,13 @@ export class Runtime {
   private fleet: Fleet | undefined;
   private chainQueue: ChainQueue | undefined;
   private readonly chainWorkers: ChainWorker[] = [];
+  private firstTokenRejection: TokenRejection | undefined;
 
   constructor(
     readonly config: Config,
     readonly logger: Logger,
   ) {
+    super();
     this.redis = createRedis(config.redisUrl, { connectionName: `${config.prefix}:client` });
     this.redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
     this.watches = new WatchQueue(this.redis, {
@@ -92,6 +106,16 @@ export class Runtime {
    */
   get batching(): Fleet | undefined {
     return this.fleet;
+  }
+
+  /** The first token refusal a worker of this process met (it is also emitted as `token-rejected`). */
+  get tokenRejection(): TokenRejection | undefined {
+    return this.firstTokenRejection;
+  }
+
+  private tokenRejected(rejection: TokenRejection): void {
+    this.firstTokenRejection ??= rejection;
+    this.emit('token-rejected', rejection);
   }
 
   /** The shared per-token budget every process using this token draws from. */
@@ -166,6 +190,8 @@ export class Runtime {
       connectionName: `${this.config.prefix}:worker`,
     });
     this.workerConnections.push(connection);
+    const tokenVariable =
+      tokenProfile === undefined ? 'DIGITALOCEAN_TOKEN' : `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()}`;
     const worker = new WatchWorker({
       connection,
       prefix: this.config.prefix,
@@ -175,11 +201,11 @@ export class Runtime {
       lockDurationMs: this.config.worker.lockDurationMs,
       retentionMs: this.config.watch.retentionMs,
       queueName: watchQueueName(tokenProfile),
-      tokenVariable:
-        tokenProfile === undefined
-          ? 'DIGITALOCEAN_TOKEN'
-          : `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()}`,
+      tokenVariable,
     });
+    worker.on('token-rejected', (error) =>
+      this.tokenRejected({ variable: tokenVariable, status: error.apiError.status }),
+    );
     options.metrics?.observeProcessor(processor);
     options.metrics?.observeWorker(worker);
     await worker.start();
@@ -311,6 +337,9 @@ export class Runtime {
       schedule: this.config.schedule,
       sinks: [this.chainWebhookSink(), ...(options.sinks ?? [])],
     });
+    processor.on('token-rejected', (error) =>
+      this.tokenRejected({ variable: 'DIGITALOCEAN_TOKEN', status: error.status }),
+    );
     const connection = createRedis(this.config.redisUrl, {
       forWorker: true,
       connectionName: `${this.config.prefix}:chains`,

@@ -256,7 +256,7 @@ describe('chains: steps one after another, fan-out, references, failures', () =>
       });
       const broken = await runCli(['chain', planFile('{"steps": [', 'plan.json')], env);
       expect(broken.code).toBe(1);
-      expect(broken.stderr).toMatch(/plan.json is not valid JSON/);
+      expect(broken.stderr).toMatch(/plan.json:\d+:\d+: not valid JSON: /);
     });
   });
 });

@@ -48,6 +48,8 @@ export interface ChainProcessorOptions {
 export interface ChainProcessorEvents {
   step: [{ chainId: string; step: string; status: StepState['status'] }];
   outcome: [{ record: ChainOutcomeRecord; created: boolean }];
+  /** DigitalOcean refused the token (401/403); the chain waits for a worker with a valid one. */
+  'token-rejected': [UnauthorizedError | ForbiddenError];
 }
 
 /** How long a completed snapshot's image may take to show up in the droplet's snapshot list. */
@@ -233,6 +235,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         { chainId: record.id, err: error.message },
         'DigitalOcean refused the token: the chain waits for a worker with a valid DIGITALOCEAN_TOKEN',
       );
+      this.emit('token-rejected', error);
       return { next: 'wait', untilMs: now + 30_000 };
     }
     throw error;

@@ -280,12 +280,13 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-/** The DigitalOcean token, or a ConfigError that says how to provide one. */
-export function requireToken(config: Config): Secret {
+/**
+ * The DigitalOcean token, or a ConfigError that says how to provide one and `purpose`: who needs
+ * it (the command), and for what.
+ */
+export function requireToken(config: Config, purpose = 'a worker needs it to poll DigitalOcean'): Secret {
   if (config.digitalocean.token === undefined) {
-    throw new ConfigError([
-      'DIGITALOCEAN_TOKEN is not set (or DIGITALOCEAN_ACCESS_TOKEN): a worker needs a token to poll DigitalOcean',
-    ]);
+    throw new ConfigError([`DIGITALOCEAN_TOKEN is not set (or DIGITALOCEAN_ACCESS_TOKEN): ${purpose}`]);
   }
   return config.digitalocean.token;
 }
@@ -299,7 +300,7 @@ export function requireProfileToken(
   tokenProfile: string | undefined,
   purpose?: string,
 ): Secret {
-  if (tokenProfile === undefined) return requireToken(config);
+  if (tokenProfile === undefined) return requireToken(config, purpose);
   const token = config.digitalocean.profiles[tokenProfile];
   if (token === undefined) {
     throw new ConfigError([
@@ -309,7 +310,7 @@ export function requireProfileToken(
   return token;
 }
 
-/** Why `run` (and a library `run`) needs a profile's token, for requireProfileToken. */
-export function runTokenPurpose(tokenProfile: string): string {
-  return `run needs it to start actions with token profile ${tokenProfile}`;
+/** Why `run` (and a library `run`) needs a token, for requireProfileToken. */
+export function runTokenPurpose(tokenProfile?: string): string {
+  return `run needs it to start actions${tokenProfile === undefined ? '' : ` with token profile ${tokenProfile}`}`;
 }

@@ -157,12 +157,14 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
 
   /**
    * Loads the configuration, checks that Redis answers, and (with `worker`) starts polling in this
-   * process. Throws ConfigError for bad settings and an Error naming REDIS_URL when Redis is down.
+   * process. Throws ConfigError for bad settings, and RedisConnectionError (one line naming the
+   * cause: DNS, refused, credentials, a missing database) when Redis cannot be used.
    */
   static async create(options: ActionWatcherOptions = {}): Promise<ActionWatcher> {
     const config = options.config ?? loadConfig(options.env ?? process.env);
     const logger = options.logger ?? createLogger({ level: config.logLevel });
-    await assertRedisReachable(config.redisUrl);
+    const { warnings } = await assertRedisReachable(config.redisUrl);
+    for (const warning of warnings) logger.warn(warning);
     const watcher = new ActionWatcher(new Runtime(config, logger), true);
     if (options.worker) {
       try {

@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+import { guardDatabase } from './redis-database-guard.js';
+import { type RedisPreflight, verifyRedis } from './redis-preflight.js';
 
 export type { Redis };
 
@@ -12,11 +14,12 @@ export interface RedisOptions {
 }
 
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
+  const redis = new Redis(url, {
     maxRetriesPerRequest: options.forWorker ? null : 3,
     enableReadyCheck: true,
     ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
   });
+  return guardDatabase(redis);
 }
 
 /** Where a URL is printed, its password is not. */
@@ -31,25 +34,23 @@ export function describeRedisUrl(url: string): string {
 }
 
 /**
- * Fails within `timeoutMs` with a message naming the URL and the ways to get a Redis, instead of
- * ioredis' endless reconnect loop.
+ * Proves REDIS_URL usable before anything is written (see verifyRedis): fails within `timeoutMs`
+ * with RedisConnectionError, one line naming the cause, instead of ioredis' endless reconnect
+ * loop or its silent fallback to database 0.
  */
-export async function assertRedisReachable(url: string, timeoutMs = 3000): Promise<void> {
+export async function assertRedisReachable(url: string, timeoutMs = 3000): Promise<RedisPreflight> {
   const probe = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     connectTimeout: timeoutMs,
     retryStrategy: () => null,
+    // A probe has nothing to flush; a failed one would otherwise hold the process 2 s.
+    disconnectTimeout: 0,
   });
+  // Events after the check (a late reset) must not print as unhandled.
   probe.on('error', () => {});
   try {
-    await probe.connect();
-    await probe.ping();
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    throw new Error(
-      `Redis at ${describeRedisUrl(url)} did not answer (${why}). Start one (docker compose up -d redis, or your package manager's redis-server) or set REDIS_URL.`,
-    );
+    return await verifyRedis(probe, { label: describeRedisUrl(url), timeoutMs });
   } finally {
     probe.disconnect();
   }

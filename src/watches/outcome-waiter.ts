@@ -57,6 +57,7 @@ export async function waitForRecorded<T>(
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', abort);
-    blocking.disconnect();
+    // A second disconnect of a closed client would hold the process for ioredis' disconnectTimeout.
+    if (blocking.status !== 'end') blocking.disconnect();
   }
 }

@@ -25,7 +25,7 @@ export interface WatchWorkerOptions {
 }
 
 export interface WatchWorkerEvents {
-  'token-rejected': [Error];
+  'token-rejected': [TokenRejectedError];
   paused: [{ waitMs: number; reason: string }];
 }
 

@@ -26,7 +26,8 @@ export function registerActions(program: Command): void {
     .action(async (kind: string, resourceId: string, options: { output: OutputFormat }) => {
       const validKind = parseKind(kind);
       const id = parseResourceId(resourceId, 'resourceId');
-      await withRuntime({ needsToken: true }, async (runtime) => {
+      const tokenPurpose = 'actions needs it to list actions';
+      await withRuntime({ needsToken: true, tokenPurpose }, async (runtime) => {
         const { ActionWatcher } = await import('../../library/action-watcher.js');
         const printer = new RecordPrinter(options.output, ACTION_COLUMNS);
         for await (const action of ActionWatcher.fromRuntime(runtime).actions(validKind, id))
@@ -62,13 +63,10 @@ export async function watchInProgressFromArgs(
   const tokenProfile =
     options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
   // Listing the resource's actions is a request with that profile's token.
-  const tokenOptions =
-    tokenProfile === undefined
-      ? {}
-      : {
-          tokenProfile,
-          tokenPurpose: `--in-progress lists actions with it for token profile ${tokenProfile}`,
-        };
+  const tokenOptions = {
+    tokenPurpose: `watch --in-progress lists actions with it${tokenProfile === undefined ? '' : ` for token profile ${tokenProfile}`}`,
+    ...(tokenProfile === undefined ? {} : { tokenProfile }),
+  };
   await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
     const { ActionWatcher } = await import('../../library/action-watcher.js');
     const watches = await ActionWatcher.fromRuntime(runtime).watchInProgress(validKind, id, {

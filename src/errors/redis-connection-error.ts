@@ -1,0 +1,16 @@
+/** Why a Redis connection cannot be used; each cause gets its own message. */
+export type RedisFailure = 'dns' | 'refused' | 'timeout' | 'protocol' | 'auth' | 'database' | 'unavailable';
+
+/**
+ * Redis cannot be used as configured (REDIS_URL): nothing was written. The message is one line
+ * that names the cause and what to change.
+ */
+export class RedisConnectionError extends Error {
+  constructor(
+    readonly failure: RedisFailure,
+    message: string,
+  ) {
+    super(message.replace(/\s+/g, ' ').trim());
+    this.name = 'RedisConnectionError';
+  }
+}
