@@ -140,6 +140,31 @@ describe('starting an action when answers are lost or a starter died', () => {
     expect((await actionsOf(8004)).map((action) => action.id)).toEqual([result.action.id]);
   });
 
+  it('a claim left by a starter that died after sending its POST is never sent again: not found, it stops as maybe started', async () => {
+    stack.simulator.ensureResource('image', 8007);
+    const spec = transfer(8007, 'tor1');
+    const now = Date.now();
+    await keys.compareAndSet('crashed-8007', undefined, {
+      state: 'starting',
+      owner: 'a-process-that-died',
+      fingerprint: fingerprintOf(spec),
+      expiresAt: now - 1,
+      since: now - 2_000,
+      postedAt: now - 1_500,
+    });
+    const before = posts();
+    const error = await rejectionOf(stack.runtime.actionStarter().start(spec, { key: 'crashed-8007' }));
+    expect(error).toBeInstanceOf(ActionProbablyStartedError);
+    expect((error as Error).message).toMatch(
+      /may have been started \(a process starting it stopped after sending it\)/,
+    );
+    expect(posts() - before).toBe(0);
+    expect((await keys.get('crashed-8007'))?.record).toMatchObject({
+      state: 'unidentified',
+      answered: false,
+    });
+  });
+
   it('a live claim is waited for, not overtaken, until it lapses', async () => {
     stack.simulator.ensureResource('image', 8005);
     const spec = transfer(8005, 'fra1');
