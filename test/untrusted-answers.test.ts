@@ -18,6 +18,7 @@ import { runCli } from './support/cli.js';
 import { LogCapture, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 
 const POST_IMAGE = 'POST /v2/images/:image_id/actions';
+const POST_DROPLET = 'POST /v2/droplets/:droplet_id/actions';
 const LIST_DROPLET = 'GET /v2/droplets/:droplet_id/actions';
 /** A host nothing listens on: were a link followed there, the request would fail. */
 const ELSEWHERE = 'http://127.0.0.1:9';
@@ -45,7 +46,7 @@ describe('answers nobody should trust', () => {
   beforeAll(async () => {
     stack = await startStack({
       name: 'untrusted-answers',
-      simulator: { defaultDurationMs: 60_000 },
+      simulator: { defaultDurationMs: 60_000, durationsByType: { reboot: 400, power_on: 400 } },
       // Hundreds of watches poll here: the budget is not what these tests are about.
       env: {
         OBSERVE_MODE: 'direct',
@@ -61,6 +62,7 @@ describe('answers nobody should trust', () => {
     });
     metrics = new Metrics();
     await stack.runtime.startWorker({ concurrency: 4, webhooks: false, metrics });
+    await stack.runtime.startChainWorker();
     watcher = ActionWatcher.fromRuntime(stack.runtime);
   });
 
@@ -190,6 +192,58 @@ describe('answers nobody should trust', () => {
       const refused = unreachable.initiateImageAction(imageId, { type: 'convert' }, { retries: 2 });
       await expect(refused).rejects.toBeInstanceOf(ConnectionFailedError);
       expect(logs.find((line) => line.msg === 'transient failure, retrying')).toHaveLength(2);
+    });
+  });
+
+  describe('chains follow the same rule', () => {
+    const dropletPosts = () => stack.simulator.stats().byRoute[POST_DROPLET] ?? 0;
+    const plan = (droplet: number, name: string) => ({
+      name,
+      steps: [
+        { id: 'reboot', run: { droplet, type: 'reboot' as const } },
+        { id: 'power-on', run: { droplet, type: 'power_on' as const } },
+      ],
+    });
+
+    it('a step answered 2xx with a bare action goes on with the action found, each POST sent once', async () => {
+      stack.simulator.ensureResource('droplet', 9401);
+      inject({ kind: 'bare-action', method: 'POST', path: '^/v2/droplets/9401/actions$' });
+      const before = dropletPosts();
+      const chain = await watcher.chain(plan(9401, 'bare-9401'));
+      const outcome = await watcher.waitForChain(chain, { timeout: 20_000 });
+      expect(outcome).toMatchObject({ outcome: 'completed' });
+      expect(dropletPosts() - before).toBe(2);
+      const reboot = outcome.steps.find((step) => step.id === 'reboot');
+      const actions = await actionIdsOf('droplet', 9401);
+      expect(actions).toContain(reboot?.runs[0]?.actionId);
+    });
+
+    it('a step whose start cannot be identified fails the chain (errored), never sending it again', async () => {
+      stack.simulator.ensureResource('droplet', 9402);
+      inject({ kind: 'bare-action', method: 'POST', path: '^/v2/droplets/9402/actions$' });
+      inject({
+        kind: 'action-fields',
+        fields: { type: 'shutdown' },
+        method: 'GET',
+        path: '^/v2/droplets/9402/actions$',
+        times: Number.POSITIVE_INFINITY,
+      });
+      try {
+        const before = dropletPosts();
+        const chain = await watcher.chain(plan(9402, 'lost-9402'));
+        const outcome = await watcher.waitForChain(chain, { timeout: 20_000 });
+        expect(outcome).toMatchObject({
+          type: 'chain.failed',
+          outcome: 'errored',
+          failedStep: 'reboot',
+          reason: expect.stringMatching(
+            /reboot of droplet 9402 was probably started .*actionwatch actions droplet 9402/,
+          ),
+        });
+        expect(dropletPosts() - before).toBe(1);
+      } finally {
+        stack.simulator.clearFaults();
+      }
     });
   });
 
