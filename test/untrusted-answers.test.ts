@@ -373,6 +373,19 @@ describe('answers nobody should trust', () => {
       await expect(listing).rejects.toBeInstanceOf(PageLinkError);
       expect(seen).toHaveLength(2);
 
+      // --in-progress watches all or nothing.
+      inject({
+        kind: 'next-link',
+        link: `${ELSEWHERE}/login?page=2`,
+        method: 'GET',
+        path: `^/v2/droplets/${dropletId}/actions$`,
+      });
+      await expect(watcher.watchInProgress('droplet', dropletId, { perPage: 2 })).rejects.toBeInstanceOf(
+        PageLinkError,
+      );
+      const watches = (await stack.runtime.watches.list({ kind: 'droplet', limit: 1000 })).watches;
+      expect(watches.filter((watch) => watch.resourceId === dropletId)).toEqual([]);
+
       inject({
         kind: 'next-link',
         link: `${ELSEWHERE}/login?page=2`,
