@@ -6,6 +6,7 @@ import { DigitalOceanClient } from '../src/digitalocean/client.js';
 import type { Action } from '../src/digitalocean/models.js';
 import { ActionProbablyStartedError } from '../src/errors/action-probably-started-error.js';
 import {
+  AnswerMismatchError,
   ConnectionFailedError,
   PageLinkError,
   TransientError,
@@ -305,6 +306,65 @@ describe('answers nobody should trust', () => {
       const record = await watcher.waitFor(watch.id, { timeout: '20s' });
       expect(record.outcome).toBe('completed');
       expect(record.action?.id).toBe(action.id);
+    });
+  });
+
+  describe('single-action answers, one by one', () => {
+    it.each<[string, Record<string, unknown>, string, RegExp]>([
+      ['another action', { id: 1 }, 'other_action', /action 1 instead of \d+/],
+      [
+        'another droplet',
+        { resource_id: 65172032 },
+        'other_resource',
+        /of droplet 65172032 instead of droplet 9211/,
+      ],
+      [
+        'an image action',
+        { resource_type: 'image' },
+        'other_resource',
+        /of image 9211 instead of droplet 9211/,
+      ],
+      ['a negative id', { id: -5 }, 'invalid', /an action id -5/],
+      ['an id past 2^53', { id: 2 ** 60 }, 'invalid', /a malformed action 1152921504606847000/],
+      ['a status that is not a string', { status: 42 }, 'invalid', /a malformed action \d+ \(status: /],
+    ])(
+      '%s is an AnswerMismatchError (a transient fault), never the action',
+      async (_what, fields, fault, message) => {
+        const action = stack.simulator.createAction({ kind: 'droplet', resourceId: 9211 });
+        inject({
+          kind: 'action-fields',
+          fields,
+          method: 'GET',
+          path: `^/v2/droplets/9211/actions/${action.id}$`,
+          times: 2,
+        });
+        const error = await stack.runtime
+          .client()
+          .getDropletAction(9211, action.id, { retries: 1 })
+          .then(
+            () => undefined,
+            (rejection: unknown) => rejection,
+          );
+        expect(error).toBeInstanceOf(AnswerMismatchError);
+        expect(error).toBeInstanceOf(TransientError);
+        expect(error).toMatchObject({ fault, askedId: action.id });
+        expect((error as Error).message).toMatch(message);
+        // Asked twice (one retry), both answers refused; the third answer is the action itself.
+        expect(await stack.runtime.client().getDropletAction(9211, action.id)).toMatchObject({
+          id: action.id,
+        });
+      },
+    );
+
+    it('an answer without resource fields is taken when its id is the one asked for', async () => {
+      const action = stack.simulator.createAction({ kind: 'droplet', resourceId: 9212 });
+      inject({
+        kind: 'action-fields',
+        fields: { resource_id: null, resource_type: undefined },
+        method: 'GET',
+        path: `^/v2/droplets/9212/actions/${action.id}$`,
+      });
+      expect(await stack.runtime.client().getDropletAction(9212, action.id)).toMatchObject({ id: action.id });
     });
   });
 
