@@ -299,8 +299,8 @@ export class DigitalOceanClient {
 
   /**
    * The pages of a listing: the first one, then each `links.pages.next` in turn. The link is
-   * followed by its path and query on the configured base URL, whatever host it names, so a proxy
-   * or the simulator works and the token never goes to another host. A link that is not an API
+   * followed on the configured base URL, whatever host it names (see nextPagePath), so a proxy or
+   * the simulator works and the token never goes to another host. A link that is not an API
    * path, that leads back to a page already read, or that goes on past `meta.total` fails the
    * listing (PageLinkError) rather than return part of it. A listing shifts while we page through
    * it when actions are added (newest first), so an entry can turn up on two pages: each is
@@ -466,8 +466,7 @@ export class DigitalOceanClient {
       const json = parseJson(response.data);
       const details = { status: response.status, method, path, rateLimit };
       const question = options.question;
-      const answered =
-        typeof json === 'object' && json !== null && 'action' in json ? json.action : undefined;
+      const answered = answeredAction(json);
       const mismatch =
         question === undefined || answered === undefined ? undefined : rawAnswerMismatch(answered, question);
       if (question !== undefined && mismatch !== undefined) {

@@ -275,9 +275,10 @@ export class ActionStarter {
         if (current?.record.state === 'started') return this.fromRecord(spec, current.record);
         throw new RunKeyBusyError(key, current?.record.state === 'starting' ? current.record.expiresAt : 0);
       }
-      // A definite "not started" frees the key for the next try. A lost answer (or an abort while
-      // the POST was out) keeps the claim: whoever takes it over after it lapses looks on
-      // DigitalOcean before sending anything.
+      // A definite "not started" frees the key for the next try. A start that was probably made
+      // but not found is remembered as such: later starts with the key only look. Anything else
+      // (an abort while the POST was out) keeps the claim, with its postedAt: whoever takes it
+      // over after it lapses looks on DigitalOcean and does not send.
       if (definitelyNotStarted(error)) await this.keys.compareAndSet(key, held.raw, undefined);
       if (error instanceof ActionProbablyStartedError) {
         const unidentified: UnidentifiedRecord = {
