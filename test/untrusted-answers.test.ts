@@ -43,6 +43,36 @@ describe('answers nobody should trust', () => {
     return ids;
   };
   const inject = (fault: FaultSpec) => stack.simulator.injectFault(fault);
+  /** Arms `faults` while `run` runs, and none after it (some are armed for every request). */
+  const withFaults = async <T>(faults: FaultSpec[], run: () => Promise<T>): Promise<T> => {
+    for (const fault of faults) inject(fault);
+    try {
+      return await run();
+    } finally {
+      stack.simulator.clearFaults();
+    }
+  };
+  /** `fault` on the POST that starts an action of the resource (once). */
+  const onStart = (kind: 'droplet' | 'image', id: number, fault: FaultSpec): FaultSpec => ({
+    ...fault,
+    method: 'POST',
+    path: `^/v2/${kind}s/${id}/actions$`,
+  });
+  /** `fault` on every listing of the resource's actions. */
+  const onEveryListing = (kind: 'droplet' | 'image', id: number, fault: FaultSpec): FaultSpec => ({
+    ...fault,
+    method: 'GET',
+    path: `^/v2/${kind}s/${id}/actions$`,
+    times: Number.POSITIVE_INFINITY,
+  });
+  /** The list does not show the started action as what was asked for (as when it lags behind). */
+  const hiddenFromListings = (kind: 'droplet' | 'image', id: number, asType: string) =>
+    onEveryListing(kind, id, { kind: 'action-fields', fields: { type: asType } });
+  /** A start answered with `fault` whose action cannot then be found. */
+  const unidentifiable = (kind: 'droplet' | 'image', id: number, fault: FaultSpec, shownAs: string) => {
+    stack.simulator.ensureResource(kind, id);
+    return [onStart(kind, id, fault), hiddenFromListings(kind, id, shownAs)];
+  };
 
   beforeAll(async () => {
     stack = await startStack({
@@ -81,7 +111,7 @@ describe('answers nobody should trust', () => {
       'answered with %s: sent once, found among the resource actions and watched by its real id',
       async (_what, fault, imageId) => {
         stack.simulator.ensureResource('image', imageId);
-        inject({ ...fault, method: 'POST', path: `^/v2/images/${imageId}/actions$` });
+        inject(onStart('image', imageId, fault));
         const before = posts();
         const result = await watcher.run(
           { kind: 'image', resourceId: imageId, type: 'transfer', region: 'ams3' },
@@ -104,17 +134,8 @@ describe('answers nobody should trust', () => {
 
     it('a start that cannot be identified stops `run` with exit 6 and one line, and its --key never sends it again', async () => {
       const imageId = 9111;
-      stack.simulator.ensureResource('image', imageId);
-      inject({ kind: 'bare-action', method: 'POST', path: `^/v2/images/${imageId}/actions$` });
-      // The resource's list does not show it as a transfer either (as when the list lags behind).
-      inject({
-        kind: 'action-fields',
-        fields: { type: 'convert' },
-        method: 'GET',
-        path: `^/v2/images/${imageId}/actions$`,
-        times: Number.POSITIVE_INFINITY,
-      });
-      try {
+      const faults = unidentifiable('image', imageId, { kind: 'bare-action' }, 'convert');
+      await withFaults(faults, async () => {
         const before = posts();
         const args = ['run', 'image', String(imageId), 'transfer', '--region', 'ams3', '--key', 'lost-9111'];
         const first = await runCli(args, env);
@@ -133,23 +154,13 @@ describe('answers nobody should trust', () => {
         // Nothing was watched.
         const watches = (await stack.runtime.watches.list({ kind: 'image', limit: 1000 })).watches;
         expect(watches.filter((watch) => watch.resourceId === imageId)).toEqual([]);
-      } finally {
-        stack.simulator.clearFaults();
-      }
+      });
     });
 
     it('the library throws ActionProbablyStartedError for it, having sent the POST once', async () => {
       const imageId = 9112;
-      stack.simulator.ensureResource('image', imageId);
-      inject({ kind: 'truncated', method: 'POST', path: `^/v2/images/${imageId}/actions$` });
-      stack.simulator.injectFault({
-        kind: 'action-fields',
-        fields: { type: 'convert' },
-        method: 'GET',
-        path: `^/v2/images/${imageId}/actions$`,
-        times: Number.POSITIVE_INFINITY,
-      });
-      try {
+      const faults = unidentifiable('image', imageId, { kind: 'truncated' }, 'convert');
+      await withFaults(faults, async () => {
         const before = posts();
         const error = await watcher
           .run({ kind: 'image', resourceId: imageId, type: 'transfer', region: 'nyc3' })
@@ -163,9 +174,7 @@ describe('answers nobody should trust', () => {
           resourceId: imageId,
         });
         expect(posts() - before).toBe(1);
-      } finally {
-        stack.simulator.clearFaults();
-      }
+      });
     });
 
     it('the client never retries a POST that may have landed, whatever retries it is given; only one that never connected', async () => {
@@ -173,12 +182,12 @@ describe('answers nobody should trust', () => {
       stack.simulator.ensureResource('image', imageId);
       const client = stack.runtime.client();
       const before = posts();
-      inject({ kind: 'truncated', method: 'POST', path: `^/v2/images/${imageId}/actions$` });
+      inject(onStart('image', imageId, { kind: 'truncated' }));
       await expect(
         client.initiateImageAction(imageId, { type: 'convert' }, { retries: 3 }),
       ).rejects.toBeInstanceOf(UnreadableStartError);
       expect(posts() - before).toBe(1);
-      inject({ kind: 'status', status: 503, method: 'POST', path: `^/v2/images/${imageId}/actions$` });
+      inject(onStart('image', imageId, { kind: 'status', status: 503 }));
       const failed = client.initiateImageAction(imageId, { type: 'convert' }, { retries: 3 });
       await expect(failed).rejects.toBeInstanceOf(TransientError);
       expect(posts() - before).toBe(2);
@@ -208,7 +217,7 @@ describe('answers nobody should trust', () => {
 
     it('a step answered 2xx with a bare action goes on with the action found, each POST sent once', async () => {
       stack.simulator.ensureResource('droplet', 9401);
-      inject({ kind: 'bare-action', method: 'POST', path: '^/v2/droplets/9401/actions$' });
+      inject(onStart('droplet', 9401, { kind: 'bare-action' }));
       const before = dropletPosts();
       const chain = await watcher.chain(plan(9401, 'bare-9401'));
       const outcome = await watcher.waitForChain(chain, { timeout: 20_000 });
@@ -220,16 +229,8 @@ describe('answers nobody should trust', () => {
     });
 
     it('a step whose start cannot be identified fails the chain (errored), never sending it again', async () => {
-      stack.simulator.ensureResource('droplet', 9402);
-      inject({ kind: 'bare-action', method: 'POST', path: '^/v2/droplets/9402/actions$' });
-      inject({
-        kind: 'action-fields',
-        fields: { type: 'shutdown' },
-        method: 'GET',
-        path: '^/v2/droplets/9402/actions$',
-        times: Number.POSITIVE_INFINITY,
-      });
-      try {
+      const faults = unidentifiable('droplet', 9402, { kind: 'bare-action' }, 'shutdown');
+      await withFaults(faults, async () => {
         const before = dropletPosts();
         const chain = await watcher.chain(plan(9402, 'lost-9402'));
         const outcome = await watcher.waitForChain(chain, { timeout: 20_000 });
@@ -242,9 +243,7 @@ describe('answers nobody should trust', () => {
           ),
         });
         expect(dropletPosts() - before).toBe(1);
-      } finally {
-        stack.simulator.clearFaults();
-      }
+      });
     });
   });
 
@@ -369,19 +368,17 @@ describe('answers nobody should trust', () => {
   });
 
   describe('page links', () => {
+    const linkedElsewhere = (dropletId: number) =>
+      onEveryListing('droplet', dropletId, { kind: 'next-link', origin: ELSEWHERE });
+    const linkedOutsideTheApi = (dropletId: number) =>
+      onEveryListing('droplet', dropletId, { kind: 'next-link', link: `${ELSEWHERE}/login?page=2` });
+
     it('a listing whose next links name another host is read whole, on the configured API URL', async () => {
       const dropletId = 9301;
       const created: Action[] = [];
       for (let i = 0; i < 5; i++)
         created.push(stack.simulator.createAction({ kind: 'droplet', resourceId: dropletId }));
-      inject({
-        kind: 'next-link',
-        origin: ELSEWHERE,
-        method: 'GET',
-        path: `^/v2/droplets/${dropletId}/actions$`,
-        times: Number.POSITIVE_INFINITY,
-      });
-      try {
+      await withFaults([linkedElsewhere(dropletId)], async () => {
         const before = lists();
         const seen: number[] = [];
         const client = stack.runtime.client();
@@ -389,74 +386,45 @@ describe('answers nobody should trust', () => {
           seen.push(action.id);
         expect(seen.sort((a, b) => a - b)).toEqual(created.map((action) => action.id).sort((a, b) => a - b));
         expect(lists() - before).toBe(3);
-      } finally {
-        stack.simulator.clearFaults();
-      }
+      });
     });
 
     it('watch --in-progress watches every in-progress action across pages whose links name another host', async () => {
       const dropletId = 9302;
       // More than one page of 200.
       for (let i = 0; i < 205; i++) stack.simulator.createAction({ kind: 'droplet', resourceId: dropletId });
-      inject({
-        kind: 'next-link',
-        origin: ELSEWHERE,
-        method: 'GET',
-        path: `^/v2/droplets/${dropletId}/actions$`,
-        times: Number.POSITIVE_INFINITY,
-      });
-      try {
+      await withFaults([linkedElsewhere(dropletId)], async () => {
         const watched = await watcher.watchInProgress('droplet', dropletId);
         expect(watched).toHaveLength(205);
         for (const watch of watched) await stack.runtime.watches.cancel(watch.id);
-      } finally {
-        stack.simulator.clearFaults();
-      }
+      });
     });
 
     it('a next link that is not an API path fails the listing loudly (PageLinkError), never a partial list', async () => {
       const dropletId = 9303;
       for (let i = 0; i < 3; i++) stack.simulator.createAction({ kind: 'droplet', resourceId: dropletId });
-      inject({
-        kind: 'next-link',
-        link: `${ELSEWHERE}/login?page=2`,
-        method: 'GET',
-        path: `^/v2/droplets/${dropletId}/actions$`,
-      });
-      const seen: number[] = [];
-      const listing = (async () => {
-        for await (const action of stack.runtime
-          .client()
-          .iterateResourceActions('droplet', dropletId, { perPage: 2 }))
-          seen.push(action.id);
-      })();
-      await expect(listing).rejects.toBeInstanceOf(PageLinkError);
-      expect(seen).toHaveLength(2);
+      await withFaults([linkedOutsideTheApi(dropletId)], async () => {
+        const seen: number[] = [];
+        const client = stack.runtime.client();
+        const listing = (async () => {
+          for await (const action of client.iterateResourceActions('droplet', dropletId, { perPage: 2 }))
+            seen.push(action.id);
+        })();
+        await expect(listing).rejects.toBeInstanceOf(PageLinkError);
+        expect(seen).toHaveLength(2);
 
-      // --in-progress watches all or nothing.
-      inject({
-        kind: 'next-link',
-        link: `${ELSEWHERE}/login?page=2`,
-        method: 'GET',
-        path: `^/v2/droplets/${dropletId}/actions$`,
-      });
-      await expect(watcher.watchInProgress('droplet', dropletId, { perPage: 2 })).rejects.toBeInstanceOf(
-        PageLinkError,
-      );
-      const watches = (await stack.runtime.watches.list({ kind: 'droplet', limit: 1000 })).watches;
-      expect(watches.filter((watch) => watch.resourceId === dropletId)).toEqual([]);
+        // --in-progress watches all or nothing.
+        const watching = watcher.watchInProgress('droplet', dropletId, { perPage: 2 });
+        await expect(watching).rejects.toBeInstanceOf(PageLinkError);
+        const watches = (await stack.runtime.watches.list({ kind: 'droplet', limit: 1000 })).watches;
+        expect(watches.filter((watch) => watch.resourceId === dropletId)).toEqual([]);
 
-      inject({
-        kind: 'next-link',
-        link: `${ELSEWHERE}/login?page=2`,
-        method: 'GET',
-        path: `^/v2/droplets/${dropletId}/actions$`,
+        const cli = await runCli(['actions', 'droplet', String(dropletId)], env);
+        expect(cli.code).toBe(1);
+        expect(cli.stderr).toMatch(
+          /actionwatch: .*the next-page link "http:\/\/127\.0\.0\.1:9\/login\?page=2" is not a DigitalOcean API path/,
+        );
       });
-      const cli = await runCli(['actions', 'droplet', String(dropletId)], env);
-      expect(cli.code).toBe(1);
-      expect(cli.stderr).toMatch(
-        /actionwatch: .*the next-page link "http:\/\/127\.0\.0\.1:9\/login\?page=2" is not a DigitalOcean API path/,
-      );
     });
   });
 });
