@@ -12,9 +12,11 @@ import {
   TransientError,
   UnreadableStartError,
 } from '../src/errors/digitalocean-api-error.js';
+import { fleetKeys } from '../src/fleet/fleet-keys.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import type { FaultSpec } from '../src/simulator/faults.js';
+import { DEFAULT_TOKEN_PROFILE } from '../src/watches/watch-ref.js';
 import { runCli } from './support/cli.js';
 import { LogCapture, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 
@@ -426,6 +428,55 @@ describe('answers nobody should trust', () => {
         );
       });
     });
+  });
+  it('batched observation takes nothing from a list entry under another resource, and records nothing of it', async () => {
+    const batched = await startStack({
+      name: 'untrusted-batched',
+      simulator: { defaultDurationMs: 600_000 },
+      env: { OBSERVE_MODE: 'batched', RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_PER_HOUR: '1000000' },
+    });
+    try {
+      const { simulator, runtime } = batched;
+      // Enough watches on one droplet that lists, not single GETs, are the cheap way to see them.
+      const actions = Array.from({ length: 8 }, () =>
+        simulator.createAction({ kind: 'droplet', resourceId: 9501 }),
+      );
+      // Every list shows them errored, on another droplet.
+      const elsewhere: FaultSpec = {
+        kind: 'action-fields',
+        fields: { resource_id: 65172032, status: 'errored' },
+        method: 'GET',
+        times: Number.POSITIVE_INFINITY,
+      };
+      simulator.injectFault({ ...elsewhere, path: '^/v2/actions$' });
+      simulator.injectFault({ ...elsewhere, path: '^/v2/droplets/9501/actions$' });
+      await runtime.startWorker({ concurrency: 4, webhooks: false });
+      const results = await runtime.watches.watchMany(
+        actions.map((action) => ({ kind: 'droplet' as const, resourceId: 9501, actionId: action.id })),
+      );
+      const routes = () => simulator.stats().byRoute;
+      const listed = () =>
+        (routes()['GET /v2/actions'] ?? 0) + (routes()['GET /v2/droplets/:droplet_id/actions'] ?? 0);
+      await until(() => listed() >= 3, 20_000);
+      const observations = fleetKeys(batched.prefix, DEFAULT_TOKEN_PROFILE).observations;
+      for (const [index, { watch }] of results.entries()) {
+        expect(await runtime.watches.outcomes.get(watch.id)).toBeUndefined();
+        const recorded = await runtime.redis.hget(observations, String(actions[index]?.id));
+        expect(recorded === null || !/"status":"errored"/.test(recorded)).toBe(true);
+      }
+
+      simulator.clearFaults();
+      for (const action of actions) simulator.finishAction(action.id, 'completed');
+      for (const [index, { watch }] of results.entries()) {
+        const record = await runtime.waitForOutcome(watch.id, { timeoutMs: 20_000 });
+        expect(record).toMatchObject({
+          outcome: 'completed',
+          action: { id: actions[index]?.id, resource_id: 9501 },
+        });
+      }
+    } finally {
+      await batched.close();
+    }
   });
 });
 
