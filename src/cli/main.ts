@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
+import { ActionProbablyStartedError } from '../errors/action-probably-started-error.js';
 import { ConfigError } from '../errors/config-error.js';
 import { InputError } from '../errors/input-error.js';
 import { RedisConnectionError } from '../errors/redis-connection-error.js';
@@ -23,11 +24,12 @@ try {
       error instanceof InputError ||
       error instanceof ConfigError ||
       error instanceof RedisConnectionError ||
-      error instanceof TokenRefusedError;
+      error instanceof TokenRefusedError ||
+      error instanceof ActionProbablyStartedError;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`actionwatch: ${message.replace(/\s*\n\s*/g, '; ')}\n`);
     if (!known && error instanceof Error && process.env.LOG_LEVEL === 'debug')
       process.stderr.write(`${error.stack}\n`);
-    process.exitCode = EXIT.failure;
+    process.exitCode = error instanceof ActionProbablyStartedError ? EXIT.probably_started : EXIT.failure;
   }
 }
