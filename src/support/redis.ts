@@ -20,7 +20,10 @@ export interface RedisOptions {
    */
   forWorker?: boolean;
   connectionName?: string;
-  /** Give up on the first failure instead of reconnecting (a probe that reports why). */
+  /**
+   * A probe: not connected until `connect()`, and giving up on the first failure instead of
+   * reconnecting, so that it can report why.
+   */
   failFast?: boolean;
 }
 
@@ -30,13 +33,15 @@ export interface RedisOptions {
  */
 export function createRedis(target: RedisTarget, options: RedisOptions = {}): Redis {
   const node = nodeOptions(target, options);
+  const lazy = options.failFast ? { lazyConnect: true } : {};
   switch (target.kind) {
     case 'standalone':
-      return new Server(target.url, node);
+      return new Server(target.url, { ...node, ...lazy });
     case 'sentinel': {
       const tls = node.tls;
       return new Server({
         ...node,
+        ...lazy,
         sentinels: target.sentinels,
         name: target.name,
         ...(target.sentinelAuth.username === undefined
@@ -55,7 +60,7 @@ export function createRedis(target: RedisTarget, options: RedisOptions = {}): Re
     case 'cluster':
       return new Cluster(target.nodes, {
         ...clusterOptions(target, node),
-        ...(options.failFast ? { clusterRetryStrategy: () => null } : {}),
+        ...(options.failFast ? { ...lazy, clusterRetryStrategy: () => null } : {}),
       });
   }
 }
@@ -110,14 +115,17 @@ export async function assertRedisReachable(target: RedisTarget, timeoutMs = 3000
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      probe.ping(),
+      probe.connect().then(() => probe.ping()),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       }),
     ]);
   } catch (error) {
     // The connection's own error (refused, a certificate not trusted) says more than the ping's.
-    const why = (lastError ?? (error as Error)).message;
+    const cause = lastError ?? (error as Error);
+    // A Cluster's "Failed to refresh slots cache" carries the node's own error beside it.
+    const nodeError = (cause as Error & { lastNodeError?: Error }).lastNodeError;
+    const why = nodeError === undefined ? cause.message : `${cause.message} ${nodeError.message}`;
     const variable = redisTargetVariable(target);
     throw new Error(
       `Redis at ${describeRedisTarget(target)} did not answer (${why}). ${
