@@ -125,8 +125,12 @@ describe.skipIf(!HAS_REDIS_SERVER)(
 
       // Kill the primary once some outcomes are in and most are not.
       const eventsKey = `${stack.prefix}:events`;
-      await until(async () => ((await runtime.redis.xlen(eventsKey)) >= 4 ? true : undefined), 20_000);
+      const endedBefore = await until(async () => {
+        const ended = await runtime.redis.xlen(eventsKey);
+        return ended >= 4 ? ended : undefined;
+      }, 20_000);
       await primary.kill();
+      expect(endedBefore).toBeLessThan(batch.length / 2);
 
       // While no primary answers: the library, the API and the CLI each start a watch, and wait.
       const library = newAction(1500, 'completed');
