@@ -3,19 +3,9 @@ import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { describeRedisTarget, REDIS_VARIABLES, redisVariables } from '../src/config/redis-target.js';
-import { ConfigError } from '../src/errors/config-error.js';
+import { problemsOf } from './support/config-problems.js';
 import { LogCapture } from './support/stack.js';
 import { TempDir } from './support/temp-dir.js';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 const PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIIE-key-material\n-----END PRIVATE KEY-----\n';

@@ -7,6 +7,7 @@ import {
   type RedisTls,
   redisTargetVariable,
 } from '../config/redis-target.js';
+import type { Logger } from '../logging/logger.js';
 import { sleep } from './sleep.js';
 import { withTimeout } from './with-timeout.js';
 
@@ -124,6 +125,30 @@ function clusterOptions(target: RedisTarget, node: ServerOptions): ClusterOption
     // checks certificates against those names (managed clusters issue them for names, not IPs).
     ...(target.tls === undefined ? {} : { dnsLookup: (address, lookup) => lookup(null, address) }),
   };
+}
+
+/**
+ * Logs a lost connection once at warn (it reconnects by itself: a failover, a restart) and its
+ * return at info; the errors in between at debug.
+ */
+export function logConnectionHealth(redis: Redis, target: RedisTarget, logger: Logger): void {
+  let lost = false;
+  redis.on('error', (error: Error) => {
+    if (lost) {
+      logger.debug({ err: error.message }, 'redis connection error');
+      return;
+    }
+    lost = true;
+    logger.warn(
+      { err: error.message, redis: describeRedisTarget(target) },
+      'redis connection lost; reconnecting (commands wait for it)',
+    );
+  });
+  redis.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    logger.info({ redis: describeRedisTarget(target) }, 'redis connection restored');
+  });
 }
 
 /**
