@@ -128,19 +128,17 @@ function clusterOptions(target: RedisTarget, node: ServerOptions): ClusterOption
 }
 
 /**
- * Logs a lost connection once at warn (it reconnects by itself: a failover, a restart) and its
- * return at info; the errors in between at debug.
+ * Logs a lost connection once at warn when it starts reconnecting (by itself: a failover, a
+ * restart) and its return at info; errors at debug, since reconnecting repeats them.
  */
 export function logConnectionHealth(redis: Redis, target: RedisTarget, logger: Logger): void {
   let lost = false;
-  redis.on('error', (error: Error) => {
-    if (lost) {
-      logger.debug({ err: error.message }, 'redis connection error');
-      return;
-    }
+  redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error'));
+  redis.on('reconnecting', () => {
+    if (lost) return;
     lost = true;
     logger.warn(
-      { err: error.message, redis: describeRedisTarget(target) },
+      { redis: describeRedisTarget(target) },
       'redis connection lost; reconnecting (commands wait for it)',
     );
   });
