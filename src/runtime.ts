@@ -17,7 +17,7 @@ import { WebhookSigner } from './notifications/webhooks/webhook-signer.js';
 import { WebhookSink, type WebhookSinkOptions } from './notifications/webhooks/webhook-sink.js';
 import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
 import { ActionStarter } from './runs/action-starter.js';
-import { createRedis, type Redis } from './support/redis.js';
+import { createRedis, logConnectionHealth, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
 import { watchQueueName } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
@@ -88,8 +88,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     readonly logger: Logger,
   ) {
     super();
-    this.redis = createRedis(config.redisUrl, { connectionName: `${config.prefix}:client` });
-    this.redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+    this.redis = createRedis(config.redis, { connectionName: `${config.prefix}:client` });
+    logConnectionHealth(this.redis, config.redis, logger);
+    if (config.redis.tls?.rejectUnauthorized === false)
+      logger.warn("REDIS_TLS_REJECT_UNAUTHORIZED=false: the Redis server's certificate is not checked");
     this.watches = new WatchQueue(this.redis, {
       prefix: config.prefix,
       defaultTimeoutMs: config.watch.defaultTimeoutMs,
@@ -185,7 +187,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       logger: this.logger,
       sinks: [...(options.webhooks === false ? [] : [this.webhookSink()]), ...(options.sinks ?? [])],
     });
-    const connection = createRedis(this.config.redisUrl, {
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:worker`,
     });
@@ -271,7 +273,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Starts this process's webhook delivery worker, or returns the one already started. */
   async startDeliveryWorker(options: DeliveryWorkerStartOptions = {}): Promise<DeliveryWorker> {
     if (this.deliveryWorker !== undefined) return this.deliveryWorker;
-    const connection = createRedis(this.config.redisUrl, {
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:deliveries`,
     });
@@ -340,7 +342,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     processor.on('token-rejected', (error) =>
       this.tokenRejected({ variable: 'DIGITALOCEAN_TOKEN', status: error.status }),
     );
-    const connection = createRedis(this.config.redisUrl, {
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:chains`,
     });

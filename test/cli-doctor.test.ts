@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './support/cli.js';
-import { REDIS_URL, type Stack, startStack } from './support/stack.js';
+import { REDIS_ENV, type Stack, startStack } from './support/stack.js';
 
 interface Check {
   check: string;
@@ -125,8 +125,8 @@ describe('actionwatch doctor', () => {
     ['a refused connection', async () => `redis://127.0.0.1:${await closedPort()}`, /ECONNREFUSED/],
     [
       'a database the server lacks',
-      async () => `${REDIS_URL.replace(/\/\d*$/, '')}/99`,
-      /database 99 is refused/,
+      async () => `${(REDIS_ENV.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/99`,
+      /has no database 99/,
     ],
   ])('Redis: %s fails the first line and exits 1', async (_name, url, reason) => {
     const result = await runCli(['doctor'], stack.processEnv({ REDIS_URL: await url() }));

@@ -8,7 +8,7 @@ import {
   RedisConnectionError,
   WaitTimeoutError,
 } from '../src/index.js';
-import { type Stack, startStack } from './support/stack.js';
+import { REDIS_URL, type Stack, startStack } from './support/stack.js';
 
 describe('the library: import { ActionWatcher } from actionwatch', () => {
   let stack: Stack;
@@ -48,7 +48,7 @@ describe('the library: import { ActionWatcher } from actionwatch', () => {
     const created = ActionWatcher.create({
       env: stack.processEnv({
         LOG_LEVEL: 'silent',
-        REDIS_URL: `${stack.config.redisUrl.replace(/\/\d*$/, '')}/99`,
+        REDIS_URL: `${REDIS_URL.replace(/\/\d*$/, '')}/99`,
       }),
     });
     await expect(created).rejects.toBeInstanceOf(RedisConnectionError);

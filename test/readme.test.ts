@@ -22,7 +22,7 @@ import {
   runnableBlocks,
   shellSession,
 } from './support/runnable-blocks.js';
-import { REDIS_URL, startStack, testPrefix, until } from './support/stack.js';
+import { REDIS_ENV, REDIS_TARGET, startStack, testPrefix, until } from './support/stack.js';
 import { TempDir } from './support/temp-dir.js';
 
 /**
@@ -227,7 +227,7 @@ describe('README', () => {
         PATH: `${join(global, 'bin')}:${process.env.PATH ?? ''}`,
         HOME: process.env.HOME ?? temp.path,
         TMPDIR: tmp,
-        REDIS_URL,
+        ...REDIS_ENV,
         ACTIONWATCH_PREFIX: prefix,
         // Global installs go to a private prefix; dist/ is built already, and rebuilding it here
         // would race the other test files that run the CLI.
@@ -248,7 +248,7 @@ describe('README', () => {
       for (const name of readdirSync(ROOT)) {
         if (name.endsWith('.tgz') && !tarballsBefore.has(name)) rmSync(join(ROOT, name));
       }
-      const redis = createRedis(REDIS_URL);
+      const redis = createRedis(REDIS_TARGET);
       await deleteKeysWithPrefix(redis, prefix);
       await deleteKeysWithPrefix(redis, `try-${pgid}`);
       redis.disconnect();

@@ -45,7 +45,7 @@ export async function withRuntime<T>(
  */
 export async function checkRedis(config: Config, logger: Logger): Promise<void> {
   const { assertRedisReachable } = await import('../support/redis.js');
-  const { warnings } = await assertRedisReachable(config.redisUrl);
+  const { warnings } = await assertRedisReachable(config.redis);
   for (const warning of warnings) notice(logger, warning);
 }
 

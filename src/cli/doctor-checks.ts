@@ -1,9 +1,9 @@
-import { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
+import { describeRedisTarget, type RedisTarget } from '../config/redis-target.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { RateLimitedError } from '../errors/digitalocean-api-error.js';
 import type { Runtime } from '../runtime.js';
-import { describeRedisUrl } from '../support/redis.js';
+import { assertRedisReachable, createRedis, type Redis } from '../support/redis.js';
 
 /** `fail` makes `doctor` exit 1; `warn` is advice that does not stop anything from working. */
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -73,52 +73,37 @@ function eviction(fields: Map<string, string>): DoctorCheck {
 }
 
 /**
- * Redis: reachable (on the database the URL names), and its persistence and eviction settings.
- * A connection of its own that never retries, so an unreachable server is one line, at once.
+ * Redis: usable (the preflight every command runs: answering, credentials, the database named),
+ * and its persistence and eviction settings. Connections of its own that never retry, so an
+ * unreachable server is one line, at once.
  */
-export async function checkRedis(url: string, timeoutMs = 3_000): Promise<DoctorCheck[]> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: timeoutMs,
-    retryStrategy: () => null,
-  });
-  // ioredis rejects connect() with "Connection is closed."; the socket's own error says why.
-  let cause: Error | undefined;
-  redis.on('error', (error: Error) => {
-    cause ??= error;
-  });
-  const where = describeRedisUrl(url);
+export async function checkRedis(target: RedisTarget, timeoutMs = 3_000): Promise<DoctorCheck[]> {
+  try {
+    await assertRedisReachable(target, timeoutMs);
+  } catch (error) {
+    return [{ check: 'redis', status: 'fail', detail: message(error) }];
+  }
+  const redis = createRedis(target, { connectionName: 'actionwatch:doctor', failFast: true });
+  redis.on('error', () => {});
   try {
     await redis.connect();
-    // ioredis selects the URL's database on connect but only emits a refusal as an event,
-    // staying on database 0: ask again, so a database the server lacks fails here.
-    const db = redis.options.db ?? 0;
-    try {
-      await redis.select(db);
-    } catch (error) {
-      return [
-        { check: 'redis', status: 'fail', detail: `${where}: database ${db} is refused (${message(error)})` },
-      ];
-    }
     const [server, memory, persisted] = await Promise.all([
       info(redis, 'server'),
       info(redis, 'memory'),
       info(redis, 'persistence'),
     ]);
+    const db = (redis.options as { db?: number }).db ?? 0;
     return [
       {
         check: 'redis',
         status: 'ok',
-        detail: `${where} answers (Redis ${server.get('redis_version') ?? '?'}, database ${db})`,
+        detail: `${describeRedisTarget(target)} answers (Redis ${server.get('redis_version') ?? '?'}, database ${db})`,
       },
       await persistence(redis, persisted),
       eviction(memory),
     ];
   } catch (error) {
-    return [
-      { check: 'redis', status: 'fail', detail: `${where} did not answer (${message(cause ?? error)})` },
-    ];
+    return [{ check: 'redis', status: 'fail', detail: `${describeRedisTarget(target)}: ${message(error)}` }];
   } finally {
     redis.disconnect();
   }

@@ -163,7 +163,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   static async create(options: ActionWatcherOptions = {}): Promise<ActionWatcher> {
     const config = options.config ?? loadConfig(options.env ?? process.env);
     const logger = options.logger ?? createLogger({ level: config.logLevel });
-    const { warnings } = await assertRedisReachable(config.redisUrl);
+    const { warnings } = await assertRedisReachable(config.redis);
     for (const warning of warnings) logger.warn(warning);
     const watcher = new ActionWatcher(new Runtime(config, logger), true);
     if (options.worker) {

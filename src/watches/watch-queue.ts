@@ -1,7 +1,7 @@
 import { type JobsOptions, type JobType, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { isApiId } from '../digitalocean/action-answer.js';
 import { InputError } from '../errors/input-error.js';
+import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { WATCH_QUEUE, watchIndexKey, watchQueueName } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {
@@ -72,10 +72,9 @@ export class WatchQueue {
     readonly redis: Redis,
     private readonly options: WatchQueueOptions,
   ) {
-    this.queue = new Queue<WatchData, OutcomeRecord>(WATCH_QUEUE, {
-      connection: redis,
-      prefix: options.prefix,
-    });
+    this.queue = withoutRepeatedErrors(
+      new Queue<WatchData, OutcomeRecord>(WATCH_QUEUE, { connection: redis, prefix: options.prefix }),
+    );
     this.indexKey = watchIndexKey(options.prefix);
     this.outcomes = new OutcomeStore(redis, {
       prefix: options.prefix,
@@ -273,10 +272,12 @@ export class WatchQueue {
     if (tokenProfile === undefined) return this.queue;
     let queue = this.profileQueues.get(tokenProfile);
     if (queue === undefined) {
-      queue = new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
-        connection: this.redis,
-        prefix: this.options.prefix,
-      });
+      queue = withoutRepeatedErrors(
+        new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
+          connection: this.redis,
+          prefix: this.options.prefix,
+        }),
+      );
       this.profileQueues.set(tokenProfile, queue);
     }
     return queue;

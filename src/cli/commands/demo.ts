@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
+import { redisVariables } from '../../config/redis-target.js';
 import { checkRedis, loadCliConfig } from '../context.js';
 import { isQuiet } from '../global-options.js';
 import { positiveInteger } from '../parsers.js';
@@ -15,7 +16,7 @@ export function registerDemo(program: Command): void {
       // --quiet: the outcomes on stdout only, without the progress and webhook lines.
       const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
       await runDemo({
-        redisUrl: config.redisUrl,
+        redis: redisVariables(process.env),
         count: options.count,
         ...(isQuiet(command) ? { progress: silent } : {}),
       });

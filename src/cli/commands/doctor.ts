@@ -30,7 +30,7 @@ export function registerDoctor(program: Command): void {
           else process.stdout.write(`${MARK[result.status]}  ${result.check.padEnd(20)} ${result.detail}\n`);
         }
       };
-      const redis = await checks.checkRedis(config.redisUrl);
+      const redis = await checks.checkRedis(config.redis);
       report(redis);
       if (redis.some((result) => result.status === 'fail')) {
         // The token check draws on the shared budget and the worker list is in Redis: both need it.
