@@ -18,7 +18,7 @@ import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
 import { ActionStarter } from './runs/action-starter.js';
 import { createRedis, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
-import { watchQueueName } from './watches/keys.js';
+import { watchQueueName, watchQueuePrefix } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
 import { type WaitOptions, waitForOutcome } from './watches/outcome-waiter.js';
 import type { OutcomeRecord } from './watches/watch.js';
@@ -168,7 +168,7 @@ export class Runtime {
     this.workerConnections.push(connection);
     const worker = new WatchWorker({
       connection,
-      prefix: this.config.prefix,
+      prefix: watchQueuePrefix(this.config.prefix, tokenProfile),
       processor,
       logger: this.logger,
       concurrency: options.concurrency ?? this.config.worker.concurrency,

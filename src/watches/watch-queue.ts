@@ -1,7 +1,7 @@
 import { type JobsOptions, type JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { InputError } from '../errors/input-error.js';
-import { WATCH_QUEUE, watchIndexKey, watchQueueName } from './keys.js';
+import { WATCH_QUEUE, watchIndexKey, watchQueueName, watchQueuePrefix } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {
   type Outcome,
@@ -263,7 +263,7 @@ export class WatchQueue {
     if (queue === undefined) {
       queue = new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
         connection: this.redis,
-        prefix: this.options.prefix,
+        prefix: watchQueuePrefix(this.options.prefix, tokenProfile),
       });
       this.profileQueues.set(tokenProfile, queue);
     }
