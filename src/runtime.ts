@@ -74,8 +74,10 @@ export class Runtime {
     readonly config: Config,
     readonly logger: Logger,
   ) {
-    this.redis = createRedis(config.redisUrl, { connectionName: `${config.prefix}:client` });
-    this.redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+    this.redis = createRedis(config.redis, { connectionName: `${config.prefix}:client` });
+    this.redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error'));
+    if (config.redis.tls?.rejectUnauthorized === false)
+      logger.warn("REDIS_TLS_REJECT_UNAUTHORIZED=false: the Redis server's certificate is not checked");
     this.watches = new WatchQueue(this.redis, {
       prefix: config.prefix,
       defaultTimeoutMs: config.watch.defaultTimeoutMs,
@@ -161,7 +163,7 @@ export class Runtime {
       logger: this.logger,
       sinks: [...(options.webhooks === false ? [] : [this.webhookSink()]), ...(options.sinks ?? [])],
     });
-    const connection = createRedis(this.config.redisUrl, {
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:worker`,
     });
@@ -245,7 +247,7 @@ export class Runtime {
   /** Starts this process's webhook delivery worker, or returns the one already started. */
   async startDeliveryWorker(options: DeliveryWorkerStartOptions = {}): Promise<DeliveryWorker> {
     if (this.deliveryWorker !== undefined) return this.deliveryWorker;
-    const connection = createRedis(this.config.redisUrl, {
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:deliveries`,
     });
@@ -311,7 +313,7 @@ export class Runtime {
       schedule: this.config.schedule,
       sinks: [this.chainWebhookSink(), ...(options.sinks ?? [])],
     });
-    const connection = createRedis(this.config.redisUrl, {
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:chains`,
     });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Simulator } from '../src/simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '../src/support/redis.js';
 import { exited, runCli, startCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, testPrefix, until } from './support/stack.js';
+import { REDIS_ENV, REDIS_TARGET, SIM_TOKEN, testPrefix, until } from './support/stack.js';
 import { TempDir } from './support/temp-dir.js';
 
 describe('the actionwatch CLI', () => {
@@ -15,9 +15,9 @@ describe('the actionwatch CLI', () => {
 
   beforeAll(async () => {
     simulator = await Simulator.start({ tokens: [SIM_TOKEN], rateLimit: false });
-    redis = createRedis(REDIS_URL);
+    redis = createRedis(REDIS_TARGET);
     env = {
-      REDIS_URL,
+      ...REDIS_ENV,
       ACTIONWATCH_PREFIX: prefix,
       DIGITALOCEAN_API_URL: simulator.url,
       DIGITALOCEAN_TOKEN: SIM_TOKEN,

@@ -17,7 +17,7 @@ function problemsOf(env: Record<string, string>): string[] {
 describe('configuration', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({});
-    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.redis).toMatchObject({ kind: 'standalone', url: 'redis://127.0.0.1:6379' });
     expect(config.prefix).toBe('actionwatch');
     expect(config.digitalocean).toMatchObject({
       apiUrl: 'https://api.digitalocean.com',

@@ -19,7 +19,7 @@ import {
 } from '../src/errors/digitalocean-api-error.js';
 import { Simulator } from '../src/simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '../src/support/redis.js';
-import { LogCapture, REDIS_URL, testPrefix } from './support/stack.js';
+import { LogCapture, REDIS_TARGET, testPrefix } from './support/stack.js';
 
 /**
  * Every failure class of the DigitalOcean client over real HTTP against the simulator's injected
@@ -381,7 +381,7 @@ describe('rate-limit headers and the gate', () => {
     const prefix = testPrefix('do-client-budget');
 
     beforeAll(() => {
-      redis = createRedis(REDIS_URL);
+      redis = createRedis(REDIS_TARGET);
     });
 
     afterAll(async () => {

@@ -19,7 +19,7 @@ import { Runtime } from '../src/runtime.js';
 import type { ListOrder } from '../src/simulator/index.js';
 import { Simulator } from '../src/simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
-import { LogCapture, REDIS_URL, testPrefix } from './support/stack.js';
+import { LogCapture, REDIS_ENV, REDIS_TARGET, testPrefix } from './support/stack.js';
 
 /**
  * The DigitalOcean client over real HTTP: every endpoint against the simulator, and what goes on
@@ -363,7 +363,7 @@ describe('what goes on the wire', () => {
     const prefix = testPrefix('do-client-env');
     const runtime = new Runtime(
       loadConfig({
-        REDIS_URL,
+        ...REDIS_ENV,
         ACTIONWATCH_PREFIX: prefix,
         DIGITALOCEAN_API_URL: `${server.url}/`,
         DIGITALOCEAN_TOKEN: 'env-token-91c2',
@@ -384,7 +384,7 @@ describe('what goes on the wire', () => {
       expect(Date.now() - started).toBeLessThan(3_000);
     } finally {
       await runtime.close();
-      const cleaner = createRedis(REDIS_URL);
+      const cleaner = createRedis(REDIS_TARGET);
       await deleteKeysWithPrefix(cleaner, prefix);
       cleaner.disconnect();
     }

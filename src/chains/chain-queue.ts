@@ -1,7 +1,7 @@
 import { type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { InputError } from '../errors/input-error.js';
 import { fingerprintOf } from '../runs/run-request.js';
+import type { Redis } from '../support/redis.js';
 import { type Chain, type ChainRecord, chainEventType, chainFrom, initialSteps } from './chain.js';
 import { CHAIN_QUEUE, chainIdFor } from './chain-keys.js';
 import { ChainOutcomeStore } from './chain-outcome-store.js';

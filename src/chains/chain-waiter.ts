@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../support/redis.js';
 import { type WaitOptions, waitForRecorded } from '../watches/outcome-waiter.js';
 import type { ChainOutcomeRecord } from './chain.js';
 import type { ChainOutcomeStore } from './chain-outcome-store.js';

@@ -32,7 +32,7 @@ export async function withRuntime<T>(
     import('../runtime.js'),
     import('../support/redis.js'),
   ]);
-  await assertRedisReachable(config.redisUrl);
+  await assertRedisReachable(config.redis);
   const runtime = new Runtime(config, logger);
   try {
     return await body(runtime);

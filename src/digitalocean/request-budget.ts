@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { profilePrefix } from '../support/key-prefix.js';
+import type { Redis } from '../support/redis.js';
 import { sleep } from '../support/sleep.js';
 import type { RateLimitSnapshot } from './rate-limit-headers.js';
 import type { RequestGate } from './request-gate.js';

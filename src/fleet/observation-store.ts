@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { type Action, classifyStatus } from '../digitalocean/models.js';
 import { loadLua } from '../support/lua.js';
+import type { Redis } from '../support/redis.js';
 import { compactAction } from '../watches/watch.js';
 import type { ActionRef } from '../watches/watch-ref.js';
 import type { FleetKeys } from './fleet-keys.js';

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { PollSchedule } from '../config/config.js';
 import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
 import type { Action } from '../digitalocean/models.js';
@@ -8,6 +7,7 @@ import type { RequestBudget } from '../digitalocean/request-budget.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
 import type { Logger } from '../logging/logger.js';
+import type { Redis } from '../support/redis.js';
 import { outcomeKey, watchQueuePrefix } from '../watches/keys.js';
 import { actionAgeMs, baseInterval } from '../watches/schedule.js';
 import { type ActionRef, parseWatchId } from '../watches/watch-ref.js';

@@ -162,7 +162,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   static async create(options: ActionWatcherOptions = {}): Promise<ActionWatcher> {
     const config = options.config ?? loadConfig(options.env ?? process.env);
     const logger = options.logger ?? createLogger({ level: config.logLevel });
-    await assertRedisReachable(config.redisUrl);
+    await assertRedisReachable(config.redis);
     const watcher = new ActionWatcher(new Runtime(config, logger), true);
     if (options.worker) {
       try {

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { EventStream, type StreamEvent } from '../notifications/event-stream.js';
+import type { Redis } from '../support/redis.js';
 
 /**
  * Follows `<prefix>:events` from the moment it starts, handing every entry to `onEvent`, until

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../support/redis.js';
 import { eventsKey } from '../watches/keys.js';
 import type { OutcomeRecord } from '../watches/watch.js';
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
 import type { Action } from '../digitalocean/models.js';
@@ -8,6 +7,7 @@ import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { ClientError, DigitalOceanApiError, TransientError } from '../errors/digitalocean-api-error.js';
 import { InputError } from '../errors/input-error.js';
 import type { Logger } from '../logging/logger.js';
+import type { Redis } from '../support/redis.js';
 import { sleep } from '../support/sleep.js';
 import { compactAction } from '../watches/watch.js';
 import type { ActionRef } from '../watches/watch-ref.js';

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { Action, ResourceKind } from '../digitalocean/models.js';
 import { profilePrefix } from '../support/key-prefix.js';
 import { loadLua } from '../support/lua.js';
+import type { Redis } from '../support/redis.js';
 
 const COMPARE_AND_SET = loadLua(import.meta.url, 'compare-and-set');
 

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { EventStream } from '../notifications/event-stream.js';
+import type { Redis } from '../support/redis.js';
 import type { OutcomeStore } from './outcome-store.js';
 import type { OutcomeRecord } from './watch.js';
 

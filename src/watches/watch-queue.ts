@@ -1,6 +1,6 @@
 import { type JobsOptions, type JobType, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { InputError } from '../errors/input-error.js';
+import type { Redis } from '../support/redis.js';
 import { WATCH_QUEUE, watchIndexKey, watchQueueName, watchQueuePrefix } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DelayedError, type Job, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import type { Redis } from '../support/redis.js';
 import { StepWorker } from '../support/step-worker.js';
 import { WATCH_QUEUE } from './keys.js';
 import type { OutcomeRecord, WatchData } from './watch.js';

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { redisVariables } from '../../config/redis-target.js';
 import { loadCliConfig } from '../context.js';
 import { positiveInteger } from '../parsers.js';
 
@@ -13,7 +14,7 @@ export function registerDemo(program: Command): void {
         import('../../demo/demo.js'),
         import('../../support/redis.js'),
       ]);
-      await assertRedisReachable(config.redisUrl);
-      await runDemo({ redisUrl: config.redisUrl, count: options.count });
+      await assertRedisReachable(config.redis);
+      await runDemo({ redis: redisVariables(process.env), count: options.count });
     });
 }

@@ -1,7 +1,7 @@
 import { type Job, type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { ChainEventType } from '../../chains/chain.js';
 import { InputError } from '../../errors/input-error.js';
+import type { Redis } from '../../support/redis.js';
 import type { Outcome } from '../../watches/watch.js';
 import type { TargetSource, WebhookFormat } from './webhook-targets.js';
 
