@@ -4,6 +4,7 @@ import { QueueKeys } from 'bullmq';
 import calculateSlot from 'cluster-key-slot';
 import { describe, expect, it } from 'vitest';
 import { CHAIN_QUEUE, chainIndexKey, chainKey, recordChainOutcomeKeys } from '../src/chains/chain-keys.js';
+import { loadConfig } from '../src/config/config.js';
 import { budgetKeys } from '../src/digitalocean/request-budget.js';
 import { durationsKey, fleetKeys } from '../src/fleet/fleet-keys.js';
 import { DELIVERY_QUEUE, goneTargetsKey } from '../src/notifications/webhooks/delivery-queue.js';
@@ -190,5 +191,14 @@ describe('cluster-correct keys', () => {
     expect(runKeyName(prefix, 'team_b', 'r42')).toBe('actionwatch:run-key:team_b:r42');
     expect(watchQueuePrefix(prefix, 'team_b')).toBe('actionwatch');
     expect(watchQueuePrefix(prefix, undefined)).toBe('actionwatch');
+  });
+
+  it('the configuration tags the prefix in cluster mode only, and keeps a tag it was given', () => {
+    const cluster = { REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001' };
+    expect(loadConfig({}).prefix).toBe('actionwatch');
+    expect(loadConfig({ ACTIONWATCH_PREFIX: '{aw}' }).prefix).toBe('{aw}');
+    expect(loadConfig(cluster).prefix).toBe('{actionwatch}');
+    expect(loadConfig({ ...cluster, ACTIONWATCH_PREFIX: 'team.prod' }).prefix).toBe('{team.prod}');
+    expect(loadConfig({ ...cluster, ACTIONWATCH_PREFIX: 'app-{aw}' }).prefix).toBe('app-{aw}');
   });
 });
