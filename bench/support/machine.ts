@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { Cluster } from 'ioredis';
 import type { Redis } from '../../src/support/redis.js';
 
 export interface Machine {
@@ -9,6 +10,8 @@ export interface Machine {
   os: string;
   node: string;
   redis: string;
+  /** `one server`, or how many primaries the Redis Cluster has. */
+  redisTopology: string;
   /** Hashes with a longer value lose their compact encoding: it decides the size of every job hash. */
   redisHashMaxListpackValue: string;
   date: string;
@@ -48,6 +51,10 @@ export async function describeMachine(redis: Redis): Promise<Machine> {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     redis: redisVersion,
+    redisTopology:
+      redis instanceof Cluster
+        ? `a Redis Cluster of ${redis.nodes('master').length} primaries`
+        : 'one server',
     redisHashMaxListpackValue: listpack[1] ?? 'unknown',
     date: new Date().toISOString(),
     loadAtStart: os.loadavg()[0] ?? Number.NaN,

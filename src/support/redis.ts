@@ -137,32 +137,32 @@ export async function assertRedisReachable(target: RedisTarget, timeoutMs = 3000
  * primary is scanned, and keys are unlinked one by one since they may hash to different slots.
  */
 export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
-  if (redis instanceof Cluster) {
-    let deleted = 0;
-    for (const primary of redis.nodes('master')) {
-      await scanKeys(primary, prefix, async (keys) => {
-        const counts = await Promise.all(keys.map((key) => redis.unlink(key)));
-        deleted += counts.reduce((sum, count) => sum + count, 0);
-      });
-    }
-    return deleted;
-  }
   let deleted = 0;
-  await scanKeys(redis, prefix, async (keys) => {
-    deleted += await redis.unlink(...keys);
+  await scanKeysWithPrefix(redis, prefix, async (keys) => {
+    const counts =
+      redis instanceof Cluster
+        ? await Promise.all(keys.map((key) => redis.unlink(key)))
+        : [await redis.unlink(...keys)];
+    deleted += counts.reduce((sum, count) => sum + count, 0);
   });
   return deleted;
 }
 
-async function scanKeys(
-  node: Server,
+/**
+ * Hands every key under `prefix:` to `each`, a SCAN page at a time, with the server that holds
+ * them: on a Cluster, each primary in turn (SCAN sees one node's keys only).
+ */
+export async function scanKeysWithPrefix(
+  redis: Redis,
   prefix: string,
-  each: (keys: string[]) => Promise<void>,
+  each: (keys: string[], node: Server) => Promise<void>,
 ): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await each(keys);
-  } while (cursor !== '0');
+  for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await each(keys, node);
+    } while (cursor !== '0');
+  }
 }
