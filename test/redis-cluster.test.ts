@@ -20,6 +20,18 @@ const TOKEN = 'cluster-token';
 const TEAM_B_TOKEN = 'cluster-token-team-b';
 const SECRET = testSecret();
 
+/**
+ * A test prefix whose deployment slot and profile team_b's slot fall in different thirds of the
+ * slot range, which `redis-cli --cluster create` gives to different primaries.
+ */
+function prefixOnTwoShards(): string {
+  const third = (key: string) => Math.floor(calculateSlot(key) / (16_384 / 3));
+  for (;;) {
+    const prefix = testPrefix('cluster');
+    if (third(`{${prefix}}`) !== third(`{${prefix}:team_b}`)) return prefix;
+  }
+}
+
 interface EventEntry {
   id: string;
   type: string;
@@ -39,7 +51,7 @@ describe.skipIf(!hasRedisServer)('on a Redis Cluster of three primaries with rep
   let app: FastifyInstance;
   let watcher: ActionWatcher;
   const logs = new LogCapture('warn');
-  const configuredPrefix = testPrefix('cluster');
+  const configuredPrefix = prefixOnTwoShards();
   let env: Record<string, string>;
   let nextResource = 9_100;
 
@@ -213,13 +225,22 @@ describe.skipIf(!hasRedisServer)('on a Redis Cluster of three primaries with rep
       expect.arrayContaining(ids),
     );
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+
+    // The deployment's data and team_b's sit on two primaries.
+    const deploymentSlot = calculateSlot(eventsKey(runtime.config.prefix));
+    const teamBSlot = calculateSlot(budgetKeys(runtime.config.prefix, 'team_b').state);
+    expect((await cluster.shardOf(deploymentSlot)).primary).not.toEqual(
+      (await cluster.shardOf(teamBSlot)).primary,
+    );
+    expect(await cluster.keysInSlot(deploymentSlot)).toBeGreaterThan(ids.length);
+    expect(await cluster.keysInSlot(teamBSlot)).toBeGreaterThan(0);
   }, 90_000);
 
-  it('a primary killed mid-batch loses no watch, outcome, event or webhook; API and CLI carry on', async () => {
+  it('primaries killed mid-batch (the deployment’s, then team_b’s) lose no watch, outcome, event or webhook; API and CLI carry on', async () => {
     const before = new Set((await events()).map((entry) => entry.id));
     const planned = Array.from({ length: 24 }, (_, index) =>
       action({
-        durationMs: 1_000 + ((index * 397) % 6_000),
+        durationMs: 1_000 + ((index * 397) % 9_000),
         ...(index % 5 === 0 ? { result: 'errored' as const } : {}),
         ...(index % 4 === 1 ? { profile: 'team_b' as const } : {}),
       }),
@@ -232,6 +253,10 @@ describe.skipIf(!hasRedisServer)('on a Redis Cluster of three primaries with rep
     const waiting = (await runtime.watches.getMany(ids)).filter((watch) => watch?.state === 'waiting');
     expect(waiting.length).toBeGreaterThan(ids.length / 2);
     const killed = await cluster.killPrimaryOf(calculateSlot(eventsKey(runtime.config.prefix)));
+    // Then the primary of team_b's queue, budget and sweeper state, on another shard.
+    const teamBSlot = calculateSlot(budgetKeys(runtime.config.prefix, 'team_b').state);
+    expect((await cluster.shardOf(teamBSlot)).replicas).toHaveLength(1);
+    await cluster.killPrimaryOf(teamBSlot);
 
     const watches = await finished(ids, 60_000);
     expect(watches.map((watch) => watch.outcome)).toEqual(planned.map((planned) => planned.result));

@@ -141,6 +141,12 @@ export class RedisCluster {
     throw new Error(`no shard serves slot ${slot}`);
   }
 
+  /** How many keys the slot holds, asked of its primary. */
+  async keysInSlot(slot: number): Promise<number> {
+    const { primary } = await this.shardOf(slot);
+    return Number(await ask(primary, 'CLUSTER', 'COUNTKEYSINSLOT', String(slot)));
+  }
+
   /**
    * Kills (SIGKILL) the primary serving `slot` and waits until one of its replicas has taken over
    * and every live node agrees the cluster is whole again. Returns the node killed.
