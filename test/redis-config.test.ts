@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
-import { describeRedisTarget, redisVariables } from '../src/config/redis-target.js';
+import { describeRedisTarget, REDIS_VARIABLES, redisVariables } from '../src/config/redis-target.js';
 import { ConfigError } from '../src/errors/config-error.js';
 import { TempDir } from './support/temp-dir.js';
 
@@ -200,5 +201,15 @@ describe('Redis configuration', () => {
       redisVariables({ PATH: '/bin', REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_TLS: '' }),
     ).toEqual({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm' });
     expect(redisVariables({})).toEqual({ REDIS_URL: 'redis://127.0.0.1:6379' });
+  });
+
+  it('lists every Redis variable in .env.example and the README configuration table', () => {
+    const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## How it works'));
+    for (const name of REDIS_VARIABLES) {
+      expect(example).toMatch(new RegExp(`^${name}=`, 'm'));
+      expect(table).toContain(`\`${name}\``);
+    }
   });
 });

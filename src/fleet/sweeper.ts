@@ -7,7 +7,7 @@ import type { RequestBudget } from '../digitalocean/request-budget.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
 import type { Logger } from '../logging/logger.js';
-import type { Redis } from '../support/redis.js';
+import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { outcomeKey, watchQueuePrefix } from '../watches/keys.js';
 import { actionAgeMs, baseInterval } from '../watches/schedule.js';
 import { type ActionRef, parseWatchId } from '../watches/watch-ref.js';
@@ -153,10 +153,12 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     this.lease = new Lease(options.redis, this.keys.lease, options.leaseTtlMs);
     this.registry = new WatchRegistry(options.redis, this.keys);
     this.store = new ObservationStore(options.redis, this.keys);
-    this.queue = new Queue(options.queueName, {
-      connection: options.redis,
-      prefix: watchQueuePrefix(options.prefix, options.profile),
-    });
+    this.queue = withoutRepeatedErrors(
+      new Queue(options.queueName, {
+        connection: options.redis,
+        prefix: watchQueuePrefix(options.prefix, options.profile),
+      }),
+    );
     this.allowance = new Allowance(options.reservedForOthers);
   }
 

@@ -1,4 +1,5 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import type { Queue } from 'bullmq';
 import { Cluster, type ClusterOptions, Redis as Server, type RedisOptions as ServerOptions } from 'ioredis';
 import {
   describeRedisTarget,
@@ -6,6 +7,8 @@ import {
   type RedisTls,
   redisTargetVariable,
 } from '../config/redis-target.js';
+import { sleep } from './sleep.js';
+import { withTimeout } from './with-timeout.js';
 
 /**
  * A connection to Redis: one server (standalone or behind Sentinel) or a Cluster. BullMQ takes
@@ -16,11 +19,14 @@ export type Redis = Server | Cluster;
 export interface RedisOptions {
   /**
    * BullMQ workers need `maxRetriesPerRequest: null` so a Redis restart (or failover) pauses them
-   * instead of failing their blocking calls; plain clients keep a bound so commands fail fast.
+   * instead of failing their blocking calls; plain clients ride through a failover, then fail.
    */
   forWorker?: boolean;
   connectionName?: string;
-  /** Give up on the first failure instead of reconnecting (a probe that reports why). */
+  /**
+   * A probe: not connected until `connect()`, and giving up on the first failure instead of
+   * reconnecting, so that it can report why.
+   */
   failFast?: boolean;
 }
 
@@ -30,13 +36,15 @@ export interface RedisOptions {
  */
 export function createRedis(target: RedisTarget, options: RedisOptions = {}): Redis {
   const node = nodeOptions(target, options);
+  const lazy = options.failFast ? { lazyConnect: true } : {};
   switch (target.kind) {
     case 'standalone':
-      return new Server(target.url, node);
+      return new Server(target.url, { ...node, ...lazy });
     case 'sentinel': {
       const tls = node.tls;
       return new Server({
         ...node,
+        ...lazy,
         sentinels: target.sentinels,
         name: target.name,
         ...(target.sentinelAuth.username === undefined
@@ -47,26 +55,41 @@ export function createRedis(target: RedisTarget, options: RedisOptions = {}): Re
           : { sentinelPassword: target.sentinelAuth.password.reveal() }),
         // The same TLS settings reach the Sentinels and the primary they name.
         ...(tls === undefined ? {} : { sentinelTLS: tls, enableTLSForSentinelMode: true }),
-        // Hears +switch-master from the Sentinels, so a partitioned old primary is left at once.
-        failoverDetector: !options.failFast,
+        // No failoverDetector: its Sentinel subscriptions outlive quit() (BullMQ closes with quit)
+        // and would keep every process alive. A killed primary drops its connections; one demoted
+        // by a failover has them killed by the Sentinels or answers READONLY (see nodeOptions).
         ...(options.failFast ? { sentinelRetryStrategy: () => null } : {}),
       });
     }
     case 'cluster':
       return new Cluster(target.nodes, {
         ...clusterOptions(target, node),
-        ...(options.failFast ? { clusterRetryStrategy: () => null } : {}),
+        ...(options.failFast ? { ...lazy, clusterRetryStrategy: () => null } : {}),
       });
   }
 }
+
+/**
+ * Reconnect soon, then every second: a Sentinel or Cluster failover promotes a replica within
+ * seconds of noticing the primary is gone, and clients should find it as soon as it has.
+ */
+function reconnectDelay(attempt: number): number {
+  return Math.min(attempt * 100, 1000);
+}
+
+/**
+ * A plain command waits through this many reconnect attempts (about a minute: a failover, a
+ * restart) before it fails; worker connections wait as long as it takes.
+ */
+const RECONNECTS_BEFORE_FAILING = 60;
 
 function nodeOptions(target: RedisTarget, options: RedisOptions): ServerOptions {
   const { username, password } = target.auth;
   const tls = target.tls === undefined ? undefined : tlsOptions(target.tls);
   return {
-    maxRetriesPerRequest: options.forWorker ? null : options.failFast ? 0 : 3,
+    maxRetriesPerRequest: options.forWorker ? null : options.failFast ? 0 : RECONNECTS_BEFORE_FAILING,
     enableReadyCheck: true,
-    ...(options.failFast ? { retryStrategy: () => null } : {}),
+    retryStrategy: options.failFast ? () => null : reconnectDelay,
     // A primary demoted by a failover answers writes with READONLY until its clients are moved:
     // reconnect (Sentinel then names the new primary) and send the command again.
     reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
@@ -98,37 +121,70 @@ function clusterOptions(target: RedisTarget, node: ServerOptions): ClusterOption
 }
 
 /**
- * Fails within `timeoutMs` with one line naming the Redis and the variable to change, instead of
- * ioredis' endless reconnect loop.
+ * A BullMQ queue re-emits its connection's errors and, when nobody listens, prints them raw to
+ * stderr: a failover would spill stack traces into the CLI's output. Whoever owns the connection
+ * reports its errors (the Runtime logs them), so the queue's copies are dropped.
+ */
+export function withoutRepeatedErrors<Q extends Queue>(queue: Q): Q {
+  queue.on('error', () => {});
+  return queue;
+}
+
+/**
+ * Sentinels that answer but name a primary that does not: a failover is under way (the primary
+ * died and no replica is promoted yet). A command in flight rides through it; so does a process
+ * starting meanwhile, for as long.
+ */
+const FAILOVER_PATIENCE_MS = 60_000;
+const PRIMARY_GONE = /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ETIMEDOUT|Connection is closed|READONLY|LOADING/;
+
+/**
+ * Fails within `timeoutMs` with one line naming the Redis, why, and the variable to change,
+ * instead of ioredis' endless reconnect loop. Behind Sentinels, waits out a failover first.
  */
 export async function assertRedisReachable(target: RedisTarget, timeoutMs = 3000): Promise<void> {
-  const probe = createRedis(target, { connectionName: 'actionwatch:probe', failFast: true });
+  const patientUntil = Date.now() + (target.kind === 'sentinel' ? FAILOVER_PATIENCE_MS : 0);
+  for (;;) {
+    const failure = await probe(target, timeoutMs);
+    if (failure === undefined) return;
+    const failingOver =
+      target.kind === 'sentinel' && PRIMARY_GONE.test(failure) && !/sentinels/i.test(failure);
+    if (!failingOver || Date.now() >= patientUntil) {
+      const variable = redisTargetVariable(target);
+      throw new Error(
+        `Redis at ${describeRedisTarget(target)} did not answer (${failure}). ${
+          variable === 'REDIS_URL'
+            ? "Start one (docker compose up -d redis, or your package manager's redis-server) or set REDIS_URL."
+            : `Check ${variable} and the REDIS_* credentials and TLS settings.`
+        }`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** One attempt to connect and PING: undefined when Redis answered, else why not. */
+async function probe(target: RedisTarget, timeoutMs: number): Promise<string | undefined> {
+  const client = createRedis(target, { connectionName: 'actionwatch:probe', failFast: true });
   let lastError: Error | undefined;
-  probe.on('error', (error: Error) => {
+  client.on('error', (error: Error) => {
     lastError = error;
   });
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      probe.ping(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    await withTimeout(
+      client.connect().then(() => client.ping()),
+      timeoutMs,
+      `no answer within ${timeoutMs} ms`,
+    );
+    return undefined;
   } catch (error) {
     // The connection's own error (refused, a certificate not trusted) says more than the ping's.
-    const why = (lastError ?? (error as Error)).message;
-    const variable = redisTargetVariable(target);
-    throw new Error(
-      `Redis at ${describeRedisTarget(target)} did not answer (${why}). ${
-        variable === 'REDIS_URL'
-          ? "Start one (docker compose up -d redis, or your package manager's redis-server) or set REDIS_URL."
-          : `Check ${variable} and the REDIS_* credentials and TLS settings.`
-      }`,
-    );
+    const cause = lastError ?? (error as Error);
+    // A Cluster's "Failed to refresh slots cache" carries the node's own error beside it.
+    const nodeError = (cause as Error & { lastNodeError?: Error }).lastNodeError;
+    return nodeError === undefined ? cause.message : `${cause.message} ${nodeError.message}`;
   } finally {
-    clearTimeout(timer);
-    probe.disconnect();
+    client.disconnect();
   }
 }
 

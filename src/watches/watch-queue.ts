@@ -1,6 +1,6 @@
 import { type JobsOptions, type JobType, Queue } from 'bullmq';
 import { InputError } from '../errors/input-error.js';
-import type { Redis } from '../support/redis.js';
+import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { WATCH_QUEUE, watchIndexKey, watchQueueName, watchQueuePrefix } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {
@@ -71,10 +71,9 @@ export class WatchQueue {
     readonly redis: Redis,
     private readonly options: WatchQueueOptions,
   ) {
-    this.queue = new Queue<WatchData, OutcomeRecord>(WATCH_QUEUE, {
-      connection: redis,
-      prefix: options.prefix,
-    });
+    this.queue = withoutRepeatedErrors(
+      new Queue<WatchData, OutcomeRecord>(WATCH_QUEUE, { connection: redis, prefix: options.prefix }),
+    );
     this.indexKey = watchIndexKey(options.prefix);
     this.outcomes = new OutcomeStore(redis, {
       prefix: options.prefix,
@@ -261,10 +260,12 @@ export class WatchQueue {
     if (tokenProfile === undefined) return this.queue;
     let queue = this.profileQueues.get(tokenProfile);
     if (queue === undefined) {
-      queue = new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
-        connection: this.redis,
-        prefix: watchQueuePrefix(this.options.prefix, tokenProfile),
-      });
+      queue = withoutRepeatedErrors(
+        new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
+          connection: this.redis,
+          prefix: watchQueuePrefix(this.options.prefix, tokenProfile),
+        }),
+      );
       this.profileQueues.set(tokenProfile, queue);
     }
     return queue;
