@@ -1,43 +1,14 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { TempDir } from './temp-dir.js';
+import { HAS_REDIS_SERVER, type RedisProcess, RedisServers } from './redis-servers.js';
 
-/** Whether Debian's (or any) redis-server and redis-cli are on PATH: cluster tests need both. */
+/** Cluster tests need redis-cli (Debian ships it with redis-server) besides redis-server. */
 export const hasRedisServer =
-  spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0 &&
-  spawnSync('redis-cli', ['--version'], { stdio: 'ignore' }).status === 0;
+  HAS_REDIS_SERVER && spawnSync('redis-cli', ['--version'], { stdio: 'ignore' }).status === 0;
 
 export interface ClusterNode {
   host: string;
   port: number;
-}
-
-/** A port free now whose cluster bus port (port + 10000) is free as well. */
-async function freeClusterPort(): Promise<number> {
-  for (;;) {
-    const port = await listenOnce(0);
-    if (
-      port + 10_000 < 65_536 &&
-      (await listenOnce(port + 10_000).then(
-        () => true,
-        () => false,
-      ))
-    )
-      return port;
-  }
-}
-
-function listenOnce(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : port));
-    });
-  });
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -63,33 +34,44 @@ async function ask(node: ClusterNode, ...command: string[]): Promise<unknown> {
 }
 
 /**
- * A Redis Cluster of real redis-server processes on free ports in a temporary folder: `primaries`
- * primaries, each with `replicas` replicas, made with `redis-cli --cluster create`. A node that
- * stops answering is failed over after about a second. `stop()` ends every process it started.
+ * A Redis Cluster of real redis-server processes (RedisServers: free ports, a temporary folder):
+ * `primaries` primaries, each with `replicas` replicas, made with `redis-cli --cluster create`. A
+ * node that stops answering is failed over after about a second. `stop()` ends every process.
  */
 export class RedisCluster {
   readonly nodes: ClusterNode[];
-  private readonly processes = new Map<number, ChildProcess>();
 
   private constructor(
-    private readonly dir: TempDir,
-    ports: number[],
+    private readonly servers: RedisServers,
+    private readonly processes: Map<number, RedisProcess>,
   ) {
-    this.nodes = ports.map((port) => ({ host: '127.0.0.1', port }));
+    this.nodes = [...processes.keys()].map((port) => ({ host: '127.0.0.1', port }));
   }
 
   static async start(options: { primaries?: number; replicas?: number } = {}): Promise<RedisCluster> {
     const primaries = options.primaries ?? 3;
     const replicas = options.replicas ?? 1;
-    const ports: number[] = [];
-    for (let i = 0; i < primaries * (1 + replicas); i += 1) ports.push(await freeClusterPort());
-    const cluster = new RedisCluster(new TempDir('actionwatch-cluster'), ports);
+    const servers = new RedisServers('cluster');
+    const processes = new Map<number, RedisProcess>();
     try {
-      for (const port of ports) cluster.spawnNode(port);
-      for (const node of cluster.nodes)
-        await until(`node ${node.port} answering`, async () =>
-          (await ask(node, 'PING')) === 'PONG' ? true : undefined,
-        );
+      for (let i = 0; i < primaries * (1 + replicas); i += 1) {
+        const node = await servers.server(`node-${i}`, {
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'].concat([
+            '--cluster-node-timeout',
+            '1000',
+            // A replica however long cut off may take over: the tests kill primaries on purpose.
+            '--cluster-replica-validity-factor',
+            '0',
+          ]),
+        });
+        processes.set(node.port, node);
+      }
+    } catch (error) {
+      await servers.close();
+      throw error;
+    }
+    const cluster = new RedisCluster(servers, processes);
+    try {
       const created = spawnSync(
         'redis-cli',
         [
@@ -154,10 +136,9 @@ export class RedisCluster {
   async killPrimaryOf(slot: number): Promise<ClusterNode> {
     const { primary, replicas } = await this.shardOf(slot);
     if (replicas.length === 0) throw new Error(`the primary of slot ${slot} has no replica to fail over to`);
-    const child = this.processes.get(primary.port);
+    const node = this.processes.get(primary.port);
     this.processes.delete(primary.port);
-    child?.kill('SIGKILL');
-    if (child !== undefined && child.exitCode === null) await once(child, 'exit');
+    await node?.kill();
     await until(`a replica promoted for slot ${slot}`, async () => {
       const shard = await this.shardOf(slot);
       return shard.primary.port !== primary.port ? true : undefined;
@@ -167,47 +148,8 @@ export class RedisCluster {
   }
 
   async stop(): Promise<void> {
-    const children = [...this.processes.values()];
     this.processes.clear();
-    await Promise.all(
-      children.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGKILL');
-        await once(child, 'exit');
-      }),
-    );
-    this.dir.remove();
-  }
-
-  private spawnNode(port: number): void {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        this.dir.path,
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        `nodes-${port}.conf`,
-        '--cluster-node-timeout',
-        '1000',
-        // A replica however long cut off may take over: the tests kill primaries on purpose.
-        '--cluster-replica-validity-factor',
-        '0',
-        '--appendonly',
-        'no',
-        '--save',
-        '',
-        '--loglevel',
-        'warning',
-      ],
-      { stdio: 'ignore' },
-    );
-    this.processes.set(port, child);
+    await this.servers.close();
   }
 
   /**
