@@ -8,6 +8,7 @@ import { ActionWatcher } from '../src/library/action-watcher.js';
 import { Runtime } from '../src/runtime.js';
 import { Simulator } from '../src/simulator/simulator.js';
 import { hashTagOf } from '../src/support/key-prefix.js';
+import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
 import { eventsKey } from '../src/watches/keys.js';
 import type { Watch } from '../src/watches/watch.js';
 import { WebhookReceiver } from './fixtures/webhook-receiver.js';
@@ -283,4 +284,24 @@ describe.skipIf(!hasRedisServer)('on a Redis Cluster of three primaries with rep
       .map((line) => (JSON.parse(line) as Watch).id);
     expect(listedIds).toEqual(expect.arrayContaining(ids));
   }, 120_000);
+
+  it('deleteKeysWithPrefix, on a connection just made, finds and removes keys on every primary', async () => {
+    const prefixes = ['{cluster-clean-a}', '{cluster-clean-b}', '{cluster-clean-c}', '{cluster-clean-d}'];
+    for (const prefix of prefixes) await runtime.redis.set(`${prefix}:key`, '1');
+    const slots = new Set(
+      await Promise.all(
+        prefixes.map(async (prefix) => (await cluster.shardOf(calculateSlot(prefix))).primary.port),
+      ),
+    );
+    expect(slots.size).toBeGreaterThan(1);
+    const fresh = createRedis(loadConfig(env).redis);
+    try {
+      let deleted = 0;
+      for (const prefix of prefixes) deleted += await deleteKeysWithPrefix(fresh, prefix);
+      expect(deleted).toBe(prefixes.length);
+    } finally {
+      fresh.disconnect();
+    }
+    for (const prefix of prefixes) expect(await runtime.redis.exists(`${prefix}:key`)).toBe(0);
+  });
 });

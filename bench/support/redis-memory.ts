@@ -1,5 +1,4 @@
-import { Cluster } from 'ioredis';
-import { type Redis, scanKeysWithPrefix } from '../../src/support/redis.js';
+import { primaries, type Redis, scanKeysWithPrefix } from '../../src/support/redis.js';
 import { WATCH_QUEUE } from '../../src/watches/keys.js';
 import { parseWatchId } from '../../src/watches/watch-ref.js';
 
@@ -8,9 +7,8 @@ import { parseWatchId } from '../../src/watches/watch-ref.js';
  * Cluster, summed over its primaries.
  */
 export async function usedMemory(redis: Redis): Promise<number> {
-  const servers = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const used = await Promise.all(
-    servers.map(async (server) => {
+    (await primaries(redis)).map(async (server) => {
       const match = /^used_memory:(\d+)/m.exec(await server.info('memory'));
       if (!match) throw new Error('INFO memory has no used_memory line');
       return Number(match[1]);

@@ -213,7 +213,7 @@ export async function scanKeysWithPrefix(
   prefix: string,
   each: (keys: string[], node: Server) => Promise<void>,
 ): Promise<void> {
-  for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+  for (const node of await primaries(redis)) {
     let cursor = '0';
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
@@ -221,4 +221,14 @@ export async function scanKeysWithPrefix(
       if (keys.length > 0) await each(keys, node);
     } while (cursor !== '0');
   }
+}
+
+/**
+ * The servers holding the data: the one server, or every primary of a Cluster (known once the
+ * Cluster connection has read the slot map, so this waits for it).
+ */
+export async function primaries(redis: Redis): Promise<Server[]> {
+  if (!(redis instanceof Cluster)) return [redis];
+  await redis.ping();
+  return redis.nodes('master');
 }
