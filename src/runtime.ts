@@ -16,7 +16,7 @@ import { WebhookSigner } from './notifications/webhooks/webhook-signer.js';
 import { WebhookSink, type WebhookSinkOptions } from './notifications/webhooks/webhook-sink.js';
 import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
 import { ActionStarter } from './runs/action-starter.js';
-import { createRedis, type Redis } from './support/redis.js';
+import { createRedis, logConnectionHealth, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
 import { watchQueueName, watchQueuePrefix } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
@@ -75,7 +75,7 @@ export class Runtime {
     readonly logger: Logger,
   ) {
     this.redis = createRedis(config.redis, { connectionName: `${config.prefix}:client` });
-    this.redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error'));
+    logConnectionHealth(this.redis, config.redis, logger);
     if (config.redis.tls?.rejectUnauthorized === false)
       logger.warn("REDIS_TLS_REJECT_UNAUTHORIZED=false: the Redis server's certificate is not checked");
     this.watches = new WatchQueue(this.redis, {

@@ -3,18 +3,9 @@ import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { describeRedisTarget, REDIS_VARIABLES, redisVariables } from '../src/config/redis-target.js';
-import { ConfigError } from '../src/errors/config-error.js';
+import { problemsOf } from './support/config-problems.js';
+import { LogCapture } from './support/stack.js';
 import { TempDir } from './support/temp-dir.js';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 const PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIIE-key-material\n-----END PRIVATE KEY-----\n';
@@ -76,6 +67,15 @@ describe('Redis configuration', () => {
     for (const secret of ['data-pw-5a7b', 'sentinel-pw-2e4f', 'url-pw-8d2c', 'key-material'])
       expect(printed).not.toContain(secret);
     expect(describeRedisTarget(fromUrl.redis)).toBe('rediss://db.example.com:25061 as default');
+  });
+
+  it('the logger censors ioredis password options wherever they appear', () => {
+    const logs = new LogCapture();
+    logs.logger.info(
+      { password: 'pw-1', options: { password: 'pw-2', sentinelPassword: 'pw-3' } },
+      'options',
+    );
+    expect(logs.raw.join('\n')).not.toMatch(/pw-[123]/);
   });
 
   it('reads TLS files at start and checks what they hold', () => {

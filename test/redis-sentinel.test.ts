@@ -208,6 +208,16 @@ describe.skipIf(!HAS_REDIS_SERVER)(
         Object.fromEntries(all.map(({ id }) => [id, 1])),
       );
 
+      // The operator saw the connection go and come back.
+      expect(
+        stack.logs.find(
+          (line) => line.msg === 'redis connection lost; reconnecting (commands wait for it)',
+        )[0],
+      ).toMatchObject({ level: 40 });
+      expect(stack.logs.find((line) => line.msg === 'redis connection restored')[0]).toMatchObject({
+        level: 30,
+      });
+
       // The CLI worker and the API are still up, and stop cleanly.
       for (const child of [worker, api]) {
         expect(child.exitCode).toBeNull();

@@ -7,6 +7,7 @@ import {
   type RedisTls,
   redisTargetVariable,
 } from '../config/redis-target.js';
+import type { Logger } from '../logging/logger.js';
 import { sleep } from './sleep.js';
 import { withTimeout } from './with-timeout.js';
 
@@ -114,10 +115,40 @@ function clusterOptions(target: RedisTarget, node: ServerOptions): ClusterOption
   return {
     redisOptions: node,
     enableReadyCheck: true,
+    // A node failover takes cluster-node-timeout (15 s by default) and an election: while it
+    // lasts, commands for its slots are retried every second, for about as long as a plain
+    // command rides through a Sentinel failover (ioredis' defaults give up after 1.6 s).
+    retryDelayOnFailover: 1000,
+    retryDelayOnClusterDown: 1000,
+    maxRedirections: RECONNECTS_BEFORE_FAILING,
     // Keep the names given in REDIS_CLUSTER_NODES rather than resolving them to addresses, so TLS
     // checks certificates against those names (managed clusters issue them for names, not IPs).
     ...(target.tls === undefined ? {} : { dnsLookup: (address, lookup) => lookup(null, address) }),
   };
+}
+
+/**
+ * Logs a lost connection once at warn (it reconnects by itself: a failover, a restart) and its
+ * return at info; the errors in between at debug.
+ */
+export function logConnectionHealth(redis: Redis, target: RedisTarget, logger: Logger): void {
+  let lost = false;
+  redis.on('error', (error: Error) => {
+    if (lost) {
+      logger.debug({ err: error.message }, 'redis connection error');
+      return;
+    }
+    lost = true;
+    logger.warn(
+      { err: error.message, redis: describeRedisTarget(target) },
+      'redis connection lost; reconnecting (commands wait for it)',
+    );
+  });
+  redis.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    logger.info({ redis: describeRedisTarget(target) }, 'redis connection restored');
+  });
 }
 
 /**
