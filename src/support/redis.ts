@@ -38,14 +38,17 @@ export interface RedisOptions {
 export function createRedis(target: RedisTarget, options: RedisOptions = {}): Redis {
   const node = nodeOptions(target, options);
   const lazy = options.failFast ? { lazyConnect: true } : {};
+  // A primary demoted by a failover answers writes with READONLY until its clients are moved:
+  // reconnect (Sentinel then names the new primary) and send the command again. (A Cluster
+  // follows its own MOVED redirections instead.)
+  const server = { ...node, ...lazy, reconnectOnError: leaveDemotedPrimary };
   switch (target.kind) {
     case 'standalone':
-      return new Server(target.url, { ...node, ...lazy });
+      return new Server(target.url, server);
     case 'sentinel': {
       const tls = node.tls;
       return new Server({
-        ...node,
-        ...lazy,
+        ...server,
         sentinels: target.sentinels,
         name: target.name,
         ...(target.sentinelAuth.username === undefined
@@ -70,6 +73,10 @@ export function createRedis(target: RedisTarget, options: RedisOptions = {}): Re
   }
 }
 
+function leaveDemotedPrimary(error: Error): 2 | false {
+  return error.message.startsWith('READONLY') ? 2 : false;
+}
+
 /**
  * Reconnect soon, then every second: a Sentinel or Cluster failover promotes a replica within
  * seconds of noticing the primary is gone, and clients should find it as soon as it has.
@@ -91,9 +98,6 @@ function nodeOptions(target: RedisTarget, options: RedisOptions): ServerOptions 
     maxRetriesPerRequest: options.forWorker ? null : options.failFast ? 0 : RECONNECTS_BEFORE_FAILING,
     enableReadyCheck: true,
     retryStrategy: options.failFast ? () => null : reconnectDelay,
-    // A primary demoted by a failover answers writes with READONLY until its clients are moved:
-    // reconnect (Sentinel then names the new primary) and send the command again.
-    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
     ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password: password.reveal() }),
@@ -126,19 +130,17 @@ function clusterOptions(target: RedisTarget, node: ServerOptions): ClusterOption
 }
 
 /**
- * Logs a lost connection once at warn (it reconnects by itself: a failover, a restart) and its
- * return at info; the errors in between at debug.
+ * Logs a lost connection once at warn when it starts reconnecting (by itself: a failover, a
+ * restart) and its return at info; errors at debug, since reconnecting repeats them.
  */
 export function logConnectionHealth(redis: Redis, target: RedisTarget, logger: Logger): void {
   let lost = false;
-  redis.on('error', (error: Error) => {
-    if (lost) {
-      logger.debug({ err: error.message }, 'redis connection error');
-      return;
-    }
+  redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error'));
+  redis.on('reconnecting', () => {
+    if (lost) return;
     lost = true;
     logger.warn(
-      { err: error.message, redis: describeRedisTarget(target) },
+      { redis: describeRedisTarget(target) },
       'redis connection lost; reconnecting (commands wait for it)',
     );
   });
