@@ -84,12 +84,27 @@ describe.skipIf(!hasRedisServer)('on a Redis Cluster of three primaries with rep
   }, 120_000);
 
   afterAll(async () => {
-    await app?.close();
-    await watcher?.close();
-    await runtime?.close();
-    await receiver?.close();
-    await simulator?.close();
-    await cluster?.stop();
+    const closing = (async () => {
+      await app?.close();
+      await watcher?.close();
+      await runtime?.close();
+      await receiver?.close();
+      await simulator?.close();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // A close that never finishes (workers stuck after a failover) fails here, and the cluster
+      // is stopped all the same rather than left running.
+      await Promise.race([
+        closing,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('closing the runtime took over 30 s')), 30_000);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      await cluster?.stop();
+    }
   }, 60_000);
 
   function action(options: { result?: 'completed' | 'errored'; durationMs: number; profile?: 'team_b' }) {
