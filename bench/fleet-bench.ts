@@ -3,6 +3,7 @@ import { loadConfig } from '../src/config/config.js';
 import { redisVariables } from '../src/config/redis-target.js';
 import type { ListOrder } from '../src/simulator/index.js';
 import { createRedis } from '../src/support/redis.js';
+import { hasRedisServer, RedisCluster } from '../test/support/redis-cluster.js';
 import { type BaselineEstimate, replayDirectPolling } from './fleet/baseline.js';
 import { type FleetRun, runFleet } from './fleet/fleet-run.js';
 import { type PlannedAction, planWorkload, type WorkloadSettings } from './fleet/workload.js';
@@ -27,6 +28,10 @@ one GET per poll at the core's schedule over the same actions, and measures a sa
   --background <n>         other actions started per simulated second (default 0.5)
   --history <n>            finished actions on the account before the run (default 3000)
   --baseline-sample <n>    watches of the direct (one GET per poll) run measured for real; 0 skips it (default 500)
+  --cluster                run on a Redis Cluster of three primaries that the bench starts itself
+                           (redis-server and redis-cli on PATH) and stops afterwards; with
+                           REDIS_CLUSTER_NODES set instead, on that cluster. Either way --write
+                           records the run in the cluster section, beside the standalone one
   --write                  replace the fleet section of bench/RESULTS.md with this run
   -h, --help               show this help
 
@@ -41,6 +46,7 @@ const OPTIONS = {
   background: { type: 'string' },
   history: { type: 'string' },
   'baseline-sample': { type: 'string' },
+  cluster: { type: 'boolean' },
   write: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -119,19 +125,43 @@ export async function fleetMain(args: string[], resultsFile: string): Promise<vo
     return;
   }
   const settings = settingsFrom(values);
-  const redisEnv = redisVariables(process.env);
-  const redis = createRedis(loadConfig(redisEnv).redis, { connectionName: 'actionwatch-fleet-bench' });
-  const machine = await describeMachine(redis).finally(() => redis.disconnect());
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
-  const results = await runFleetBench(settings, machine, redisEnv, progress);
-  const report = renderFleetReport(results);
-  process.stdout.write(`\n${report}\n`);
-  if (values.write) {
-    writeResultsSection(resultsFile, 'fleet', 'Fleet benchmark (`npm run bench -- --fleet`)', report);
-    progress(`wrote ${resultsFile}`);
-  } else {
-    progress('bench/RESULTS.md left as it was (pass --write to record this run)');
+  const cluster = values.cluster ? await startCluster(progress) : undefined;
+  try {
+    const redisEnv =
+      cluster === undefined ? redisVariables(process.env) : { REDIS_CLUSTER_NODES: cluster.nodesVariable };
+    const target = loadConfig(redisEnv).redis;
+    const redis = createRedis(target, { connectionName: 'actionwatch-fleet-bench' });
+    const machine = await describeMachine(redis).finally(() => redis.disconnect());
+    const results = await runFleetBench(settings, machine, redisEnv, progress);
+    const report = renderFleetReport(results);
+    process.stdout.write(`\n${report}\n`);
+    if (values.write) {
+      if (target.kind === 'cluster') {
+        writeResultsSection(
+          resultsFile,
+          'fleet-cluster',
+          'Fleet benchmark on a Redis Cluster (`npm run bench -- --fleet --cluster`)',
+          report,
+        );
+      } else {
+        writeResultsSection(resultsFile, 'fleet', 'Fleet benchmark (`npm run bench -- --fleet`)', report);
+      }
+      progress(`wrote ${resultsFile}`);
+    } else {
+      progress('bench/RESULTS.md left as it was (pass --write to record this run)');
+    }
+  } finally {
+    await cluster?.stop();
   }
+}
+
+/** The tests' cluster harness: three primaries without replicas, on free ports. */
+async function startCluster(progress: (line: string) => void): Promise<RedisCluster> {
+  if (!hasRedisServer) throw new UsageError('--cluster needs redis-server and redis-cli on PATH');
+  const cluster = await RedisCluster.start({ primaries: 3, replicas: 0 });
+  progress(`started a Redis Cluster of three primaries: ${cluster.nodesVariable}`);
+  return cluster;
 }
 
 async function runFleetBench(
@@ -265,7 +295,7 @@ function renderFleetReport(results: FleetResults): string {
   }
   lines.push(
     '',
-    `Setup: ${formatInteger(count)} actions of both kinds (${mixSummary()}), durations 30 s to 1 h by type, ${formatPercent(settings.workload.erroredShare)} ending errored, all started within the first simulated minute and each watched from its start; ${formatInteger(settings.history)} finished actions already on the account and ${formatNumber(settings.backgroundPerSecond, 2)} other actions started per simulated second throughout, so list pages shift under every sweep; ${settings.workers} worker processes in batched mode sharing one budget of 250/min and 5,000/h (headroom 10 %). Time is compressed ${formatNumber(settings.timeScale, 0)}×: the simulator (action durations, timestamps and its rate-limit windows) and the workers' budgets and planner run on a clock ${formatNumber(settings.timeScale, 0)} times faster than the wall clock, and the poll schedule (POLL_MIN_INTERVAL, POLL_MAX_INTERVAL) is divided by the same factor, so every figure is in simulated time and the limits are DigitalOcean's own, per simulated minute and hour. CPU time does not compress: at ${formatNumber(settings.timeScale, 0)}× the start (${formatInteger(count)} watches registered and located within one simulated minute, on cores shared with the simulator and Redis) is ${formatNumber(settings.timeScale, 0)} times harder than it would be in real time. Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory}; Node ${machine.node}; Redis ${machine.redis}; ${machine.date.slice(0, 10)}.`,
+    `Setup: ${formatInteger(count)} actions of both kinds (${mixSummary()}), durations 30 s to 1 h by type, ${formatPercent(settings.workload.erroredShare)} ending errored, all started within the first simulated minute and each watched from its start; ${formatInteger(settings.history)} finished actions already on the account and ${formatNumber(settings.backgroundPerSecond, 2)} other actions started per simulated second throughout, so list pages shift under every sweep; ${settings.workers} worker processes in batched mode sharing one budget of 250/min and 5,000/h (headroom 10 %). Time is compressed ${formatNumber(settings.timeScale, 0)}×: the simulator (action durations, timestamps and its rate-limit windows) and the workers' budgets and planner run on a clock ${formatNumber(settings.timeScale, 0)} times faster than the wall clock, and the poll schedule (POLL_MIN_INTERVAL, POLL_MAX_INTERVAL) is divided by the same factor, so every figure is in simulated time and the limits are DigitalOcean's own, per simulated minute and hour. CPU time does not compress: at ${formatNumber(settings.timeScale, 0)}× the start (${formatInteger(count)} watches registered and located within one simulated minute, on cores shared with the simulator and Redis) is ${formatNumber(settings.timeScale, 0)} times harder than it would be in real time. Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory}; Node ${machine.node}; Redis ${machine.redis} (${machine.redisTopology}); ${machine.date.slice(0, 10)}.`,
   );
   return lines.join('\n');
 }

@@ -19,7 +19,7 @@ import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
 import { ActionStarter } from './runs/action-starter.js';
 import { createRedis, logConnectionHealth, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
-import { watchQueueName } from './watches/keys.js';
+import { watchQueueName, watchQueuePrefix } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
 import { type WaitOptions, waitForOutcome } from './watches/outcome-waiter.js';
 import type { OutcomeRecord } from './watches/watch.js';
@@ -196,7 +196,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       tokenProfile === undefined ? 'DIGITALOCEAN_TOKEN' : `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()}`;
     const worker = new WatchWorker({
       connection,
-      prefix: this.config.prefix,
+      prefix: watchQueuePrefix(this.config.prefix, tokenProfile),
       processor,
       logger: this.logger,
       concurrency: options.concurrency ?? this.config.worker.concurrency,

@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { loadConfig } from '../../src/config/config.js';
 import type { FleetTotals } from '../../src/fleet/fleet.js';
-import { fleetKeys } from '../../src/fleet/fleet-keys.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { EventStream } from '../../src/notifications/event-stream.js';
 import { Runtime } from '../../src/runtime.js';
@@ -16,7 +15,7 @@ import { eventsKey, WATCH_QUEUE } from '../../src/watches/keys.js';
 import type { OutcomeRecord } from '../../src/watches/watch.js';
 import { watchIdOf } from '../../src/watches/watch-ref.js';
 import { readProcessUsage } from '../support/process-usage.js';
-import { memoryByGroup, usedMemory } from '../support/redis-memory.js';
+import { FLEET_GROUP, memoryByGroup, usedMemory } from '../support/redis-memory.js';
 import { sleep } from '../support/timing.js';
 import { CompressedClock } from './compressed-time.js';
 import type { PlannedAction } from './workload.js';
@@ -103,12 +102,14 @@ export async function runFleet(
   const redis = createRedis(loadConfig(settings.redisEnv).redis, {
     connectionName: 'actionwatch-fleet-bench',
   });
-  const prefix = `awbench-fleet-${settings.mode}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const configuredPrefix = `awbench-fleet-${settings.mode}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  // What the keys start with: on a Cluster, the prefix inside its hash tag.
+  const prefix = loadConfig({ ...settings.redisEnv, ACTIONWATCH_PREFIX: configuredPrefix }).prefix;
   const workers: WorkerChild[] = [];
   let producer: Runtime | undefined;
   try {
     seedHistory(simulator, settings.history, clock);
-    const env = workerEnv(settings, simulator.url, prefix, clock);
+    const env = workerEnv(settings, simulator.url, configuredPrefix, clock);
     const redisBeforeBytes = await usedMemory(redis);
     for (let i = 0; i < settings.workers; i++) workers.push(await startWorker(env, redis, prefix));
     const cpuBefore = workers.reduce((sum, worker) => sum + readProcessUsage(worker.pid).cpuMs, 0);
@@ -127,7 +128,7 @@ export async function runFleet(
       progress(`${settings.mode}: ${expected.size} watches enqueued; waiting for their outcomes`);
       const groups = await memoryByGroup(redis, prefix);
       const keysAtPeakBytes = [...groups.values()].reduce((sum, group) => sum + group.bytes, 0);
-      const fleetKeysAtPeakBytes = await fleetMemory(redis, prefix);
+      const fleetKeysAtPeakBytes = groups.get(FLEET_GROUP)?.bytes ?? 0;
       const longest = Math.max(...settings.actions.map((action) => action.startOffsetMs + action.durationMs));
       const deadline = Date.now() + clock.wall(longest) + 180_000;
       const events = eventsKey(prefix);
@@ -329,14 +330,6 @@ async function startActions(
     }
     await sleep(10);
   }
-}
-
-async function fleetMemory(redis: Redis, prefix: string): Promise<number> {
-  const keys = Object.values(fleetKeys(prefix, 'default'));
-  const pipeline = redis.pipeline();
-  for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
-  const replies = (await pipeline.exec()) ?? [];
-  return replies.reduce((sum, [, value]) => sum + Number(value ?? 0), 0);
 }
 
 async function readOutcomes(stream: EventStream): Promise<OutcomeRecord[]> {

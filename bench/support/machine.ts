@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import type { Redis } from '../../src/support/redis.js';
+import { Cluster } from 'ioredis';
+import { primaries, type Redis } from '../../src/support/redis.js';
 
 export interface Machine {
   cpu: string;
@@ -9,6 +10,8 @@ export interface Machine {
   os: string;
   node: string;
   redis: string;
+  /** `one server`, or how many primaries the Redis Cluster has. */
+  redisTopology: string;
   /** Hashes with a longer value lose their compact encoding: it decides the size of every job hash. */
   redisHashMaxListpackValue: string;
   date: string;
@@ -38,6 +41,7 @@ function totalMemory(): string {
 
 export async function describeMachine(redis: Redis): Promise<Machine> {
   const server = await redis.info('server');
+  const servers = await primaries(redis);
   const redisVersion = /^redis_version:(.+)$/m.exec(server)?.[1]?.trim() ?? 'unknown';
   // Managed Redis services often refuse CONFIG.
   const listpack = (await redis.config('GET', 'hash-max-listpack-value').catch(() => [])) as string[];
@@ -48,6 +52,7 @@ export async function describeMachine(redis: Redis): Promise<Machine> {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     redis: redisVersion,
+    redisTopology: redis instanceof Cluster ? `a Redis Cluster of ${servers.length} primaries` : 'one server',
     redisHashMaxListpackValue: listpack[1] ?? 'unknown',
     date: new Date().toISOString(),
     loadAtStart: os.loadavg()[0] ?? Number.NaN,

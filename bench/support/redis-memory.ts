@@ -1,17 +1,27 @@
-import type { Redis } from '../../src/support/redis.js';
+import { primaries, type Redis, scanKeysWithPrefix } from '../../src/support/redis.js';
 import { WATCH_QUEUE } from '../../src/watches/keys.js';
 import { parseWatchId } from '../../src/watches/watch-ref.js';
 
-/** INFO memory `used_memory`: everything the Redis server holds, other tenants included. */
+/**
+ * INFO memory `used_memory`: everything the Redis server holds, other tenants included; on a
+ * Cluster, summed over its primaries.
+ */
 export async function usedMemory(redis: Redis): Promise<number> {
-  const info = await redis.info('memory');
-  const match = /^used_memory:(\d+)/m.exec(info);
-  if (!match) throw new Error('INFO memory has no used_memory line');
-  return Number(match[1]);
+  const used = await Promise.all(
+    (await primaries(redis)).map(async (server) => {
+      const match = /^used_memory:(\d+)/m.exec(await server.info('memory'));
+      if (!match) throw new Error('INFO memory has no used_memory line');
+      return Number(match[1]);
+    }),
+  );
+  return used.reduce((sum, bytes) => sum + bytes, 0);
 }
 
 /** The request budget's windows: per-token bookkeeping bounded by the hourly limit, not per watch. */
 export const BUDGET_GROUP = 'request budget';
+
+/** Batched observation's registry, due times, observations and listing model. */
+export const FLEET_GROUP = 'batching';
 
 export interface KeyGroup {
   keys: number;
@@ -23,6 +33,7 @@ function groupOf(key: string, prefix: string): string {
   const rest = key.slice(prefix.length + 1);
   if (rest === 'watch-index') return 'watch index zset';
   if (rest.startsWith('budget:')) return BUDGET_GROUP;
+  if (rest.startsWith('fleet:')) return FLEET_GROUP;
   if (rest === 'events' || rest.startsWith('outcome:')) return 'outcomes and events';
   if (!rest.startsWith(`${WATCH_QUEUE}:`)) return 'other';
   const inQueue = rest.slice(WATCH_QUEUE.length + 1);
@@ -41,12 +52,9 @@ function groupOf(key: string, prefix: string): string {
  */
 export async function memoryByGroup(redis: Redis, prefix: string): Promise<Map<string, KeyGroup>> {
   const groups = new Map<string, KeyGroup>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length === 0) continue;
-    const pipeline = redis.pipeline();
+  // MEMORY USAGE names no key ioredis routes by: ask the node the keys were found on.
+  await scanKeysWithPrefix(redis, prefix, async (keys, node) => {
+    const pipeline = node.pipeline();
     for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
     const replies = (await pipeline.exec()) ?? [];
     for (const [index, key] of keys.entries()) {
@@ -57,6 +65,6 @@ export async function memoryByGroup(redis: Redis, prefix: string): Promise<Map<s
       group.bytes += bytes;
       groups.set(name, group);
     }
-  } while (cursor !== '0');
+  });
   return groups;
 }

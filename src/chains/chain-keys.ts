@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { InputError } from '../errors/input-error.js';
+import { eventsKey } from '../watches/keys.js';
 
-/** Every Redis key a chain uses outside BullMQ's own, in one place. */
+/**
+ * Every Redis key a chain uses outside BullMQ's own, in one place; all under the deployment's
+ * prefix, in the slot of its events stream.
+ */
 export const CHAIN_QUEUE = 'chains';
 
 export function chainKey(prefix: string, chainId: string): string {
@@ -10,6 +14,11 @@ export function chainKey(prefix: string, chainId: string): string {
 
 export function chainOutcomeKey(prefix: string, chainId: string): string {
   return `${prefix}:chain-outcome:${chainId}`;
+}
+
+/** The keys of record-outcome.lua for a chain: its outcome, and the events stream it shares with watches. */
+export function recordChainOutcomeKeys(prefix: string, chainId: string): [string, string] {
+  return [chainOutcomeKey(prefix, chainId), eventsKey(prefix)];
 }
 
 /** Sorted set of chain ids by creation time, for listing. */

@@ -1,7 +1,7 @@
 import type { Redis } from '../support/redis.js';
 import { type OutcomeStoreOptions, recordOnce } from '../watches/outcome-store.js';
 import type { ChainOutcomeRecord } from './chain.js';
-import { chainOutcomeKey } from './chain-keys.js';
+import { chainOutcomeKey, recordChainOutcomeKeys } from './chain-keys.js';
 
 export type ChainOutcomeStoreOptions = OutcomeStoreOptions;
 
@@ -21,7 +21,7 @@ export class ChainOutcomeStore {
     const { created, record: stored } = await recordOnce(
       this.redis,
       this.options,
-      chainOutcomeKey(this.options.prefix, record.chain.id),
+      recordChainOutcomeKeys(this.options.prefix, record.chain.id),
       record,
       { type: record.type, subjectId: record.chain.id },
     );

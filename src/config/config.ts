@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/config-error.js';
+import { deploymentPrefix } from '../support/key-prefix.js';
 import { isOutcome, OUTCOMES, type Outcome } from '../watches/watch.js';
 import { parseDuration } from './duration.js';
 import { parseBoolean } from './env-values.js';
@@ -169,6 +170,7 @@ export interface PollSchedule {
 export interface Config {
   /** How to reach Redis: one server, a Sentinel-managed primary or a Cluster (see redis-target). */
   redis: RedisTarget;
+  /** The key prefix: ACTIONWATCH_PREFIX, inside a hash tag in cluster mode (see support/key-prefix). */
   prefix: string;
   logLevel: (typeof LOG_LEVELS)[number];
   digitalocean: {
@@ -241,7 +243,8 @@ export function loadConfig(env: Env = process.env): Config {
   const token = nonEmpty(e.DIGITALOCEAN_TOKEN) ?? nonEmpty(e.DIGITALOCEAN_ACCESS_TOKEN);
   return {
     redis: redis.target,
-    prefix: e.ACTIONWATCH_PREFIX,
+    // In cluster mode the prefix carries a hash tag, so that each script's keys share a slot.
+    prefix: deploymentPrefix(e.ACTIONWATCH_PREFIX, { cluster: redis.target.kind === 'cluster' }),
     logLevel: e.LOG_LEVEL,
     digitalocean: {
       apiUrl: e.DIGITALOCEAN_API_URL.replace(/\/+$/, ''),

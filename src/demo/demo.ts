@@ -56,12 +56,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       );
     },
   });
-  const prefix = `actionwatch-demo-${process.pid}-${Date.now()}`;
   const config = loadConfig({
     ...options.redis,
     DIGITALOCEAN_API_URL: simulator.url,
     DIGITALOCEAN_TOKEN: 'demo-token',
-    ACTIONWATCH_PREFIX: prefix,
+    ACTIONWATCH_PREFIX: `actionwatch-demo-${process.pid}-${Date.now()}`,
     POLL_MIN_INTERVAL: '1s',
     POLL_MAX_INTERVAL: '5s',
     WATCH_TIMEOUT: '2m',
@@ -93,7 +92,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // One action that does not exist, to show not_found.
     requests.push({ kind: 'droplet', resourceId: 3_999_999, actionId: 999_999_999 });
 
-    const stream = new EventStream(reader, prefix);
+    const stream = new EventStream(reader, config.prefix);
     let cursor = await stream.lastId();
     const { length: total } = await runtime.watches.watchMany(requests);
     const outcomes: Record<Outcome, number> = {
@@ -147,7 +146,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await runtime.close();
     await receiver.close();
     const cleaner = createRedis(config.redis);
-    await deleteKeysWithPrefix(cleaner, prefix).catch(() => {});
+    await deleteKeysWithPrefix(cleaner, config.prefix).catch(() => {});
     cleaner.disconnect();
     await simulator.close();
   }

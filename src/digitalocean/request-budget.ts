@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import { profilePrefix } from '../support/key-prefix.js';
 import type { Redis } from '../support/redis.js';
 import { sleep } from '../support/sleep.js';
 import type { RateLimitSnapshot } from './rate-limit-headers.js';
@@ -9,7 +10,7 @@ import type { RequestGate } from './request-gate.js';
 /**
  * One DigitalOcean token's request budget, shared through Redis by every process that uses it.
  *
- * All state lives under `${prefix}:budget:${profile}:` and changes only inside Lua scripts, so any
+ * All state lives under `${prefix}:budget:${profile}:` (see budgetKeys) and changes only inside Lua scripts, so any
  * number of workers can meter the same token without ever granting more than the limits allow:
  *
  * - `minute` and `hour`: sorted sets of granted requests (score = grant time in ms), trimmed on every
@@ -28,7 +29,7 @@ import type { RequestGate } from './request-gate.js';
  */
 
 export interface RequestBudgetOptions {
-  /** Redis key prefix, e.g. 'actionwatch'; keys are `${prefix}:budget:${profile}:minute|hour|state`. */
+  /** The deployment's key prefix, e.g. 'actionwatch'; see budgetKeys. */
   prefix: string;
   /** Token profile name, default 'default'; each profile is fully independent. */
   profile?: string;
@@ -84,6 +85,21 @@ export const PACE_BELOW_FRACTION = 0.2;
  */
 export const PLENTY_MARGIN_FRACTION = 0.25;
 
+export interface BudgetKeys {
+  minute: string;
+  hour: string;
+  state: string;
+}
+
+/**
+ * The keys of one profile's budget, which every budget script (acquire-request.lua takes all
+ * three) and `usage()`'s MULTI touch: under the profile's prefix, so they share its slot.
+ */
+export function budgetKeys(prefix: string, profile: string): BudgetKeys {
+  const base = `${profilePrefix(prefix, profile)}:budget:${profile}`;
+  return { minute: `${base}:minute`, hour: `${base}:hour`, state: `${base}:state` };
+}
+
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 
@@ -138,7 +154,7 @@ export class RequestBudget implements RequestGate {
   private readonly headroom: number;
   private readonly perHour: number;
   private readonly clock: () => number;
-  private readonly keys: { minute: string; hour: string; state: string };
+  private readonly keys: BudgetKeys;
   private readonly observeEveryMs: number;
   /** What this process last stored by `observe`, for `observeEveryMs`. */
   private lastObservation: { atMs: number; remaining: number; resetAtMs: number; limit: number } | undefined;
@@ -161,8 +177,7 @@ export class RequestBudget implements RequestGate {
     this.hourLimit = effectiveLimit(this.perHour, options.headroom);
     this.clock = options.now ?? Date.now;
     this.observeEveryMs = Math.max(0, options.observeEveryMs ?? 0);
-    const base = `${options.prefix}:budget:${profile}`;
-    this.keys = { minute: `${base}:minute`, hour: `${base}:hour`, state: `${base}:state` };
+    this.keys = budgetKeys(options.prefix, profile);
   }
 
   private now(): number {

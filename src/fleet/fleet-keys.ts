@@ -1,3 +1,5 @@
+import { profilePrefix } from '../support/key-prefix.js';
+
 /**
  * Redis keys of batched observation, one set per token profile (observations made with one token
  * are never used for another's watches), plus the duration history shared by every profile.
@@ -21,8 +23,13 @@ export interface FleetKeys {
   healthy: string;
 }
 
+/**
+ * One profile's keys, under the profile's prefix so that they share its slot: the observer's and
+ * the registry's MULTIs span several of them; record-observations.lua takes `observations`, the
+ * lease scripts `lease`.
+ */
 export function fleetKeys(prefix: string, profile: string): FleetKeys {
-  const base = `${prefix}:fleet:${profile}`;
+  const base = `${profilePrefix(prefix, profile)}:fleet:${profile}`;
   return {
     due: `${base}:due`,
     watches: `${base}:watches`,
@@ -35,7 +42,10 @@ export function fleetKeys(prefix: string, profile: string): FleetKeys {
   };
 }
 
-/** HASH `<kind>:<type>|<bucket>` → count: how long finished actions took, for every profile. */
+/**
+ * HASH `<kind>:<type>|<bucket>` → count: how long finished actions took, for every profile (so in
+ * the deployment's slot; only single-key commands touch it).
+ */
 export function durationsKey(prefix: string): string {
   return `${prefix}:fleet:durations`;
 }

@@ -8,7 +8,7 @@ import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
 import type { Logger } from '../logging/logger.js';
 import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
-import { outcomeKey } from '../watches/keys.js';
+import { outcomeKey, watchQueuePrefix } from '../watches/keys.js';
 import { actionAgeMs, baseInterval } from '../watches/schedule.js';
 import { type ActionRef, parseWatchId } from '../watches/watch-ref.js';
 import { AccountSweep } from './account-sweep.js';
@@ -154,7 +154,10 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     this.registry = new WatchRegistry(options.redis, this.keys);
     this.store = new ObservationStore(options.redis, this.keys);
     this.queue = withoutRepeatedErrors(
-      new Queue(options.queueName, { connection: options.redis, prefix: options.prefix }),
+      new Queue(options.queueName, {
+        connection: options.redis,
+        prefix: watchQueuePrefix(options.prefix, options.profile),
+      }),
     );
     this.allowance = new Allowance(options.reservedForOthers);
   }

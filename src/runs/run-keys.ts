@@ -1,4 +1,5 @@
 import type { Action, ResourceKind } from '../digitalocean/models.js';
+import { profilePrefix } from '../support/key-prefix.js';
 import { loadLua } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 
@@ -54,6 +55,15 @@ export interface UnidentifiedRecord {
 
 export type RunKeyRecord = StartingRecord | StartedRecord | UnidentifiedRecord;
 
+/**
+ * The Redis key of idempotency key `key` (compare-and-set.lua's one key): under the profile's
+ * prefix, in a key space of its own per profile (see RunKeys).
+ */
+export function runKeyName(prefix: string, tokenProfile: string | undefined, key: string): string {
+  const space = tokenProfile === undefined ? '' : `${tokenProfile}:`;
+  return `${profilePrefix(prefix, tokenProfile)}:run-key:${space}${key}`;
+}
+
 export interface StoredRunKey {
   /** The exact stored text, for compare-and-set. */
   raw: string;
@@ -84,8 +94,7 @@ export class RunKeys {
   ) {}
 
   redisKey(key: string): string {
-    const space = this.options.tokenProfile === undefined ? '' : `${this.options.tokenProfile}:`;
-    return `${this.options.prefix}:run-key:${space}${key}`;
+    return runKeyName(this.options.prefix, this.options.tokenProfile, key);
   }
 
   async get(key: string): Promise<StoredRunKey | undefined> {

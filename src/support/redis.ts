@@ -131,12 +131,10 @@ function clusterOptions(target: RedisTarget, node: ServerOptions): ClusterOption
   return {
     redisOptions: node,
     enableReadyCheck: true,
-    // A node failover takes cluster-node-timeout (15 s by default) and an election: while it
-    // lasts, commands for its slots are retried every second, for about as long as a plain
-    // command rides through a Sentinel failover (ioredis' defaults give up after 1.6 s).
-    retryDelayOnFailover: 1000,
-    retryDelayOnClusterDown: 1000,
-    maxRedirections: RECONNECTS_BEFORE_FAILING,
+    // ioredis' own failover retries (every 100 ms, 16 redirections): longer ones (every second,
+    // 60 redirections) made closing a BullMQ worker after a node failover hang for minutes, each
+    // command the close cut off reconnecting the cluster (test/redis-cluster.test.ts). Workers
+    // ride through a longer failover anyway: a step that failed is retried.
     // Keep the names given in REDIS_CLUSTER_NODES rather than resolving them to addresses, so TLS
     // checks certificates against those names (managed clusters issue them for names, not IPs).
     ...(target.tls === undefined ? {} : { dnsLookup: (address, lookup) => lookup(null, address) }),
@@ -225,32 +223,42 @@ async function probe(target: RedisTarget, timeoutMs: number): Promise<RedisPrefl
  * primary is scanned, and keys are unlinked one by one since they may hash to different slots.
  */
 export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
-  if (redis instanceof Cluster) {
-    let deleted = 0;
-    for (const primary of redis.nodes('master')) {
-      await scanKeys(primary, prefix, async (keys) => {
-        const counts = await Promise.all(keys.map((key) => redis.unlink(key)));
-        deleted += counts.reduce((sum, count) => sum + count, 0);
-      });
-    }
-    return deleted;
-  }
   let deleted = 0;
-  await scanKeys(redis, prefix, async (keys) => {
-    deleted += await redis.unlink(...keys);
+  await scanKeysWithPrefix(redis, prefix, async (keys) => {
+    const counts =
+      redis instanceof Cluster
+        ? await Promise.all(keys.map((key) => redis.unlink(key)))
+        : [await redis.unlink(...keys)];
+    deleted += counts.reduce((sum, count) => sum + count, 0);
   });
   return deleted;
 }
 
-async function scanKeys(
-  node: Server,
+/**
+ * Hands every key under `prefix:` to `each`, a SCAN page at a time, with the server that holds
+ * them: on a Cluster, each primary in turn (SCAN sees one node's keys only).
+ */
+export async function scanKeysWithPrefix(
+  redis: Redis,
   prefix: string,
-  each: (keys: string[]) => Promise<void>,
+  each: (keys: string[], node: Server) => Promise<void>,
 ): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await each(keys);
-  } while (cursor !== '0');
+  for (const node of await primaries(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await each(keys, node);
+    } while (cursor !== '0');
+  }
+}
+
+/**
+ * The servers holding the data: the one server, or every primary of a Cluster (known once the
+ * Cluster connection has read the slot map, so this waits for it).
+ */
+export async function primaries(redis: Redis): Promise<Server[]> {
+  if (!(redis instanceof Cluster)) return [redis];
+  await redis.ping();
+  return redis.nodes('master');
 }

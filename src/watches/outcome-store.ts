@@ -1,6 +1,6 @@
 import { loadLua } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
-import { eventsKey, outcomeKey } from './keys.js';
+import { outcomeKey, recordOutcomeKeys } from './keys.js';
 import type { OutcomeRecord } from './watch.js';
 
 const RECORD_OUTCOME = loadLua(import.meta.url, 'record-outcome');
@@ -22,22 +22,22 @@ export interface RecordResult {
 }
 
 /**
- * Sets `key` to the record unless it holds one already, and appends the event (`type`, and the
- * watch or chain id as `watch`) to `<prefix>:events`, in one atomic step. Returns the record that
- * won: this one, or the one recorded earlier.
+ * Sets the outcome key to the record unless it holds one already, and appends the event (`type`,
+ * and the watch or chain id as `watch`) to the events stream, in one atomic step. `keys` (outcome
+ * key, events stream) come from recordOutcomeKeys or recordChainOutcomeKeys. Returns the record
+ * that won: this one, or the one recorded earlier.
  */
 export async function recordOnce<T>(
   redis: Redis,
   options: OutcomeStoreOptions,
-  key: string,
+  keys: [outcome: string, events: string],
   record: T,
   event: { type: string; subjectId: string },
 ): Promise<{ created: boolean; record: T; eventId: string | undefined }> {
   const [created, json, eventId] = (await redis.eval(
     RECORD_OUTCOME,
     2,
-    key,
-    eventsKey(options.prefix),
+    ...keys,
     JSON.stringify(record),
     event.type,
     event.subjectId,
@@ -55,10 +55,16 @@ export class OutcomeStore {
   ) {}
 
   async record(record: OutcomeRecord): Promise<RecordResult> {
-    return recordOnce(this.redis, this.options, outcomeKey(this.options.prefix, record.watch.id), record, {
-      type: record.type,
-      subjectId: record.watch.id,
-    });
+    return recordOnce(
+      this.redis,
+      this.options,
+      recordOutcomeKeys(this.options.prefix, record.watch.id),
+      record,
+      {
+        type: record.type,
+        subjectId: record.watch.id,
+      },
+    );
   }
 
   async get(watchId: string): Promise<OutcomeRecord | undefined> {

@@ -2,7 +2,7 @@ import { type JobsOptions, type JobType, Queue } from 'bullmq';
 import { isApiId } from '../digitalocean/action-answer.js';
 import { InputError } from '../errors/input-error.js';
 import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
-import { WATCH_QUEUE, watchIndexKey, watchQueueName } from './keys.js';
+import { WATCH_QUEUE, watchIndexKey, watchQueueName, watchQueuePrefix } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {
   type Outcome,
@@ -275,7 +275,7 @@ export class WatchQueue {
       queue = withoutRepeatedErrors(
         new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
           connection: this.redis,
-          prefix: this.options.prefix,
+          prefix: watchQueuePrefix(this.options.prefix, tokenProfile),
         }),
       );
       this.profileQueues.set(tokenProfile, queue);

@@ -10,6 +10,7 @@ import { PauseQueueError, TokenRejectedError, type WatchProcessor } from './watc
 export interface WatchWorkerOptions {
   /** A connection made with `forWorker: true` (maxRetriesPerRequest: null); BullMQ duplicates it. */
   connection: Redis;
+  /** BullMQ's prefix of the queue (see watchQueuePrefix). */
   prefix: string;
   processor: WatchProcessor;
   logger: Logger;
