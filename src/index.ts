@@ -38,6 +38,7 @@ export {
   TransientError,
   UnauthorizedError,
 } from './errors/digitalocean-api-error.js';
+export { FeedClosedError } from './errors/feed-closed-error.js';
 export { InputError } from './errors/input-error.js';
 export { WaitTimeoutError } from './errors/wait-timeout-error.js';
 export {

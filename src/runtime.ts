@@ -1,6 +1,8 @@
+import type { ChainOutcomeRecord } from './chains/chain.js';
 import { ChainProcessor } from './chains/chain-processor.js';
 import { ChainQueue } from './chains/chain-queue.js';
 import type { ChainOutcomeSink } from './chains/chain-sink.js';
+import { waitForChainOutcome } from './chains/chain-waiter.js';
 import { ChainWorker } from './chains/chain-worker.js';
 import { type Config, type ObserveMode, requireProfileToken, runTokenPurpose } from './config/config.js';
 import { DigitalOceanClient, type DigitalOceanClientOptions } from './digitalocean/client.js';
@@ -8,6 +10,7 @@ import { RequestBudget } from './digitalocean/request-budget.js';
 import { Fleet } from './fleet/fleet.js';
 import type { Logger } from './logging/logger.js';
 import type { Metrics } from './metrics/metrics.js';
+import { EventFeed } from './notifications/event-feed.js';
 import { ChainWebhookSink } from './notifications/webhooks/chain-webhook-sink.js';
 import { DeliveryQueue } from './notifications/webhooks/delivery-queue.js';
 import { DeliveryWorker } from './notifications/webhooks/delivery-worker.js';
@@ -69,6 +72,7 @@ export class Runtime {
   private fleet: Fleet | undefined;
   private chainQueue: ChainQueue | undefined;
   private readonly chainWorkers: ChainWorker[] = [];
+  private eventFeed: EventFeed | undefined;
 
   constructor(
     readonly config: Config,
@@ -267,8 +271,26 @@ export class Runtime {
     return this.deliveryWorker;
   }
 
+  /**
+   * This process's one reader of the events stream: every wait and live stream of the process
+   * shares its single blocking connection. Reading starts with the first waiter or subscriber.
+   */
+  get events(): EventFeed {
+    this.eventFeed ??= new EventFeed({
+      redis: this.redis,
+      connect: () => createRedis(this.config.redisUrl, { connectionName: `${this.config.prefix}:events` }),
+      prefix: this.config.prefix,
+      logger: this.logger,
+    });
+    return this.eventFeed;
+  }
+
   waitForOutcome(watchId: string, options: WaitOptions = {}): Promise<OutcomeRecord | undefined> {
-    return waitForOutcome(this.redis, this.config.prefix, this.watches.outcomes, watchId, options);
+    return waitForOutcome(this.events, this.watches.outcomes, watchId, options);
+  }
+
+  waitForChainOutcome(chainId: string, options: WaitOptions = {}): Promise<ChainOutcomeRecord | undefined> {
+    return waitForChainOutcome(this.events, this.chains().outcomes, chainId, options);
   }
 
   /**
@@ -329,8 +351,12 @@ export class Runtime {
     return worker;
   }
 
-  /** Stops workers gracefully (in-flight polls finish), then closes every connection. */
+  /**
+   * Ends open waits (FeedClosedError) and live subscriptions, stops workers gracefully (in-flight
+   * polls finish), then closes every connection.
+   */
   async close(): Promise<void> {
+    await this.eventFeed?.close();
     await this.fleet?.close();
     await Promise.all(this.chainWorkers.map((worker) => worker.close()));
     await Promise.all(this.workers.map((worker) => worker.close()));

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { type Stack, startStack, until } from './support/stack.js';
+import { createRedis } from '../src/support/redis.js';
+import { REDIS_URL, type Stack, startStack, until } from './support/stack.js';
 
 const API_TOKEN = 'socket-suite-token-9876543210';
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };
@@ -249,14 +250,9 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
     expect(stream.messages[0]?.data.webhooks).toBeUndefined();
   });
 
-  it('frees the Redis connection of a long-poll or a stream whose client went away', async () => {
-    const blockingReads = async () => {
-      const list = (await stack.runtime.redis.client('LIST')) as string;
-      return list
-        .split('\n')
-        .filter((line) => line.includes(`name=${stack.prefix}:client`) && line.includes('cmd=xread'));
-    };
-    const earlier = (await blockingReads()).length; // streams the tests above left open
+  it('frees the waiter of a long-poll and the stream of a client that went away, at once', async () => {
+    const feed = stack.runtime.events;
+    const before = feed.stats(); // streams the tests above left open
     const slow = await watchAction(51, { durationMs: 60_000 });
     const client = new AbortController();
     const wait = fetch(`${base}/v1/watches/${slow}/wait?timeout=60s`, {
@@ -264,11 +260,20 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
       signal: client.signal,
     });
     const stream = await open('/v1/events');
-    await until(async () => ((await blockingReads()).length === earlier + 2 ? true : undefined));
+    await until(() => {
+      const now = feed.stats();
+      return now.waiters === before.waiters + 1 && now.streams === before.streams + 1 ? true : undefined;
+    });
+    // Both share the process's one blocking connection.
+    expect(await blockingReads(stack)).toHaveLength(1);
     client.abort();
     stream.close();
     await expect(wait).rejects.toThrow();
-    await until(async () => ((await blockingReads()).length === earlier ? true : undefined), 5_000);
+    await until(() => {
+      const now = feed.stats();
+      return now.waiters === before.waiters && now.streams === before.streams ? true : undefined;
+    }, 2_000);
+    expect(feed.stats().dropped).toBe(before.dropped);
   });
 
   it('moves the metrics when a watch completes', async () => {
@@ -335,15 +340,29 @@ describe('closing the server', () => {
       const answered = await wait;
       expect(answered.status).toBe(202);
       await until(() => (stream.ended ? true : undefined), 3_000);
-      // Every blocking connection the streams and waits opened is gone with them.
-      const clients = (await stack.runtime.redis.client('LIST')) as string;
-      const mine = clients.split('\n').filter((line) => line.includes(`name=${stack.prefix}:`));
-      expect(mine.filter((line) => line.includes('cmd=xread'))).toEqual([]);
+      // Nothing is left waiting; the feed's one connection stays until the Runtime closes.
+      expect(stack.runtime.events.stats()).toMatchObject({ waiters: 0, streams: 0 });
+      expect(await blockingReads(stack)).toHaveLength(1);
+      await stack.runtime.close();
+      await until(async () => ((await blockingReads(stack)).length === 0 ? true : undefined), 2_000);
     } finally {
       await stack.close();
     }
   });
 });
+
+/** The Redis connections of this stack's prefix blocked in (or last used for) XREAD. */
+async function blockingReads(stack: Stack): Promise<string[]> {
+  const cleaner = createRedis(REDIS_URL);
+  try {
+    const list = (await cleaner.client('LIST')) as string;
+    return list
+      .split('\n')
+      .filter((line) => line.includes(`name=${stack.prefix}:`) && line.includes('cmd=xread'));
+  } finally {
+    cleaner.disconnect();
+  }
+}
 
 function compareStreamIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);

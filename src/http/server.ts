@@ -21,6 +21,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Default 15 s. */
   heartbeatMs?: number;
+  /** An event stream whose unsent data passes this is dropped as too slow; default 1 MiB. */
+  maxBufferedBytes?: number;
   /** How long /readyz reuses a passed DigitalOcean token check; default 30 s. */
   readinessCacheMs?: number;
   /** Replaces the webhook URL check (validateTargetUrl plus the private-address guard). */
@@ -28,6 +30,8 @@ export interface ServerOptions {
 }
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** 500 streams that all stop reading hold at most 500 MiB before each is dropped. */
+const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /**
  * The HTTP API over one Runtime: watches, live events, health, metrics, the queue dashboard and
@@ -86,6 +90,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
   trackQueueDepths(metrics, runtime);
+  metrics.observeEventFeed(runtime.events);
   const readiness = new Readiness({
     redis: runtime.redis,
     client: () => runtime.client({ budgetWaitMs: 1_000, onResponse: metrics.digitalOceanResponse }),
@@ -107,6 +112,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
       runtime,
       heartbeatMs: options.heartbeatMs ?? 15_000,
       closing: closing.signal,
+      maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     });
   });
   await app.register(dashboardRoutes, {
