@@ -4,85 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { createRedis } from '../src/support/redis.js';
+import { SseClient } from './support/sse-client.js';
 import { REDIS_URL, type Stack, startStack, until } from './support/stack.js';
 
 const API_TOKEN = 'socket-suite-token-9876543210';
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };
-
-interface SseMessage {
-  id: string;
-  event: string;
-  data: { type: string; outcome: string; watch: { id: string }; webhooks?: unknown };
-}
-
-/** A minimal Server-Sent Events reader over fetch, as a non-browser client would write one. */
-class SseClient {
-  readonly messages: SseMessage[] = [];
-  readonly comments: string[] = [];
-  ended = false;
-  private readonly controller = new AbortController();
-
-  private constructor(readonly response: Response) {}
-
-  static async open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
-    const controller = new AbortController();
-    const response = await fetch(url, { headers: { ...AUTH, ...headers }, signal: controller.signal });
-    const client = new SseClient(response);
-    client.controller.signal.addEventListener('abort', () => controller.abort());
-    if (response.ok) void client.pump();
-    return client;
-  }
-
-  private async pump(): Promise<void> {
-    const reader = (this.response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let end = buffer.indexOf('\n\n');
-        while (end !== -1) {
-          this.parse(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-          end = buffer.indexOf('\n\n');
-        }
-      }
-    } catch {
-      // aborted by close()
-    } finally {
-      this.ended = true;
-    }
-  }
-
-  private parse(frame: string): void {
-    const fields = new Map<string, string>();
-    for (const line of frame.split('\n')) {
-      if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
-      else {
-        const colon = line.indexOf(':');
-        fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
-      }
-    }
-    const data = fields.get('data');
-    if (data !== undefined) {
-      this.messages.push({
-        id: fields.get('id') ?? '',
-        event: fields.get('event') ?? '',
-        data: JSON.parse(data),
-      });
-    }
-  }
-
-  watchIds(): string[] {
-    return this.messages.map((message) => message.data.watch.id);
-  }
-
-  close(): void {
-    this.controller.abort();
-  }
-}
 
 function sample(text: string, series: string): number {
   const escaped = series.replace(/[{}"=,.\\[\]]/g, (char) => `\\${char}`);
@@ -112,7 +38,7 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
   }
 
   async function open(path: string, headers: Record<string, string> = {}): Promise<SseClient> {
-    const client = await SseClient.open(`${base}${path}`, headers);
+    const client = await SseClient.open(`${base}${path}`, { ...AUTH, ...headers });
     clients.push(client);
     return client;
   }
@@ -331,7 +257,7 @@ describe('closing the server', () => {
         headers: { ...AUTH, 'content-type': 'application/json' },
         body: JSON.stringify({ kind: 'droplet', resourceId: 1, actionId: action.id }),
       });
-      const stream = await SseClient.open(`${base}/v1/events`);
+      const stream = await SseClient.open(`${base}/v1/events`, AUTH);
       const wait = fetch(`${base}/v1/watches/droplet-1-${action.id}/wait?timeout=60s`, { headers: AUTH });
       await new Promise((resolve) => setTimeout(resolve, 300));
       const started = Date.now();

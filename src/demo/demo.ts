@@ -95,8 +95,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const arrived: StreamEvent[] = [];
     let wake: (() => void) | undefined;
     await runtime.events.subscribe({
-      onEvent: (event) => {
-        arrived.push(event);
+      onEvents: (events) => {
+        arrived.push(...events);
         wake?.();
         return true;
       },

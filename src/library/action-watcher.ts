@@ -187,8 +187,8 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     // One subscriber on the process's event feed, shared with every wait of this Runtime.
     this.feedStarting ??= this.runtime.events
       .subscribe({
-        onEvent: (event) => {
-          this.dispatch(event);
+        onEvents: (events) => {
+          for (const event of events) this.dispatch(event);
           return true;
         },
         onError: (error) => this.reportError(error),

@@ -21,10 +21,11 @@ export interface FeedSubscriber {
   /** Only events of these types; every event when absent. */
   types?: ReadonlySet<string> | undefined;
   /**
-   * Takes one event, synchronously. Returning false says the reader has fallen too far behind: the
-   * feed drops it (and `onEnd('slow')`) without slowing anyone else down.
+   * Takes the events of one read (those of its types), synchronously. Returning false says the
+   * reader has fallen too far behind: the feed drops it (and calls `onEnd('slow')`) without slowing
+   * anyone else down. Judge by what is still unsent from earlier batches, not by this one.
    */
-  onEvent(event: StreamEvent): boolean;
+  onEvents(events: StreamEvent[]): boolean;
   /** The feed ended this subscription: its reader was too slow, or the feed closed. */
   onEnd?(reason: 'slow' | 'closed'): void;
   /** Reading the stream failed; the feed retries by itself and nothing is lost. */
@@ -102,22 +103,22 @@ class Subscription implements FeedSubscription {
     private readonly maxPending: number,
   ) {}
 
-  /** A live event: passed on at once, or held until the replay is done. */
-  offer(event: StreamEvent): void {
+  /** Live events: passed on at once, or held until the replay is done. */
+  offer(events: StreamEvent[]): void {
     if (this.ended) return;
     if (!this.replaying) {
-      this.deliver(event);
+      this.deliver(events);
       return;
     }
-    this.pending.push(event);
+    this.pending.push(...events);
     if (this.pending.length > this.maxPending) this.release(this, 'slow');
   }
 
-  deliver(event: StreamEvent): void {
+  deliver(events: StreamEvent[]): void {
     if (this.ended) return;
     const { types } = this.subscriber;
-    if (types !== undefined && !types.has(event.type)) return;
-    if (this.subscriber.onEvent(event) === false) this.release(this, 'slow');
+    const wanted = types === undefined ? events : events.filter((event) => types.has(event.type));
+    if (wanted.length > 0 && !this.subscriber.onEvents(wanted)) this.release(this, 'slow');
   }
 
   error(error: Error): void {
@@ -393,12 +394,12 @@ export class EventFeed {
   }
 
   private dispatch(events: StreamEvent[]): void {
+    this.dispatched += events.length;
     for (const event of events) {
-      this.dispatched += 1;
       const waiters = this.waiters.get(eventSubject(event));
       if (waiters !== undefined) for (const waiter of [...waiters]) waiter.check();
-      for (const subscription of [...this.subscriptions]) subscription.offer(event);
     }
+    if (events.length > 0) for (const subscription of [...this.subscriptions]) subscription.offer(events);
   }
 
   private recheckWaiters(): void {
@@ -410,7 +411,7 @@ export class EventFeed {
     let cursor = after;
     for (;;) {
       const page = await stream.readAfter(cursor, this.batchSize);
-      for (const event of page) subscription.deliver(event);
+      subscription.deliver(page);
       const last = page.at(-1);
       if (last !== undefined) cursor = last.id;
       if (subscription.ended || page.length < this.batchSize) break;
@@ -420,7 +421,7 @@ export class EventFeed {
     const pending = subscription.pending;
     subscription.pending = [];
     subscription.replaying = false;
-    for (const event of pending) if (compareStreamIds(event.id, cursor) > 0) subscription.deliver(event);
+    subscription.deliver(pending.filter((event) => compareStreamIds(event.id, cursor) > 0));
   }
 
   private release(subscription: Subscription, reason: 'slow' | 'closed' | 'unsubscribed'): void {

@@ -126,10 +126,12 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
         await runtime.events.subscribe(
           {
             types,
-            onEvent: (event) => {
+            onEvents: (events) => {
               if (!open) return true;
-              response.write(format(event));
-              return response.writableLength <= maxBufferedBytes;
+              // What the client has not taken since the batches before this one.
+              if (response.writableLength > maxBufferedBytes) return false;
+              response.write(events.map(format).join(''));
+              return true;
             },
             onEnd: (reason) => {
               if (reason === 'slow') request.log.info('event stream dropped: its reader fell behind');

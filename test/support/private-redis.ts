@@ -1,0 +1,96 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { createRedis } from '../../src/support/redis.js';
+import { TempDir } from './temp-dir.js';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * A redis-server of a test's own, on a free port, so that the test may restart it (never the
+ * shared 6379 one). No save points and no AOF; a restart saves once on SHUTDOWN and loads that
+ * file again, as a persistent Redis that restarts would.
+ */
+export class PrivateRedis {
+  private process: ChildProcess | undefined;
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: TempDir,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), new TempDir('aw-redis'));
+    await redis.launch();
+    return redis;
+  }
+
+  /** Shuts the server down (saving its data) and starts it again on the same port. */
+  async restart(): Promise<void> {
+    await this.shutdown(true);
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.shutdown(false);
+    this.dir.remove();
+  }
+
+  private async launch(): Promise<void> {
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir.path,
+      ],
+      { stdio: 'ignore' },
+    );
+    this.process = child;
+    const probe = createRedis(this.url);
+    probe.on('error', () => {});
+    try {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await probe.ping();
+          return;
+        } catch (error) {
+          if (Date.now() > deadline || child.exitCode !== null) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  private async shutdown(save: boolean): Promise<void> {
+    const child = this.process;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    const admin = createRedis(this.url);
+    admin.on('error', () => {});
+    await admin.call('SHUTDOWN', save ? 'SAVE' : 'NOSAVE').catch(() => {});
+    admin.disconnect();
+    await exited;
+    this.process = undefined;
+  }
+}
