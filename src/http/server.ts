@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Metrics } from '../metrics/metrics.js';
@@ -42,6 +43,8 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
   const { config } = runtime;
   const metrics = options.metrics ?? new Metrics();
   const closing = new AbortController();
+  // Every open long-poll and event stream listens for the shutdown: thousands is the design.
+  setMaxListeners(0, closing.signal);
   const app = Fastify({
     loggerInstance: runtime.logger as FastifyBaseLogger,
     // The default request log line carries the query string, where a dashboard login puts the token.
