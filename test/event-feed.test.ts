@@ -118,6 +118,10 @@ describe('one event feed per process', () => {
     expect(busy.length).toBe(idle.length);
     expect(busy.length).toBeLessThanOrEqual(10);
     expect(busy.filter((line) => line.includes('cmd=xread'))).toHaveLength(1);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^actionwatch_event_feed_waiters ${ids.length}$`, 'm'));
+    expect(metrics).toMatch(/^actionwatch_event_feed_streams (2\d)$/m);
+    expect(metrics).toMatch(/^actionwatch_event_feed_lag_seconds \d/m);
 
     // Ending a watch records its outcome (cancelled) and its event, as a worker's outcome would.
     for (let start = 0; start < ids.length; start += 200) {
