@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { type ApiRun, type ApiSettings, runApi } from './api/api-run.js';
-import { positiveInteger, positiveNumber, UsageError } from './support/args.js';
+import { parseModeArgs, positiveInteger, positiveNumber, UsageError } from './support/args.js';
 import { BenchEnvironment } from './support/bench-environment.js';
 import { formatBytes, formatInteger, formatMs, formatNumber, MIB_BYTES } from './support/format.js';
 import { describeMachine, type Machine } from './support/machine.js';
@@ -53,16 +52,8 @@ function buildCommit(cliMain: string | undefined): string {
 }
 
 export async function apiMain(args: string[], resultsFile: string): Promise<void> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  if (values.help) {
-    process.stdout.write(`${API_USAGE}\n`);
-    return;
-  }
+  const values = parseModeArgs(args, OPTIONS, API_USAGE);
+  if (values === undefined) return;
   const text = (name: string) => values[name] as string | undefined;
   const section = text('section') ?? 'api';
   if (!/^[a-z0-9-]+$/.test(section))

@@ -1,16 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createRedis } from '../../src/support/redis.js';
 import { TempDir } from './temp-dir.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * A redis-server of a test's own, on a free port, so that the test may restart it (never the
@@ -29,10 +20,22 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** On a random high port; another one when that is taken (the server then exits at once). */
   static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort(), new TempDir('aw-redis'));
-    await redis.launch();
-    return redis;
+    const dir = new TempDir('aw-redis');
+    for (let attempt = 1; ; attempt++) {
+      const redis = new PrivateRedis(20_000 + Math.floor(Math.random() * 40_000), dir);
+      try {
+        await redis.launch();
+        return redis;
+      } catch (error) {
+        redis.process?.kill('SIGKILL');
+        if (attempt === 5) {
+          dir.remove();
+          throw error;
+        }
+      }
+    }
   }
 
   /** Shuts the server down (saving its data) and starts it again on the same port. */
@@ -69,13 +72,12 @@ export class PrivateRedis {
     try {
       const deadline = Date.now() + 10_000;
       for (;;) {
-        try {
-          await probe.ping();
-          return;
-        } catch (error) {
-          if (Date.now() > deadline || child.exitCode !== null) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited`);
+        // Only our own server will do: another one may already listen on this port.
+        const info = await probe.info('server').catch(() => '');
+        if (info.includes(`process_id:${child.pid}\r`)) return;
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
     } finally {
       probe.disconnect();
