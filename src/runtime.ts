@@ -10,6 +10,7 @@ import { RequestBudget } from './digitalocean/request-budget.js';
 import { Fleet } from './fleet/fleet.js';
 import type { Logger } from './logging/logger.js';
 import type { Metrics } from './metrics/metrics.js';
+import type { WaitOptions } from './notifications/event-feed.js';
 import { EventFeed } from './notifications/event-feed.js';
 import { ChainWebhookSink } from './notifications/webhooks/chain-webhook-sink.js';
 import { DeliveryQueue } from './notifications/webhooks/delivery-queue.js';
@@ -23,7 +24,7 @@ import { createRedis, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
 import { watchQueueName } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
-import { type WaitOptions, waitForOutcome } from './watches/outcome-waiter.js';
+import { type OutcomeWaitOptions, waitForOutcome } from './watches/outcome-waiter.js';
 import type { OutcomeRecord } from './watches/watch.js';
 import { WatchProcessor } from './watches/watch-processor.js';
 import { WatchQueue } from './watches/watch-queue.js';
@@ -285,7 +286,7 @@ export class Runtime {
     return this.eventFeed;
   }
 
-  waitForOutcome(watchId: string, options: WaitOptions = {}): Promise<OutcomeRecord | undefined> {
+  waitForOutcome(watchId: string, options: OutcomeWaitOptions = {}): Promise<OutcomeRecord | undefined> {
     return waitForOutcome(this.events, this.watches.outcomes, watchId, options);
   }
 

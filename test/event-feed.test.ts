@@ -67,7 +67,7 @@ function longPoll(base: string, id: string, timeout = '60s', signal?: AbortSigna
 }
 
 /** An outcome event as the outcome store writes it, with `padding` bytes in the action. */
-function outcomeFields(watchId: string, padding = 0): string[] {
+function outcomeFields(watchId: string, padding = 0, enqueuedAt = new Date().toISOString()): string[] {
   const now = new Date().toISOString();
   const record = {
     type: 'action.completed',
@@ -77,7 +77,7 @@ function outcomeFields(watchId: string, padding = 0): string[] {
       kind: 'droplet',
       resourceId: 1,
       actionId: 1,
-      enqueuedAt: now,
+      enqueuedAt,
       finishedAt: now,
       polls: 1,
     },
@@ -155,6 +155,27 @@ describe('one event feed per process', () => {
     expect((await stack.runtime.waitForOutcome(id as string, { timeoutMs: 1_000 }))?.outcome).toBe(
       'cancelled',
     );
+  });
+
+  it('answers from the event of the watch it waits on, never from that of an earlier watch of the action', async () => {
+    const id = 'droplet-600-1';
+    const key = eventsKey(stack.prefix);
+    const feed = stack.runtime.events;
+    let settled = false;
+    const wait = stack.runtime
+      .waitForOutcome(id, { enqueuedAt: '2026-01-02T00:00:00.000Z', timeoutMs: 20_000 })
+      .finally(() => {
+        settled = true;
+      });
+    await until(() => (feed.stats().waiters >= 1 ? true : undefined));
+    const before = feed.stats().dispatched;
+    await stack.runtime.redis.xadd(key, '*', ...outcomeFields(id, 0, '2026-01-01T00:00:00.000Z'));
+    await until(() => (feed.stats().dispatched > before ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(settled).toBe(false);
+    // No stored outcome at all: the matching event is the answer.
+    await stack.runtime.redis.xadd(key, '*', ...outcomeFields(id, 0, '2026-01-02T00:00:00.000Z'));
+    expect((await wait)?.watch).toMatchObject({ id, enqueuedAt: '2026-01-02T00:00:00.000Z' });
   });
 
   it('drops a slow SSE reader when its buffer passes the limit, without holding up the others', async () => {

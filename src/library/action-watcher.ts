@@ -222,21 +222,23 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   async waitFor(ref: ActionRef | Watch | string, options: WaitForOptions = {}): Promise<OutcomeRecord> {
     options.signal?.throwIfAborted();
     const timeoutMs = toMs(options.timeout, 'timeout');
-    let watchId: string;
+    let watch: Watch | undefined;
     if (typeof ref === 'string') {
       if (parseWatchId(ref) === undefined)
         throw new InputError(
           `watch id must look like [<tokenProfile>.]<droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(ref)})`,
         );
-      if ((await this.runtime.watches.get(ref)) === undefined)
-        throw new InputError(`no watch with id ${ref}`);
-      watchId = ref;
+      watch = await this.runtime.watches.get(ref);
+      if (watch === undefined) throw new InputError(`no watch with id ${ref}`);
     } else if ('state' in ref) {
-      watchId = ref.id;
+      watch = ref;
     } else {
-      watchId = (await this.watch(ref)).id;
+      watch = await this.watch(ref);
     }
+    const watchId = watch.id;
     const record = await this.runtime.waitForOutcome(watchId, {
+      // The events of this very watch answer without a read of the stored outcome.
+      enqueuedAt: watch.enqueuedAt,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });

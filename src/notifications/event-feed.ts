@@ -10,6 +10,14 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+export interface FeedWaitOptions<T> extends WaitOptions {
+  /**
+   * The answer an event naming the subject carries, when the waiter can tell it is the one it
+   * waits for (then nothing is read); undefined to read the stored outcome instead.
+   */
+  fromEvent?: (event: StreamEvent) => T | undefined;
+}
+
 /** What a waiter waits for: a watch's outcome (`action.*` events) or a chain's (`chain.*`). */
 export interface WaitSubject {
   kind: 'watch' | 'chain';
@@ -72,7 +80,9 @@ export interface EventFeedOptions {
 }
 
 interface Waiter {
-  /** Reads the stored outcome (again): after an event for the subject, or after a gap. */
+  /** An event names the subject: take its answer, or read the stored outcome. */
+  offer(event: StreamEvent): void;
+  /** Reads the stored outcome (again): after a gap. */
   check(): void;
   fail(error: Error): void;
 }
@@ -191,7 +201,7 @@ export class EventFeed {
   async waitFor<T>(
     subject: WaitSubject,
     read: () => Promise<T | undefined>,
-    options: WaitOptions = {},
+    options: FeedWaitOptions<T> = {},
   ): Promise<T | undefined> {
     const { signal } = options;
     signal?.throwIfAborted();
@@ -240,7 +250,12 @@ export class EventFeed {
           },
         );
       };
-      const waiter: Waiter = { check, fail: (error) => settle(() => reject(error)) };
+      const offer = (event: StreamEvent) => {
+        const answer = options.fromEvent?.(event);
+        if (answer === undefined) check();
+        else settle(() => resolve(answer));
+      };
+      const waiter: Waiter = { offer, check, fail: (error) => settle(() => reject(error)) };
       const onAbort = () => settle(() => reject(signal?.reason));
       const timer =
         options.timeoutMs === undefined
@@ -397,7 +412,7 @@ export class EventFeed {
     this.dispatched += events.length;
     for (const event of events) {
       const waiters = this.waiters.get(eventSubject(event));
-      if (waiters !== undefined) for (const waiter of [...waiters]) waiter.check();
+      if (waiters !== undefined) for (const waiter of [...waiters]) waiter.offer(event);
     }
     if (events.length > 0) for (const subscription of [...this.subscriptions]) subscription.offer(events);
   }

@@ -1,8 +1,15 @@
 import type { EventFeed, WaitOptions } from '../notifications/event-feed.js';
+import type { StreamEvent } from '../notifications/event-stream.js';
 import type { OutcomeStore } from './outcome-store.js';
 import type { OutcomeRecord } from './watch.js';
 
-export type { WaitOptions };
+export interface OutcomeWaitOptions extends WaitOptions {
+  /**
+   * The `enqueuedAt` of the watch waited on, when known: an event of that very watch then answers
+   * without reading the stored outcome (an event of an earlier watch of the action does not).
+   */
+  enqueuedAt?: string;
+}
 
 /**
  * Resolves with a watch's outcome as soon as it is recorded (undefined after `timeoutMs`): the
@@ -13,7 +20,16 @@ export function waitForOutcome(
   feed: EventFeed,
   outcomes: OutcomeStore,
   watchId: string,
-  options: WaitOptions = {},
+  options: OutcomeWaitOptions = {},
 ): Promise<OutcomeRecord | undefined> {
-  return feed.waitFor({ kind: 'watch', id: watchId }, () => outcomes.get(watchId), options);
+  const { enqueuedAt, ...waitOptions } = options;
+  return feed.waitFor({ kind: 'watch', id: watchId }, () => outcomes.get(watchId), {
+    ...waitOptions,
+    ...(enqueuedAt === undefined
+      ? {}
+      : {
+          fromEvent: (event: StreamEvent) =>
+            event.record.watch.enqueuedAt === enqueuedAt ? event.record : undefined,
+        }),
+  });
 }
