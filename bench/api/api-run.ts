@@ -99,7 +99,11 @@ export async function runApi(
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = await WorkerProcess.spawn(
-    env.configEnv(prefix, { OBSERVE_MODE: 'batched', WATCH_TIMEOUT: '1h' }),
+    env.configEnv(prefix, {
+      OBSERVE_MODE: 'batched',
+      WATCH_TIMEOUT: '1h',
+      LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? 'warn',
+    }),
     ['serve', '--with-worker', '--port', String(port)],
     [],
     settings.cliMain,

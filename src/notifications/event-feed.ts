@@ -29,11 +29,12 @@ export interface FeedSubscriber {
   /** Only events of these types; every event when absent. */
   types?: ReadonlySet<string> | undefined;
   /**
-   * Takes the events of one read (those of its types), synchronously. Returning false says the
+   * Takes the events of one read (those of its types), synchronously; subscribers without a type
+   * filter are all handed the same array. Returning false says the
    * reader has fallen too far behind: the feed drops it (and calls `onEnd('slow')`) without slowing
    * anyone else down. Judge by what is still unsent from earlier batches, not by this one.
    */
-  onEvents(events: StreamEvent[]): boolean;
+  onEvents(events: readonly StreamEvent[]): boolean;
   /** The feed ended this subscription: its reader was too slow, or the feed closed. */
   onEnd?(reason: 'slow' | 'closed'): void;
   /** Reading the stream failed; the feed retries by itself and nothing is lost. */

@@ -19,8 +19,11 @@ export interface EventRoutesOptions {
 }
 
 const STREAM_ID = /^\d+(-\d+)?$/;
-/** Each event is formatted once, however many streams send it. */
-const formatted = new WeakMap<StreamEvent, string>();
+/**
+ * Each batch of events is formatted and encoded once, however many streams send it: every socket
+ * is handed the same bytes (a batch filtered by type is encoded for its own streams).
+ */
+const encoded = new WeakMap<readonly StreamEvent[], Buffer>();
 
 function parseTypes(text: string | undefined): Set<string> | undefined {
   if (text === undefined) return undefined;
@@ -50,13 +53,17 @@ function parseResumeId(header: string | string[] | undefined, query: string | un
 
 /** One SSE message. The data is the outcome record, minus webhook URLs (they can be capabilities). */
 function format(event: StreamEvent): string {
-  let message = formatted.get(event);
-  if (message === undefined) {
-    const { webhooks: _webhooks, ...record } = event.record;
-    message = `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(record)}\n\n`;
-    formatted.set(event, message);
+  const { webhooks: _webhooks, ...record } = event.record;
+  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(record)}\n\n`;
+}
+
+function encode(events: readonly StreamEvent[]): Buffer {
+  let bytes = encoded.get(events);
+  if (bytes === undefined) {
+    bytes = Buffer.from(events.map(format).join(''));
+    encoded.set(events, bytes);
   }
-  return message;
+  return bytes;
 }
 
 export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
@@ -130,7 +137,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
               if (!open) return true;
               // What the client has not taken since the batches before this one.
               if (response.writableLength > maxBufferedBytes) return false;
-              response.write(events.map(format).join(''));
+              response.write(encode(events));
               return true;
             },
             onEnd: (reason) => {
