@@ -153,7 +153,12 @@ export function renderApiReport(machine: Machine, build: string, run: ApiRun): s
           '—',
           '—',
         ],
-        ['Server shutdown with every stream open (SIGTERM → exit)', formatMs(run.shutdownMs), '—', '—'],
+        [
+          'Server shutdown with every stream open (SIGTERM → exit; streams the server ended)',
+          `${formatMs(run.shutdownMs)} (${formatInteger(run.streamsEndedAtShutdown)} of ${formatInteger(settings.streams)})`,
+          '—',
+          '—',
+        ],
       ],
     ),
   ];

@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import { EventStream } from '../../src/notifications/event-stream.js';
 import { ActionFactory, type ActionSpec, type StartedAction, seededRandom } from '../support/actions.js';
 import type { BenchEnvironment } from '../support/bench-environment.js';
+import { formatMs } from '../support/format.js';
 import { type ProcessUsage, readProcessUsage } from '../support/process-usage.js';
 import { redisConnectionsOf } from '../support/redis-clients.js';
 import { percentile } from '../support/statistics.js';
@@ -52,6 +53,8 @@ export interface ApiRun {
   serverPeakRssBytes: number;
   serverRssAtEndBytes: number;
   shutdownMs: number;
+  /** Streams whose response the server ended when told to stop. */
+  streamsEndedAtShutdown: number;
   feedMetrics: string[];
   serverLog: Map<string, number>;
 }
@@ -221,9 +224,13 @@ export async function runApi(
 
     const streamReconnects = streams.reduce((sum, stream) => sum + stream.reconnects, 0);
     // SIGTERM with every stream still open: the server ends them and exits.
+    for (const stream of streams) stream.stopReconnecting();
     const stopping = Date.now();
     await server.stop();
     const shutdownMs = Date.now() - stopping;
+    const streamsEndedAtShutdown = streams.filter((stream) => stream.endedByServer).length;
+    if (shutdownMs > 5_000)
+      progress(`api: the server took ${formatMs(shutdownMs)} to stop; its last lines:\n${server.lastLog()}`);
     return {
       settings,
       redisConnectionsMax,
@@ -246,6 +253,7 @@ export async function runApi(
       serverPeakRssBytes: cpuAfter.peakRssBytes,
       serverRssAtEndBytes: cpuAfter.rssBytes,
       shutdownMs,
+      streamsEndedAtShutdown,
       feedMetrics,
       serverLog: server.logKinds,
     };

@@ -83,11 +83,14 @@ export class CountingStream {
   outOfOrder = 0;
   reconnects = 0;
   connected = false;
+  /** The server ended the response (rather than the connection failing). */
+  endedByServer = false;
   lastDeliveryAtMs = 0;
   readonly latenciesMs: number[] = [];
   private lastId: string | undefined;
   private request: http.ClientRequest | undefined;
   private closed = false;
+  private reconnecting = true;
 
   constructor(
     private readonly agent: http.Agent,
@@ -111,7 +114,10 @@ export class CountingStream {
           else if (line.startsWith('id: ')) this.take(line.slice(4), now);
         }
       });
-      response.on('end', () => this.reopen());
+      response.on('end', () => {
+        this.endedByServer = true;
+        this.reopen();
+      });
       response.on('error', () => this.reopen());
     });
     request.on('error', () => this.reopen());
@@ -121,6 +127,12 @@ export class CountingStream {
   close(): void {
     this.closed = true;
     this.request?.destroy();
+  }
+
+  /** From now on an ended stream stays ended (the server is being stopped). */
+  stopReconnecting(): void {
+    this.reconnecting = false;
+    this.endedByServer = false;
   }
 
   private take(id: string, now: number): void {
@@ -137,7 +149,7 @@ export class CountingStream {
   }
 
   private reopen(): void {
-    if (this.closed) return;
+    if (this.closed || !this.reconnecting) return;
     this.reconnects += 1;
     setTimeout(() => this.open(), 200);
   }
