@@ -119,7 +119,9 @@ export async function runApi(
       'the server to answer /healthz',
       async () => {
         if (server.hasExited) throw new Error(`the server exited at start:\n${server.lastLog()}`);
-        return (await fetch(`${base}/healthz`).catch(() => undefined))?.ok === true;
+        const response = await fetch(`${base}/healthz`).catch(() => undefined);
+        await response?.arrayBuffer();
+        return response?.ok === true;
       },
       30_000,
     );
@@ -149,8 +151,9 @@ export async function runApi(
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ watches }),
       });
-      if (response.status !== 201)
-        throw new Error(`POST /v1/watches/batch: ${response.status} ${await response.text()}`);
+      // Read every answer: one left unread holds its connection, and the server's shutdown, open.
+      const answer = await response.text();
+      if (response.status !== 201) throw new Error(`POST /v1/watches/batch: ${response.status} ${answer}`);
     }
     progress(
       `api: ${actions.length} watches enqueued; opening ${settings.streams} streams and ${settings.waiters} long-polls`,
