@@ -52,6 +52,10 @@ export interface ApiRun {
   serverCpuMsPerEvent: number;
   serverPeakRssBytes: number;
   serverRssAtEndBytes: number;
+  /** Once every client was connected, before any action ended. */
+  serverRssWithClientsBytes: number;
+  /** The highest once-a-second RSS sample, and when (ms after the clients were connected; negative: during setup). */
+  serverRssHighestSampled: { bytes: number; afterStartMs: number };
   shutdownMs: number;
   /** Streams whose response the server ended when told to stop. */
   streamsEndedAtShutdown: number;
@@ -127,10 +131,13 @@ export async function runApi(
     );
     const redisConnectionsIdle = await redisConnectionsOf(env.redis, server.pid);
     let redisConnectionsMax = redisConnectionsIdle;
+    /** What the server held a second at a time: when its RSS peaked, and doing what. */
+    const timeline: Array<{ atMs: number; rssBytes: number }> = [];
     const sampler = (async () => {
       while (sampling) {
         const count = await redisConnectionsOf(env.redis, server.pid).catch(() => 0);
         redisConnectionsMax = Math.max(redisConnectionsMax, count);
+        timeline.push({ atMs: Date.now(), rssBytes: readProcessUsage(server.pid).rssBytes });
         await sleep(1_000);
       }
     })();
@@ -170,6 +177,7 @@ export async function runApi(
       waitUntilDone(agent, base, action.watchId, deadline),
     );
     const cpuBefore: ProcessUsage = readProcessUsage(server.pid);
+    const rssWithClientsBytes = cpuBefore.rssBytes;
     const started = Date.now();
     progress(
       `api: clients connected; actions end over the next ${Math.round((settings.warmupMs + settings.spanMs) / 1000)} s`,
@@ -224,6 +232,10 @@ export async function runApi(
     const firstOutcome = Math.min(...recorded.times.values());
     const deliveryWindowMs = lastDelivery - firstOutcome;
     const serverCpuMs = cpuAfter.cpuMs - cpuBefore.cpuMs;
+    const highest = timeline.reduce((top, sample) => (sample.rssBytes > top.rssBytes ? sample : top), {
+      atMs: started,
+      rssBytes: 0,
+    });
 
     const streamReconnects = streams.reduce((sum, stream) => sum + stream.reconnects, 0);
     // SIGTERM with every stream still open: the server ends them and exits.
@@ -255,6 +267,8 @@ export async function runApi(
       serverCpuMsPerEvent: serverCpuMs / delivered,
       serverPeakRssBytes: cpuAfter.peakRssBytes,
       serverRssAtEndBytes: cpuAfter.rssBytes,
+      serverRssWithClientsBytes: rssWithClientsBytes,
+      serverRssHighestSampled: { bytes: highest.rssBytes, afterStartMs: highest.atMs - started },
       shutdownMs,
       streamsEndedAtShutdown,
       feedMetrics,
