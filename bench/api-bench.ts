@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
+import { redisVariables } from '../src/config/redis-target.js';
 import { type ApiRun, type ApiSettings, runApi } from './api/api-run.js';
 import { parseModeArgs, positiveInteger, positiveNumber, UsageError } from './support/args.js';
 import { BenchEnvironment } from './support/bench-environment.js';
@@ -67,7 +68,7 @@ export async function apiMain(args: string[], resultsFile: string): Promise<void
     latencyStreams: 10,
   };
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
-  const env = await BenchEnvironment.start(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const env = await BenchEnvironment.start(redisVariables(process.env));
   try {
     const machine = await describeMachine(env.redis);
     const build = buildCommit(settings.cliMain);

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { redisVariables } from '../src/config/redis-target.js';
 import { renderReport } from './core/report.js';
 import { CORE_OPTIONS, CORE_USAGE, coreSettings, runCoreBench } from './core-bench.js';
 import { UsageError } from './support/args.js';
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   }
   const profileDir = values['profile-worker'];
   const env = await BenchEnvironment.start(
-    process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    redisVariables(process.env),
     profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
   );
   // Ctrl-C mid-run still stops the workers and deletes this run's keys.

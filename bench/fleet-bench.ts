@@ -1,4 +1,5 @@
 import { loadConfig } from '../src/config/config.js';
+import { redisVariables } from '../src/config/redis-target.js';
 import type { ListOrder } from '../src/simulator/index.js';
 import { createRedis } from '../src/support/redis.js';
 import { type BaselineEstimate, replayDirectPolling } from './fleet/baseline.js';
@@ -109,11 +110,11 @@ export async function fleetMain(args: string[], resultsFile: string): Promise<vo
   const values = parseModeArgs(args, OPTIONS, FLEET_USAGE);
   if (values === undefined) return;
   const settings = settingsFrom(values);
-  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const redis = createRedis(redisUrl, { connectionName: 'actionwatch-fleet-bench' });
+  const redisEnv = redisVariables(process.env);
+  const redis = createRedis(loadConfig(redisEnv).redis, { connectionName: 'actionwatch-fleet-bench' });
   const machine = await describeMachine(redis).finally(() => redis.disconnect());
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
-  const results = await runFleetBench(settings, machine, redisUrl, progress);
+  const results = await runFleetBench(settings, machine, redisEnv, progress);
   const report = renderFleetReport(results);
   process.stdout.write(`\n${report}\n`);
   if (values.write) {
@@ -127,7 +128,7 @@ export async function fleetMain(args: string[], resultsFile: string): Promise<vo
 async function runFleetBench(
   settings: FleetSettings,
   machine: Machine,
-  redisUrl: string,
+  redisEnv: Record<string, string>,
   progress: (line: string) => void,
 ): Promise<FleetResults> {
   const actions = planWorkload(settings.workload);
@@ -137,7 +138,7 @@ async function runFleetBench(
     workers: settings.workers,
     backgroundPerSecond: settings.backgroundPerSecond,
     history: settings.history,
-    redisUrl,
+    redisEnv,
   };
   const subset = everyNth(actions, settings.baselineSample);
   const runs: FleetResults['runs'] = [];

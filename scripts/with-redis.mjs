@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs a command with a Redis that answers. Uses REDIS_URL (default redis://127.0.0.1:6379) when
 // something answers there; otherwise, if nothing answers at the default address and redis-server
-// is on PATH, starts a private one in a temporary directory and stops it afterwards.
+// is on PATH, starts a private one in a temporary directory and stops it afterwards. Sentinel,
+// Cluster and TLS settings are passed through as they are.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -88,7 +89,11 @@ const configured = process.env.REDIS_URL;
 const url = configured || DEFAULT_URL;
 let stopPrivate = () => {};
 const env = { ...process.env };
-if (!(await ping(url))) {
+// Sentinel, Cluster, TLS or a password kept out of the URL: the program itself checks that Redis.
+const elsewhere = ['REDIS_SENTINELS', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_PASSWORD'].some(
+  (name) => (process.env[name] ?? '').trim() !== '',
+);
+if (!elsewhere && !(await ping(url))) {
   if (configured && configured !== DEFAULT_URL) {
     console.error(
       `Redis at REDIS_URL=${configured.replace(/\/\/([^@]*)@/, '//***@')} does not answer. Start it, or unset REDIS_URL to use a local one.`,

@@ -26,20 +26,26 @@ export type { ChainPlanInput, ChainStepInput, RunInput } from './chains/chain-pl
 export type { ChainStateFilter } from './chains/chain-queue.js';
 export { type Config, loadConfig } from './config/config.js';
 export type { Action, ResourceKind } from './digitalocean/models.js';
+export { ActionProbablyStartedError } from './errors/action-probably-started-error.js';
 export { ActionRejectedError } from './errors/action-rejected-error.js';
 export { BudgetExhaustedError } from './errors/budget-exhausted-error.js';
 export { ConfigError } from './errors/config-error.js';
 export {
+  AnswerMismatchError,
   ClientError,
+  ConnectionFailedError,
   DigitalOceanApiError,
   ForbiddenError,
   NotFoundError,
+  PageLinkError,
   RateLimitedError,
   TransientError,
   UnauthorizedError,
+  UnreadableStartError,
 } from './errors/digitalocean-api-error.js';
 export { FeedClosedError } from './errors/feed-closed-error.js';
 export { InputError } from './errors/input-error.js';
+export { RedisConnectionError, type RedisFailure } from './errors/redis-connection-error.js';
 export { WaitTimeoutError } from './errors/wait-timeout-error.js';
 export {
   ActionWatcher,

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { ChainOutcomeRecord } from './chains/chain.js';
 import { ChainProcessor } from './chains/chain-processor.js';
 import { ChainQueue } from './chains/chain-queue.js';
@@ -20,7 +21,7 @@ import { WebhookSigner } from './notifications/webhooks/webhook-signer.js';
 import { WebhookSink, type WebhookSinkOptions } from './notifications/webhooks/webhook-sink.js';
 import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
 import { ActionStarter } from './runs/action-starter.js';
-import { createRedis, type Redis } from './support/redis.js';
+import { createRedis, logConnectionHealth, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
 import { watchQueueName } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
@@ -52,6 +53,17 @@ export interface WorkerOptions {
   webhooks?: boolean;
 }
 
+/** DigitalOcean refused the token of a worker running in this process (401/403). */
+export interface TokenRejection {
+  /** The variable holding the refused token. */
+  variable: string;
+  status: number | undefined;
+}
+
+export interface RuntimeEvents {
+  'token-rejected': [TokenRejection];
+}
+
 export interface DeliveryWorkerStartOptions {
   concurrency?: number;
   /** Overrides of the retry schedule (tests use short delays); the span is WEBHOOK_RETRY_SPAN. */
@@ -63,7 +75,7 @@ export interface DeliveryWorkerStartOptions {
  * and the watch queue from one Config, and owns their lifetimes. The CLI, the HTTP server and the
  * library all start here.
  */
-export class Runtime {
+export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly redis: Redis;
   readonly watches: WatchQueue;
   private readonly workerConnections: Redis[] = [];
@@ -74,13 +86,17 @@ export class Runtime {
   private chainQueue: ChainQueue | undefined;
   private readonly chainWorkers: ChainWorker[] = [];
   private eventFeed: EventFeed | undefined;
+  private firstTokenRejection: TokenRejection | undefined;
 
   constructor(
     readonly config: Config,
     readonly logger: Logger,
   ) {
-    this.redis = createRedis(config.redisUrl, { connectionName: `${config.prefix}:client` });
-    this.redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+    super();
+    this.redis = createRedis(config.redis, { connectionName: `${config.prefix}:client` });
+    logConnectionHealth(this.redis, config.redis, logger);
+    if (config.redis.tls?.rejectUnauthorized === false)
+      logger.warn("REDIS_TLS_REJECT_UNAUTHORIZED=false: the Redis server's certificate is not checked");
     this.watches = new WatchQueue(this.redis, {
       prefix: config.prefix,
       defaultTimeoutMs: config.watch.defaultTimeoutMs,
@@ -97,6 +113,16 @@ export class Runtime {
    */
   get batching(): Fleet | undefined {
     return this.fleet;
+  }
+
+  /** The first token refusal a worker of this process met (it is also emitted as `token-rejected`). */
+  get tokenRejection(): TokenRejection | undefined {
+    return this.firstTokenRejection;
+  }
+
+  private tokenRejected(rejection: TokenRejection): void {
+    this.firstTokenRejection ??= rejection;
+    this.emit('token-rejected', rejection);
   }
 
   /** The shared per-token budget every process using this token draws from. */
@@ -166,11 +192,13 @@ export class Runtime {
       logger: this.logger,
       sinks: [...(options.webhooks === false ? [] : [this.webhookSink()]), ...(options.sinks ?? [])],
     });
-    const connection = createRedis(this.config.redisUrl, {
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:worker`,
     });
     this.workerConnections.push(connection);
+    const tokenVariable =
+      tokenProfile === undefined ? 'DIGITALOCEAN_TOKEN' : `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()}`;
     const worker = new WatchWorker({
       connection,
       prefix: this.config.prefix,
@@ -180,11 +208,11 @@ export class Runtime {
       lockDurationMs: this.config.worker.lockDurationMs,
       retentionMs: this.config.watch.retentionMs,
       queueName: watchQueueName(tokenProfile),
-      tokenVariable:
-        tokenProfile === undefined
-          ? 'DIGITALOCEAN_TOKEN'
-          : `DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()}`,
+      tokenVariable,
     });
+    worker.on('token-rejected', (error) =>
+      this.tokenRejected({ variable: tokenVariable, status: error.apiError.status }),
+    );
     options.metrics?.observeProcessor(processor);
     options.metrics?.observeWorker(worker);
     await worker.start();
@@ -250,7 +278,7 @@ export class Runtime {
   /** Starts this process's webhook delivery worker, or returns the one already started. */
   async startDeliveryWorker(options: DeliveryWorkerStartOptions = {}): Promise<DeliveryWorker> {
     if (this.deliveryWorker !== undefined) return this.deliveryWorker;
-    const connection = createRedis(this.config.redisUrl, {
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:deliveries`,
     });
@@ -279,7 +307,7 @@ export class Runtime {
   get events(): EventFeed {
     this.eventFeed ??= new EventFeed({
       redis: this.redis,
-      connect: () => createRedis(this.config.redisUrl, { connectionName: `${this.config.prefix}:events` }),
+      connect: () => createRedis(this.config.redis, { connectionName: `${this.config.prefix}:events` }),
       prefix: this.config.prefix,
       logger: this.logger,
     });
@@ -334,7 +362,10 @@ export class Runtime {
       schedule: this.config.schedule,
       sinks: [this.chainWebhookSink(), ...(options.sinks ?? [])],
     });
-    const connection = createRedis(this.config.redisUrl, {
+    processor.on('token-rejected', (error) =>
+      this.tokenRejected({ variable: 'DIGITALOCEAN_TOKEN', status: error.status }),
+    );
+    const connection = createRedis(this.config.redis, {
       forWorker: true,
       connectionName: `${this.config.prefix}:chains`,
     });

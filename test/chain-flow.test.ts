@@ -6,7 +6,7 @@ import type { ChainOutcomeSink } from '../src/chains/chain-sink.js';
 import type { Action } from '../src/digitalocean/models.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import { runCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
+import { REDIS_ENV, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 import { TempDir } from './support/temp-dir.js';
 
 describe('chains: steps one after another, fan-out, references, failures', () => {
@@ -53,7 +53,7 @@ describe('chains: steps one after another, fan-out, references, failures', () =>
       },
     });
     env = {
-      REDIS_URL,
+      ...REDIS_ENV,
       ACTIONWATCH_PREFIX: stack.prefix,
       DIGITALOCEAN_API_URL: stack.simulator.url,
       DIGITALOCEAN_TOKEN: SIM_TOKEN,
@@ -256,7 +256,7 @@ describe('chains: steps one after another, fan-out, references, failures', () =>
       });
       const broken = await runCli(['chain', planFile('{"steps": [', 'plan.json')], env);
       expect(broken.code).toBe(1);
-      expect(broken.stderr).toMatch(/plan.json is not valid JSON/);
+      expect(broken.stderr).toMatch(/plan.json:\d+:\d+: not valid JSON: /);
     });
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Simulator } from '../src/simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '../src/support/redis.js';
 import { exited, runCli, startCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, testPrefix, until } from './support/stack.js';
+import { REDIS_ENV, REDIS_TARGET, SIM_TOKEN, testPrefix, until } from './support/stack.js';
 import { TempDir } from './support/temp-dir.js';
 
 describe('the actionwatch CLI', () => {
@@ -15,9 +15,9 @@ describe('the actionwatch CLI', () => {
 
   beforeAll(async () => {
     simulator = await Simulator.start({ tokens: [SIM_TOKEN], rateLimit: false });
-    redis = createRedis(REDIS_URL);
+    redis = createRedis(REDIS_TARGET);
     env = {
-      REDIS_URL,
+      ...REDIS_ENV,
       ACTIONWATCH_PREFIX: prefix,
       DIGITALOCEAN_API_URL: simulator.url,
       DIGITALOCEAN_TOKEN: SIM_TOKEN,
@@ -48,10 +48,25 @@ describe('the actionwatch CLI', () => {
       [['cancel', 'not-an-id'], /watch id must look like/],
       [['list', '--state', 'sleeping'], /argument 'sleeping' is invalid/],
       [['worker', '--concurrency', '0'], /--concurrency must be a positive whole number/],
+      [
+        ['watch', 'droplet', '1', '2', '--timout', '3h'],
+        /^actionwatch: unknown option '--timout' \(did you mean --timeout\?\)\n$/,
+      ],
+      [['lsit'], /^actionwatch: unknown command 'lsit' \(did you mean list\?\)\n$/],
+      [['wait', 'droplet'], /^actionwatch: missing required argument 'resourceId'\n$/],
+      [
+        ['chain', temp.file('name: x\nsteps:\n  - id: a: b\n', 'nested.yaml')],
+        /^actionwatch: .*nested\.yaml:3:9: not valid YAML: Nested mappings are not allowed in compact mappings\n$/,
+      ],
+      [
+        ['chain', temp.file('{\n  "name": "x",\n  "steps": [,]\n}\n', 'comma.json')],
+        /^actionwatch: .*comma\.json:3:13: not valid JSON: Unexpected token/,
+      ],
     ])('%j', async (args, message) => {
       const result = await runCli(args, env);
-      expect(result.code).not.toBe(0);
+      expect(result.code).toBe(1);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/^actionwatch: /);
       expect(result.stderr).toMatch(message);
       expect(result.stdout).toBe('');
       expect(await keyCount()).toBe(0);
@@ -63,9 +78,7 @@ describe('the actionwatch CLI', () => {
       );
       const result = await runCli(['watch', '--from-file', path], env);
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(
-        /line 2: actionId must be a positive whole number .*nothing was enqueued/,
-      );
+      expect(result.stderr).toMatch(/:2: actionId must be a positive whole number .*nothing was enqueued/);
       expect(await keyCount()).toBe(0);
     });
 
@@ -76,7 +89,7 @@ describe('the actionwatch CLI', () => {
         '{"kind":"droplet","resourceId":1,"actionId":2}\n{oops\n',
       );
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/line 2: not valid JSON/);
+      expect(result.stderr).toMatch(/^actionwatch: stdin:2:2: not valid JSON: /);
       expect(await keyCount()).toBe(0);
     });
 
@@ -87,15 +100,27 @@ describe('the actionwatch CLI', () => {
       });
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(
-        /Redis at redis:\/\/127.0.0.1:1.* did not answer.*docker compose up -d redis/,
+        /Redis at 127.0.0.1:1 refused the connection.*docker compose up -d redis/,
       );
     });
 
-    it('a worker without a token', async () => {
+    it.each([
+      [['worker'], 'worker needs it to poll DigitalOcean'],
+      [['run', 'droplet', '1', 'reboot'], 'run needs it to start actions'],
+      [['actions', 'droplet', '1'], 'actions needs it to list actions'],
+      [['watch', 'droplet', '1', '--in-progress'], 'watch --in-progress lists actions with it'],
+      [
+        ['wait', 'droplet', '1', '2', '--with-worker'],
+        'wait --with-worker needs it: the worker in this process polls DigitalOcean',
+      ],
+    ])('without a token, %j names the command that needs one', async (args, purpose) => {
       const { DIGITALOCEAN_TOKEN: _token, ...noToken } = env;
-      const result = await runCli(['worker'], noToken);
+      const result = await runCli(args, noToken);
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/DIGITALOCEAN_TOKEN is not set/);
+      expect(result.stderr).toBe(
+        `actionwatch: invalid configuration: DIGITALOCEAN_TOKEN is not set (or DIGITALOCEAN_ACCESS_TOKEN): ${purpose}\n`,
+      );
+      expect(await keyCount()).toBe(0);
     });
 
     it('a wrong configuration value', async () => {

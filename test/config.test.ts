@@ -2,22 +2,12 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, requireToken } from '../src/config/config.js';
 import { parseDuration } from '../src/config/duration.js';
-import { ConfigError } from '../src/errors/config-error.js';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+import { problemsOf } from './support/config-problems.js';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({});
-    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.redis).toMatchObject({ kind: 'standalone', url: 'redis://127.0.0.1:6379' });
     expect(config.prefix).toBe('actionwatch');
     expect(config.digitalocean).toMatchObject({
       apiUrl: 'https://api.digitalocean.com',

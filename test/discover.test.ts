@@ -3,7 +3,7 @@ import type { Action } from '../src/digitalocean/models.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import type { Watch } from '../src/watches/watch.js';
 import { runCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, type Stack, startStack } from './support/stack.js';
+import { REDIS_ENV, SIM_TOKEN, type Stack, startStack } from './support/stack.js';
 
 const LIST_DROPLET = 'GET /v2/droplets/:droplet_id/actions';
 
@@ -20,7 +20,7 @@ describe('discovering a resource’s actions through every page', () => {
   beforeAll(async () => {
     stack = await startStack({ name: 'discover', simulator: { defaultDurationMs: 60_000 } });
     env = {
-      REDIS_URL,
+      ...REDIS_ENV,
       ACTIONWATCH_PREFIX: stack.prefix,
       DIGITALOCEAN_API_URL: stack.simulator.url,
       DIGITALOCEAN_TOKEN: SIM_TOKEN,

@@ -10,16 +10,24 @@ import { EventFeed } from '../src/notifications/event-feed.js';
 import { createRedis } from '../src/support/redis.js';
 import { eventsKey, outcomeKey } from '../src/watches/keys.js';
 import type { Watch } from '../src/watches/watch.js';
-import { PrivateRedis } from './support/private-redis.js';
+import { RestartableRedis } from './support/private-redis.js';
 import { SseClient } from './support/sse-client.js';
-import { REDIS_URL, type Stack, startStack, testPrefix, until } from './support/stack.js';
+import {
+  REDIS_TARGET,
+  REDIS_URL,
+  type Stack,
+  startStack,
+  testPrefix,
+  until,
+  urlTarget,
+} from './support/stack.js';
 
 const API_TOKEN = 'feed-suite-token-0123456789';
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };
 
 /** The Redis connections opened under `prefix` (every connection of ours is named after it). */
 async function connectionsOf(redisUrl: string, prefix: string): Promise<string[]> {
-  const admin = createRedis(redisUrl);
+  const admin = createRedis(urlTarget(redisUrl));
   try {
     const list = (await admin.client('LIST')) as string;
     return list.split('\n').filter((line) => line.includes(`name=${prefix}:`));
@@ -292,11 +300,12 @@ class HoldingProxy {
 describe('an event feed that fell behind', () => {
   it('finds an outcome whose event was trimmed from the stream before the feed could read it', async () => {
     const prefix = testPrefix('event-feed-trim');
-    const redis = createRedis(REDIS_URL);
+    const redis = createRedis(REDIS_TARGET);
     const proxy = await HoldingProxy.start(Number(new URL(REDIS_URL).port || 6379));
     const feed = new EventFeed({
       redis,
-      connect: () => createRedis(`redis://127.0.0.1:${proxy.port}`, { connectionName: `${prefix}:events` }),
+      connect: () =>
+        createRedis(urlTarget(`redis://127.0.0.1:${proxy.port}`), { connectionName: `${prefix}:events` }),
       prefix,
       logger: createLogger({ level: 'silent' }),
     });
@@ -344,12 +353,16 @@ describe('an event feed that fell behind', () => {
 });
 
 describe('Redis restarted while waiters are open', () => {
-  let redis: PrivateRedis;
+  let redis: RestartableRedis;
   let stack: Stack;
 
   beforeAll(async () => {
-    redis = await PrivateRedis.start();
-    stack = await startStack({ name: 'event-feed-restart', env: { API_TOKEN, REDIS_URL: redis.url } });
+    redis = await RestartableRedis.start();
+    stack = await startStack({
+      name: 'event-feed-restart',
+      redis: { REDIS_URL: redis.url },
+      env: { API_TOKEN },
+    });
   });
 
   afterAll(async () => {

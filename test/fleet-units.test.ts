@@ -7,7 +7,7 @@ import { Lease } from '../src/fleet/lease.js';
 import { directionOf, ListingModel, totalOf } from '../src/fleet/listing-model.js';
 import { type PlannerTarget, plan } from '../src/fleet/planner.js';
 import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
-import { REDIS_URL, testPrefix } from './support/stack.js';
+import { REDIS_TARGET, testPrefix } from './support/stack.js';
 
 const PER_PAGE = 200;
 
@@ -245,7 +245,7 @@ describe('allowance: paced to the hourly limit, never past the windows or rateli
 
 describe('with Redis', () => {
   const prefix = testPrefix('fleet-units');
-  const redis = createRedis(REDIS_URL);
+  const redis = createRedis(REDIS_TARGET);
   afterAll(async () => {
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();

@@ -5,7 +5,7 @@ import { buildServer } from '../src/http/server.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { createRedis } from '../src/support/redis.js';
 import { SseClient } from './support/sse-client.js';
-import { REDIS_URL, type Stack, startStack, until } from './support/stack.js';
+import { REDIS_TARGET, type Stack, startStack, until } from './support/stack.js';
 
 const API_TOKEN = 'socket-suite-token-9876543210';
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };
@@ -279,7 +279,7 @@ describe('closing the server', () => {
 
 /** The Redis connections of this stack's prefix blocked in (or last used for) XREAD. */
 async function blockingReads(stack: Stack): Promise<string[]> {
-  const cleaner = createRedis(REDIS_URL);
+  const cleaner = createRedis(REDIS_TARGET);
   try {
     const list = (await cleaner.client('LIST')) as string;
     return list

@@ -5,9 +5,10 @@ import {
   type ChainOutcomeRecord,
   InputError,
   type OutcomeRecord,
+  RedisConnectionError,
   WaitTimeoutError,
 } from '../src/index.js';
-import { type Stack, startStack } from './support/stack.js';
+import { REDIS_URL, type Stack, startStack } from './support/stack.js';
 
 describe('the library: import { ActionWatcher } from actionwatch', () => {
   let stack: Stack;
@@ -41,6 +42,20 @@ describe('the library: import { ActionWatcher } from actionwatch', () => {
       action: { type: 'transfer', region_slug: 'ams3' },
     });
     await expect.poll(() => completed.map((record) => record.watch.id)).toContain(watch.id);
+  });
+
+  it('create() refuses a Redis database the server does not have, with RedisConnectionError', async () => {
+    const created = ActionWatcher.create({
+      env: stack.processEnv({
+        LOG_LEVEL: 'silent',
+        REDIS_URL: `${REDIS_URL.replace(/\/\d*$/, '')}/99`,
+      }),
+    });
+    await expect(created).rejects.toBeInstanceOf(RedisConnectionError);
+    await expect(created).rejects.toMatchObject({
+      failure: 'database',
+      message: expect.stringMatching(/no database 99/),
+    });
   });
 
   it('waitFor rejects with WaitTimeoutError when the timeout passes first; the watch goes on', async () => {

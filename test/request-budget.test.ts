@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BudgetDecision,
@@ -6,8 +5,9 @@ import {
   type RequestBudgetOptions,
 } from '../src/digitalocean/request-budget.js';
 import { BudgetExhaustedError } from '../src/errors/budget-exhausted-error.js';
+import { createRedis, deleteKeysWithPrefix, type Redis } from '../src/support/redis.js';
+import { REDIS_TARGET } from './support/stack.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `awtest-budget-${process.pid}-${Date.now()}`;
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -56,14 +56,13 @@ async function grantN(b: RequestBudget, n: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  redis2 = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  redis = createRedis(REDIS_TARGET);
+  redis2 = createRedis(REDIS_TARGET);
   await Promise.all([redis.ping(), redis2.ping()]);
 });
 
 afterAll(async () => {
-  const keys = await redis.keys(`${PREFIX}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteKeysWithPrefix(redis, PREFIX);
   await Promise.all([redis.quit(), redis2.quit()]);
 });
 

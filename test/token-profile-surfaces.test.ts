@@ -7,7 +7,7 @@ import type { Runtime } from '../src/runtime.js';
 import type { Watch } from '../src/watches/watch.js';
 import { type RunOutput, runCli } from './support/cli.js';
 import { SimulatorProxy } from './support/simulator-proxy.js';
-import { REDIS_URL, SIM_TOKEN, type Stack, startStack } from './support/stack.js';
+import { REDIS_ENV, SIM_TOKEN, type Stack, startStack } from './support/stack.js';
 
 const TEAM_B_TOKEN = 'tok-team-b';
 const POST_IMAGE = 'POST /v2/images/:image_id/actions';
@@ -56,7 +56,7 @@ describe('token profiles on the HTTP API, run and the library (real Redis, simul
     });
     recorder = await SimulatorProxy.start(stack.simulator.url);
     profileEnv = {
-      REDIS_URL,
+      ...REDIS_ENV,
       ACTIONWATCH_PREFIX: stack.prefix,
       DIGITALOCEAN_API_URL: recorder.url,
       DIGITALOCEAN_TOKEN_TEAM_B: TEAM_B_TOKEN,

@@ -52,11 +52,11 @@ describe('watch input', () => {
       '{"kind":"droplet","resourceId":1,"actionId":2}\n{"kind":"droplet","resourceId":1}\nnot json\n',
     );
     expect(() => readWatchFile(path, validateTargetUrl)).toThrow(
-      /line 2: actionId .*; line 3: not valid JSON; nothing was enqueued/,
+      /:2: actionId .*; .*:3:2: not valid JSON: Unexpected token 'o'; nothing was enqueued/,
     );
     expect(() =>
       readWatchFile(file('{"kind":"droplet","resourceId":1,"actionId":2,"colour":"red"}'), validateTargetUrl),
-    ).toThrow(/line 1: unknown field "colour"/);
+    ).toThrow(/:1: unknown field "colour"/);
     expect(() => readWatchFile(file('\n'), validateTargetUrl)).toThrow(/no watches/);
     expect(() => readWatchFile('/nonexistent/file', validateTargetUrl)).toThrow(/cannot read/);
   });
@@ -84,13 +84,13 @@ describe('watch input', () => {
         file('{"kind":"droplet","resourceId":1,"actionId":2,"tokenProfile":"no way"}'),
         validateTargetUrl,
       ),
-    ).toThrow(/line 1: tokenProfile: token profile must be .*nothing was enqueued/);
+    ).toThrow(/:1: tokenProfile: token profile must be .*nothing was enqueued/);
     expect(() =>
       readWatchFile(
         file('{"kind":"droplet","resourceId":1,"actionId":2,"tokenProfile":7}'),
         validateTargetUrl,
       ),
-    ).toThrow(/line 1: tokenProfile: /);
+    ).toThrow(/:1: tokenProfile: /);
   });
 
   it('validates timeouts and webhook URLs', () => {

@@ -6,7 +6,7 @@ import { goneTargetsKey } from '../src/notifications/webhooks/delivery-queue.js'
 import { outcomeRecord } from './fixtures/webhook-records.js';
 import { startWebhookStack, type WebhookStack } from './fixtures/webhook-stack.js';
 import { runCli } from './support/cli.js';
-import { REDIS_URL, SIM_TOKEN, until } from './support/stack.js';
+import { REDIS_ENV, SIM_TOKEN, until } from './support/stack.js';
 
 function jsonLines(text: string): Array<Record<string, unknown>> {
   return text
@@ -36,7 +36,7 @@ describe('actionwatch webhooks failed / retry, and the enqueue-time address chec
       },
     });
     const { receiver, stack } = hooks;
-    const env = { REDIS_URL, ACTIONWATCH_PREFIX: stack.prefix };
+    const env = { ...REDIS_ENV, ACTIONWATCH_PREFIX: stack.prefix };
     const first = outcomeRecord('errored');
     const second = outcomeRecord('completed', { webhooks: [{ url: receiver.url('/gone') }] });
     await hooks.emit(first);
@@ -114,7 +114,7 @@ describe('actionwatch webhooks failed / retry, and the enqueue-time address chec
     const waited = await runCli(
       ['wait', 'droplet', '42', String(action.id), '--with-worker', '--webhook', receiver.url('/mine')],
       {
-        REDIS_URL,
+        ...REDIS_ENV,
         ACTIONWATCH_PREFIX: stack.prefix,
         DIGITALOCEAN_API_URL: stack.simulator.url,
         DIGITALOCEAN_TOKEN: SIM_TOKEN,
@@ -134,7 +134,7 @@ describe('actionwatch webhooks failed / retry, and the enqueue-time address chec
   it('refuses a watch whose webhook resolves to a private address, unless WEBHOOK_ALLOW_PRIVATE=true', async () => {
     hooks = await startWebhookStack({ name: 'wh-cli-enqueue', deliver: false });
     const { stack } = hooks;
-    const env = { REDIS_URL, ACTIONWATCH_PREFIX: stack.prefix };
+    const env = { ...REDIS_ENV, ACTIONWATCH_PREFIX: stack.prefix };
     const loopback = await runCli(
       ['watch', 'droplet', '5', '6', '--webhook', 'http://127.0.0.1:9/hook'],
       env,

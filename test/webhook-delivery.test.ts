@@ -9,7 +9,7 @@ import { WebhookSigner } from '../src/notifications/webhooks/webhook-signer.js';
 import { createRedis } from '../src/support/redis.js';
 import { outcomeRecord } from './fixtures/webhook-records.js';
 import { FAST_RETRIES, startWebhookStack, type WebhookStack } from './fixtures/webhook-stack.js';
-import { REDIS_URL, until } from './support/stack.js';
+import { REDIS_TARGET, until } from './support/stack.js';
 
 describe('webhook delivery to a real receiver on loopback', () => {
   let hooks: WebhookStack | undefined;
@@ -239,7 +239,7 @@ describe('webhook delivery to a real receiver on loopback', () => {
   it('checks the address again at delivery, when DNS has changed since the target was given', async () => {
     hooks = await startWebhookStack({ name: 'wh-rebind', deliver: false });
     const { stack, receiver } = hooks;
-    const connection = createRedis(REDIS_URL, { forWorker: true });
+    const connection = createRedis(REDIS_TARGET, { forWorker: true });
     let answer = '93.184.215.14';
     const worker = new DeliveryWorker({
       connection,

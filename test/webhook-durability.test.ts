@@ -9,7 +9,7 @@ import type { Received } from './fixtures/webhook-receiver.js';
 import { outcomeRecord } from './fixtures/webhook-records.js';
 import { FAST_RETRIES, startWebhookStack, type WebhookStack } from './fixtures/webhook-stack.js';
 import { exited, startCli } from './support/cli.js';
-import { REDIS_URL, until } from './support/stack.js';
+import { REDIS_TARGET, until } from './support/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -79,7 +79,7 @@ describe('durable webhook delivery', () => {
     });
 
     // A worker takes the job and records the outcome exactly as the processor does...
-    const connection = createRedis(REDIS_URL, { forWorker: true });
+    const connection = createRedis(REDIS_TARGET, { forWorker: true });
     const doomed = new Worker<WatchData>(WATCH_QUEUE, null, {
       connection,
       prefix: stack.prefix,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../src/support/redis.js';
 import { WATCH_QUEUE } from '../../src/watches/keys.js';
 import { ActionFactory, type StartedAction, seededRandom, watchActions } from '../support/actions.js';
 import type { BenchEnvironment } from '../support/bench-environment.js';

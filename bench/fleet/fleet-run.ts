@@ -37,7 +37,8 @@ export interface FleetRunSettings {
   history: number;
   /** The simulator's limits; false for none (the direct baseline sample). */
   rateLimit: { perMinute: number; perHour: number } | false;
-  redisUrl: string;
+  /** The REDIS_* variables of the Redis under test. */
+  redisEnv: Record<string, string>;
 }
 
 export interface Detection {
@@ -99,7 +100,9 @@ export async function runFleet(
       ? { background: { actionsPerSecond: settings.backgroundPerSecond * settings.timeScale } }
       : {}),
   });
-  const redis = createRedis(settings.redisUrl, { connectionName: 'actionwatch-fleet-bench' });
+  const redis = createRedis(loadConfig(settings.redisEnv).redis, {
+    connectionName: 'actionwatch-fleet-bench',
+  });
   const prefix = `awbench-fleet-${settings.mode}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const workers: WorkerChild[] = [];
   let producer: Runtime | undefined;
@@ -207,7 +210,7 @@ function workerEnv(
     settings.rateLimit === false ? { perMinute: 1_000_000_000, perHour: 1_000_000_000 } : settings.rateLimit;
   return {
     PATH: process.env.PATH ?? '',
-    REDIS_URL: settings.redisUrl,
+    ...settings.redisEnv,
     DIGITALOCEAN_API_URL: apiUrl,
     DIGITALOCEAN_TOKEN: TOKEN,
     ACTIONWATCH_PREFIX: prefix,

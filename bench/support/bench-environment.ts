@@ -20,16 +20,20 @@ export class BenchEnvironment {
   private constructor(
     readonly simulator: Simulator,
     readonly redis: Redis,
-    readonly redisUrl: string,
+    /** The REDIS_* variables of the Redis under test, passed to every worker. */
+    readonly redisEnv: Record<string, string>,
     private readonly workerNodeArgs: string[],
   ) {}
 
   /** `workerNodeArgs` go to every worker's node (e.g. --cpu-prof to see where its time goes). */
-  static async start(redisUrl: string, workerNodeArgs: string[] = []): Promise<BenchEnvironment> {
+  static async start(
+    redisEnv: Record<string, string>,
+    workerNodeArgs: string[] = [],
+  ): Promise<BenchEnvironment> {
     const simulator = await Simulator.start({ tokens: [SIM_TOKEN], rateLimit: false });
-    const redis = createRedis(redisUrl, { connectionName: 'actionwatch-bench' });
+    const redis = createRedis(loadConfig(redisEnv).redis, { connectionName: 'actionwatch-bench' });
     await redis.ping();
-    return new BenchEnvironment(simulator, redis, redisUrl, workerNodeArgs);
+    return new BenchEnvironment(simulator, redis, redisEnv, workerNodeArgs);
   }
 
   async startWorker(prefix: string, env: Record<string, string>): Promise<WorkerProcess> {
@@ -48,7 +52,7 @@ export class BenchEnvironment {
   /** The environment of `actionwatch worker` (and of the producer, which reads the same variables). */
   configEnv(prefix: string, overrides: Record<string, string> = {}): Record<string, string> {
     return {
-      REDIS_URL: this.redisUrl,
+      ...this.redisEnv,
       DIGITALOCEAN_API_URL: this.simulator.url,
       DIGITALOCEAN_TOKEN: SIM_TOKEN,
       ACTIONWATCH_PREFIX: prefix,

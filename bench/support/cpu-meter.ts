@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../src/support/redis.js';
 import { readHostCpu } from './process-usage.js';
 import type { WorkerProcess } from './worker-process.js';
 

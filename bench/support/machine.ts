@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../src/support/redis.js';
 
 export interface Machine {
   cpu: string;

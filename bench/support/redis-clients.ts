@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../src/support/redis.js';
 
 /** The local TCP ports of the sockets process `pid` holds (Linux /proc). */
 function localPorts(pid: number): Set<number> {
@@ -36,7 +36,7 @@ function localPorts(pid: number): Set<number> {
  * client port is one of the process's sockets, whatever they are named.
  */
 export async function redisConnectionsOf(redis: Redis, pid: number): Promise<number> {
-  const list = (await redis.client('LIST')) as string;
+  const list = (await redis.call('CLIENT', 'LIST')) as string;
   const ports = localPorts(pid);
   let count = 0;
   for (const line of list.split('\n')) {

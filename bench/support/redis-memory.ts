@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../src/support/redis.js';
 import { WATCH_QUEUE } from '../../src/watches/keys.js';
 import { parseWatchId } from '../../src/watches/watch-ref.js';
 

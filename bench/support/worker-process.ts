@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../src/support/redis.js';
 import { WATCH_QUEUE } from '../../src/watches/keys.js';
 import { type ProcessUsage, readProcessUsage } from './process-usage.js';
 import { sleep } from './timing.js';

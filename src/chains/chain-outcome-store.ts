@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../support/redis.js';
 import { type OutcomeStoreOptions, recordOnce } from '../watches/outcome-store.js';
 import type { ChainOutcomeRecord } from './chain.js';
 import { chainOutcomeKey } from './chain-keys.js';

@@ -9,6 +9,12 @@ import {
   isDropletActionType,
 } from '../runs/droplet-actions.js';
 import { IMAGE_ACTION_TYPES, parseRegion, parseResourceId } from '../runs/run-request.js';
+import {
+  fileLabel,
+  formatSyntaxProblem,
+  jsonSyntaxProblem,
+  yamlSyntaxProblem,
+} from '../support/syntax-errors.js';
 import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
 import { hasReference, isWholeReference, type Reference, referencesIn } from './plan-references.js';
 
@@ -295,13 +301,13 @@ export async function readChainPlanFile(path: string): Promise<unknown> {
       return JSON.parse(text) as unknown;
     } catch (error) {
       if (/\.json$/i.test(path) || /^\s*[[{]/.test(text))
-        throw new InputError(`${path} is not valid JSON: ${error instanceof Error ? error.message : error}`);
+        throw new InputError(formatSyntaxProblem(fileLabel(path), 'JSON', jsonSyntaxProblem(text, error)));
     }
   }
   const { parse } = await import('yaml');
   try {
     return parse(text) as unknown;
   } catch (error) {
-    throw new InputError(`${path} is not valid YAML: ${error instanceof Error ? error.message : error}`);
+    throw new InputError(formatSyntaxProblem(fileLabel(path), 'YAML', yamlSyntaxProblem(error)));
   }
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
 import type { PollSchedule } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
+import { ActionProbablyStartedError } from '../errors/action-probably-started-error.js';
 import { ActionRejectedError } from '../errors/action-rejected-error.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import {
@@ -48,6 +49,8 @@ export interface ChainProcessorOptions {
 export interface ChainProcessorEvents {
   step: [{ chainId: string; step: string; status: StepState['status'] }];
   outcome: [{ record: ChainOutcomeRecord; created: boolean }];
+  /** DigitalOcean refused the token (401/403); the chain waits for a worker with a valid one. */
+  'token-rejected': [UnauthorizedError | ForbiddenError];
 }
 
 /** How long a completed snapshot's image may take to show up in the droplet's snapshot list. */
@@ -215,6 +218,14 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       }
       return { next: 'fail', outcome: 'rejected', reason: error.message };
     }
+    if (error instanceof ActionProbablyStartedError) {
+      // Never started twice: the chain stops (an alert) rather than send the POST again.
+      this.options.logger.error(
+        { chainId: record.id, ...error.details },
+        `chain ${record.id}: ${error.message}`,
+      );
+      return { next: 'fail', outcome: 'errored', reason: error.message };
+    }
     if (error instanceof NotFoundError)
       return { next: 'fail', outcome: 'not_found', reason: `${describeRun(spec)}: ${error.message}` };
     if (error instanceof RunKeyBusyError)
@@ -233,6 +244,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         { chainId: record.id, err: error.message },
         'DigitalOcean refused the token: the chain waits for a worker with a valid DIGITALOCEAN_TOKEN',
       );
+      this.emit('token-rejected', error);
       return { next: 'wait', untilMs: now + 30_000 };
     }
     throw error;

@@ -1,7 +1,7 @@
 import { type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { InputError } from '../errors/input-error.js';
 import { fingerprintOf } from '../runs/run-request.js';
+import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { type Chain, type ChainRecord, chainEventType, chainFrom, initialSteps } from './chain.js';
 import { CHAIN_QUEUE, chainIdFor } from './chain-keys.js';
 import { ChainOutcomeStore } from './chain-outcome-store.js';
@@ -40,7 +40,9 @@ export class ChainQueue {
     redis: Redis,
     private readonly options: ChainQueueOptions,
   ) {
-    this.queue = new Queue<ChainJobData>(CHAIN_QUEUE, { connection: redis, prefix: options.prefix });
+    this.queue = withoutRepeatedErrors(
+      new Queue<ChainJobData>(CHAIN_QUEUE, { connection: redis, prefix: options.prefix }),
+    );
     this.store = new ChainStore(redis, { prefix: options.prefix, retentionMs: options.retentionMs });
     this.outcomes = new ChainOutcomeStore(redis, options);
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../support/redis.js';
 import type { ChainRecord } from './chain.js';
 import { chainIndexKey, chainKey } from './chain-keys.js';
 

@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import type { Redis } from '../support/redis.js';
 import { StepWorker } from '../support/step-worker.js';
 import type { ChainOutcomeRecord } from './chain.js';
 import { CHAIN_QUEUE } from './chain-keys.js';

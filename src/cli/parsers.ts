@@ -1,4 +1,6 @@
 import { InvalidArgumentError } from 'commander';
+import { InputError } from '../errors/input-error.js';
+import { parseWatchId } from '../watches/watch-ref.js';
 
 export function positiveInteger(name: string) {
   return (text: string): number => {
@@ -19,4 +21,14 @@ export function port(name: string) {
     }
     return value;
   };
+}
+
+/** A watch id as the CLI takes it, refused with the shape it must have. */
+export function requireWatchId(text: string): string {
+  if (parseWatchId(text) === undefined) {
+    throw new InputError(
+      `watch id must look like <droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(text)})`,
+    );
+  }
+  return text;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { InputError } from '../errors/input-error.js';
 import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
 import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
+import { fileLabel, formatSyntaxProblem, jsonSyntaxProblem } from '../support/syntax-errors.js';
 import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
 import type { WatchRequest } from '../watches/watch-queue.js';
 import { parseActionRef, parseTokenProfile } from '../watches/watch-ref.js';
@@ -47,20 +48,15 @@ const LINE_FIELDS = new Set([
 ]);
 
 /**
- * One JSON Lines entry of `watch --from-file`. Throws InputError naming the problem. A line's own
- * `tokenProfile` ("default" for DIGITALOCEAN_TOKEN) wins over `defaultProfile` (--token-profile).
+ * One JSON Lines entry of `watch --from-file`, parsed. Throws InputError naming the problem. A
+ * line's own `tokenProfile` ("default" for DIGITALOCEAN_TOKEN) wins over `defaultProfile`
+ * (--token-profile).
  */
-export function parseWatchLine(
-  line: string,
+function parseWatchEntry(
+  value: unknown,
   validateWebhook: (url: string) => string,
-  defaultProfile?: string,
+  defaultProfile: string | undefined,
 ): WatchRequest {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    throw new InputError('not valid JSON');
-  }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new InputError('must be a JSON object');
   const entry = value as Record<string, unknown>;
@@ -119,19 +115,29 @@ export function readWatchFile(
   }
   const requests: WatchRequest[] = [];
   const problems: string[] = [];
+  const file = fileLabel(path);
   text.split(/\r?\n/).forEach((line, index) => {
     if (line.trim() === '') return;
+    let value: unknown;
     try {
-      requests.push(parseWatchLine(line, validateWebhook, defaultProfile));
+      value = JSON.parse(line);
     } catch (error) {
-      problems.push(`line ${index + 1}: ${error instanceof Error ? error.message : String(error)}`);
+      problems.push(
+        formatSyntaxProblem(file, 'JSON', { ...jsonSyntaxProblem(line, error), line: index + 1 }),
+      );
+      return;
+    }
+    try {
+      requests.push(parseWatchEntry(value, validateWebhook, defaultProfile));
+    } catch (error) {
+      problems.push(`${file}:${index + 1}: ${error instanceof Error ? error.message : String(error)}`);
     }
   });
   if (problems.length > 0) {
     const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
-    throw new InputError(`${path}: ${problems.slice(0, 3).join('; ')}${more}; nothing was enqueued`);
+    throw new InputError(`${problems.slice(0, 3).join('; ')}${more}; nothing was enqueued`);
   }
-  if (requests.length === 0) throw new InputError(`${path}: no watches in the file; nothing was enqueued`);
+  if (requests.length === 0) throw new InputError(`${file}: no watches in the file; nothing was enqueued`);
   return requests;
 }
 

@@ -2,11 +2,13 @@ import { z } from 'zod';
 import { ConfigError } from '../errors/config-error.js';
 import { isOutcome, OUTCOMES, type Outcome } from '../watches/watch.js';
 import { parseDuration } from './duration.js';
+import { parseBoolean } from './env-values.js';
+import { parseRedisTarget, type RedisTarget } from './redis-target.js';
 import { Secret } from './secret.js';
 
 type Env = Record<string, string | undefined>;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
  * How workers observe actions: `batched` serves watches from shared list requests (falling back to
@@ -72,9 +74,8 @@ const boolean = (name: string) =>
     .string()
     .default('false')
     .transform((text, ctx) => {
-      const value = text.trim().toLowerCase();
-      if (['true', '1', 'yes'].includes(value)) return true;
-      if (['false', '0', 'no', ''].includes(value)) return false;
+      const value = parseBoolean(text, false);
+      if (value !== undefined) return value;
       ctx.addIssue({ code: 'custom', message: `${name} must be true or false (got "${text}")` });
       return z.NEVER;
     });
@@ -107,10 +108,6 @@ const httpUrl = (name: string) =>
   }, `${name} must be an absolute http(s) URL`);
 
 const envSchema = z.object({
-  REDIS_URL: z
-    .string()
-    .default('redis://127.0.0.1:6379')
-    .refine((text) => /^rediss?:\/\//.test(text), 'REDIS_URL must start with redis:// or rediss://'),
   DIGITALOCEAN_TOKEN: z.string().optional(),
   DIGITALOCEAN_ACCESS_TOKEN: z.string().optional(),
   DIGITALOCEAN_API_URL: httpUrl('DIGITALOCEAN_API_URL').default('https://api.digitalocean.com'),
@@ -170,7 +167,8 @@ export interface PollSchedule {
 }
 
 export interface Config {
-  redisUrl: string;
+  /** How to reach Redis: one server, a Sentinel-managed primary or a Cluster (see redis-target). */
+  redis: RedisTarget;
   prefix: string;
   logLevel: (typeof LOG_LEVELS)[number];
   digitalocean: {
@@ -211,12 +209,13 @@ export function loadConfig(env: Env = process.env): Config {
   const cleaned = Object.fromEntries(
     Object.entries(env).filter(([, value]) => nonEmpty(value) !== undefined),
   );
+  const redis = parseRedisTarget(cleaned);
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
+    throw new ConfigError([...parsed.error.issues.map((issue) => issue.message), ...redis.problems]);
   }
   const e = parsed.data;
-  const problems: string[] = [];
+  const problems: string[] = [...redis.problems];
   if (e.POLL_MIN_INTERVAL <= 0) problems.push('POLL_MIN_INTERVAL must be greater than 0');
   if (e.POLL_MAX_INTERVAL < e.POLL_MIN_INTERVAL)
     problems.push('POLL_MAX_INTERVAL must be at least POLL_MIN_INTERVAL');
@@ -237,9 +236,11 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
+  if (redis.target === undefined) throw new ConfigError(problems);
+
   const token = nonEmpty(e.DIGITALOCEAN_TOKEN) ?? nonEmpty(e.DIGITALOCEAN_ACCESS_TOKEN);
   return {
-    redisUrl: e.REDIS_URL,
+    redis: redis.target,
     prefix: e.ACTIONWATCH_PREFIX,
     logLevel: e.LOG_LEVEL,
     digitalocean: {
@@ -280,12 +281,13 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-/** The DigitalOcean token, or a ConfigError that says how to provide one. */
-export function requireToken(config: Config): Secret {
+/**
+ * The DigitalOcean token, or a ConfigError that says how to provide one and `purpose`: who needs
+ * it (the command), and for what.
+ */
+export function requireToken(config: Config, purpose = 'a worker needs it to poll DigitalOcean'): Secret {
   if (config.digitalocean.token === undefined) {
-    throw new ConfigError([
-      'DIGITALOCEAN_TOKEN is not set (or DIGITALOCEAN_ACCESS_TOKEN): a worker needs a token to poll DigitalOcean',
-    ]);
+    throw new ConfigError([`DIGITALOCEAN_TOKEN is not set (or DIGITALOCEAN_ACCESS_TOKEN): ${purpose}`]);
   }
   return config.digitalocean.token;
 }
@@ -299,7 +301,7 @@ export function requireProfileToken(
   tokenProfile: string | undefined,
   purpose?: string,
 ): Secret {
-  if (tokenProfile === undefined) return requireToken(config);
+  if (tokenProfile === undefined) return requireToken(config, purpose);
   const token = config.digitalocean.profiles[tokenProfile];
   if (token === undefined) {
     throw new ConfigError([
@@ -309,7 +311,7 @@ export function requireProfileToken(
   return token;
 }
 
-/** Why `run` (and a library `run`) needs a profile's token, for requireProfileToken. */
-export function runTokenPurpose(tokenProfile: string): string {
-  return `run needs it to start actions with token profile ${tokenProfile}`;
+/** Why `run` (and a library `run`) needs a token, for requireProfileToken. */
+export function runTokenPurpose(tokenProfile?: string): string {
+  return `run needs it to start actions${tokenProfile === undefined ? '' : ` with token profile ${tokenProfile}`}`;
 }

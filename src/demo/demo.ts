@@ -10,7 +10,8 @@ import type { Outcome } from '../watches/watch.js';
 import type { WatchRequest } from '../watches/watch-queue.js';
 
 export interface DemoOptions {
-  redisUrl: string;
+  /** The REDIS_* variables naming the Redis to use (see redisVariables). */
+  redis: Record<string, string>;
   /** Watches to start; a mix of droplet and image actions. */
   count?: number;
   /** Longest simulated action, ms. */
@@ -57,7 +58,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   });
   const prefix = `actionwatch-demo-${process.pid}-${Date.now()}`;
   const config = loadConfig({
-    REDIS_URL: options.redisUrl,
+    ...options.redis,
     DIGITALOCEAN_API_URL: simulator.url,
     DIGITALOCEAN_TOKEN: 'demo-token',
     ACTIONWATCH_PREFIX: prefix,
@@ -156,7 +157,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   } finally {
     await runtime.close();
     await receiver.close();
-    const cleaner = createRedis(options.redisUrl);
+    const cleaner = createRedis(config.redis);
     await deleteKeysWithPrefix(cleaner, prefix).catch(() => {});
     cleaner.disconnect();
     await simulator.close();

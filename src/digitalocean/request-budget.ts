@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import type { Redis } from '../support/redis.js';
 import { sleep } from '../support/sleep.js';
 import type { RateLimitSnapshot } from './rate-limit-headers.js';
 import type { RequestGate } from './request-gate.js';

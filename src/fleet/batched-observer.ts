@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { PollSchedule } from '../config/config.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import type { Redis } from '../support/redis.js';
 import type { ActionObserver, Observation, ObserveOptions } from '../watches/action-observer.js';
 import { actionAgeMs, baseInterval } from '../watches/schedule.js';
 import type { WatchData } from '../watches/watch.js';

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { Action } from '../digitalocean/models.js';
+import type { Redis } from '../support/redis.js';
 import { durationsKey } from './fleet-keys.js';
 
 /** Bucket i holds durations up to 1 s × 1.5^i: 1 s … about 4.7 h, then one overflow bucket. */

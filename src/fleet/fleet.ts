@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
 import type { PollSchedule } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
 import type { RequestBudget } from '../digitalocean/request-budget.js';
 import type { Logger } from '../logging/logger.js';
+import type { Redis } from '../support/redis.js';
 import { type ActionObserver, DirectObserver } from '../watches/action-observer.js';
 import { BatchedObserver } from './batched-observer.js';
 import { DurationLearner } from './duration-learner.js';

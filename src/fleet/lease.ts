@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { loadLua } from '../support/lua.js';
+import type { Redis } from '../support/redis.js';
 
 const RENEW = loadLua(import.meta.url, 'renew-lease');
 const RELEASE = loadLua(import.meta.url, 'release-lease');

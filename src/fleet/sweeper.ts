@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { PollSchedule } from '../config/config.js';
 import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
 import type { Action } from '../digitalocean/models.js';
@@ -8,6 +7,7 @@ import type { RequestBudget } from '../digitalocean/request-budget.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
 import type { Logger } from '../logging/logger.js';
+import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { outcomeKey } from '../watches/keys.js';
 import { actionAgeMs, baseInterval } from '../watches/schedule.js';
 import { type ActionRef, parseWatchId } from '../watches/watch-ref.js';
@@ -153,7 +153,9 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     this.lease = new Lease(options.redis, this.keys.lease, options.leaseTtlMs);
     this.registry = new WatchRegistry(options.redis, this.keys);
     this.store = new ObservationStore(options.redis, this.keys);
-    this.queue = new Queue(options.queueName, { connection: options.redis, prefix: options.prefix });
+    this.queue = withoutRepeatedErrors(
+      new Queue(options.queueName, { connection: options.redis, prefix: options.prefix }),
+    );
     this.allowance = new Allowance(options.reservedForOthers);
   }
 
@@ -441,7 +443,14 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     const now = Date.now();
     const apiNow = this.options.apiClock();
     const watched = await this.watchedActions(now, watches);
-    const seen = actions.filter((action) => watched.has(action.id));
+    // Only what some watch of that id would take (the same check as a poll's answer): an entry
+    // under another resource must not become the action's recorded, and final, observation.
+    const seen = actions.filter((action) =>
+      (watched.get(action.id) ?? []).some((watchId) => {
+        const ref = parseWatchId(watchId);
+        return ref !== undefined && observes(ref, action);
+      }),
+    );
     const observedIds = new Set(seen.map((action) => action.id));
     if (seen.length === 0) return observedIds;
     const newlyEnded = await this.store.record(

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../support/redis.js';
 import type { FleetKeys } from './fleet-keys.js';
 
 /** What the sweeper needs to know about a watch between its job's steps. */

@@ -2,6 +2,7 @@ import type { DigitalOceanClient } from '../digitalocean/client.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { RateLimitedError } from '../errors/digitalocean-api-error.js';
 import type { Redis } from '../support/redis.js';
+import { withTimeout } from '../support/with-timeout.js';
 
 export interface CheckResult {
   ok: boolean;
@@ -23,6 +24,8 @@ export interface ReadinessOptions {
   /** Failures are re-checked sooner, so a fixed token is noticed quickly. */
   failureCacheMs?: number;
 }
+
+const REDIS_PING_TIMEOUT_MS = 2_000;
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -46,8 +49,13 @@ export class Readiness {
   }
 
   private async checkRedis(): Promise<CheckResult> {
+    // Commands wait through a failover; readiness must say at once that Redis is not answering.
     try {
-      await this.options.redis.ping();
+      await withTimeout(
+        this.options.redis.ping(),
+        REDIS_PING_TIMEOUT_MS,
+        `no answer within ${REDIS_PING_TIMEOUT_MS} ms`,
+      );
       return { ok: true };
     } catch (error) {
       return { ok: false, detail: `Redis did not answer PING: ${message(error)}` };

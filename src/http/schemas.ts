@@ -1,5 +1,5 @@
-import { CHAIN_EVENT_TYPES } from '../chains/chain.js';
 import { RESOURCE_KINDS } from '../digitalocean/models.js';
+import { EVENT_TYPES } from '../notifications/event-reader.js';
 import { OUTCOMES } from '../watches/watch.js';
 
 /**
@@ -11,11 +11,8 @@ import { OUTCOMES } from '../watches/watch.js';
 
 export const MAX_BATCH = 1000;
 const MAX_WEBHOOKS_PER_WATCH = 10;
-/** The types of `<prefix>:events` entries: every watch outcome, and every chain outcome. */
-export const EVENT_TYPES: string[] = [
-  ...OUTCOMES.map((outcome) => `action.${outcome}`),
-  ...CHAIN_EVENT_TYPES,
-];
+
+export { EVENT_TYPES };
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
 

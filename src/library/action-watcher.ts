@@ -155,12 +155,14 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
 
   /**
    * Loads the configuration, checks that Redis answers, and (with `worker`) starts polling in this
-   * process. Throws ConfigError for bad settings and an Error naming REDIS_URL when Redis is down.
+   * process. Throws ConfigError for bad settings, and RedisConnectionError (one line naming the
+   * cause: DNS, refused, credentials, a missing database) when Redis cannot be used.
    */
   static async create(options: ActionWatcherOptions = {}): Promise<ActionWatcher> {
     const config = options.config ?? loadConfig(options.env ?? process.env);
     const logger = options.logger ?? createLogger({ level: config.logLevel });
-    await assertRedisReachable(config.redisUrl);
+    const { warnings } = await assertRedisReachable(config.redis);
+    for (const warning of warnings) logger.warn(warning);
     const watcher = new ActionWatcher(new Runtime(config, logger), true);
     if (options.worker) {
       try {
@@ -253,6 +255,9 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
    *   different request.
    * @throws ActionRejectedError when DigitalOcean refuses it (422); `pending` when the resource was
    *   busy (and stayed busy past `retryPending`).
+   * @throws ActionProbablyStartedError when DigitalOcean probably started it (a 2xx that does not
+   *   say which action, or a lost answer) but no matching action can be found; it is never sent
+   *   again (with the same `key`, later calls only look for it again).
    * @throws ConfigError naming the variable when the token it needs (DIGITALOCEAN_TOKEN, or
    *   `DIGITALOCEAN_TOKEN_<NAME>` with `tokenProfile`) is not set; nothing is sent then.
    */

@@ -3,14 +3,19 @@ import { type DestinationStream, type Logger, pino } from 'pino';
 export type { Logger };
 
 /**
- * Paths pino censors wherever they appear. The token itself travels as a `Secret`, which prints
- * as `[redacted]`; this list catches raw headers if anything ever logs a request.
+ * Paths pino censors wherever they appear. The token and Redis passwords travel as `Secret`s,
+ * which print as `[redacted]`; this list catches raw headers if anything ever logs a request, and
+ * ioredis options (`password`, `sentinelPassword`) if anything ever logs a connection's.
  */
 const REDACT = [
   'token',
   '*.token',
   'secret',
   '*.secret',
+  'password',
+  '*.password',
+  'sentinelPassword',
+  '*.sentinelPassword',
   'authorization',
   'headers.authorization',
   'headers.Authorization',

@@ -356,7 +356,7 @@ export class EventFeed {
           this.gap = false;
           await this.resync(stream);
         }
-        const { events, oldestId } = await stream.waitAfter(this.cursor, this.blockMs, this.batchSize);
+        const { events, oldestId } = await stream.waitAfterNoting(this.cursor, this.blockMs, this.batchSize);
         if (this.closed) return;
         if (failures > 0) {
           this.options.logger.info({ failures }, 'event feed reading the events stream again');

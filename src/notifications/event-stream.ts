@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../support/redis.js';
 import { eventsKey } from '../watches/keys.js';
 import type { OutcomeRecord } from '../watches/watch.js';
 
@@ -67,12 +67,16 @@ export class EventStream {
     return entries.flatMap(([id, fields]) => toEvent(id, fields) ?? []);
   }
 
+  /** Blocks up to `blockMs` for entries after `afterId`. */
+  async waitAfter(afterId: string, blockMs: number, count = 100): Promise<StreamEvent[]> {
+    return (await this.waitAfterNoting(afterId, blockMs, count)).events;
+  }
+
   /**
-   * Blocks up to `blockMs` for entries after `afterId`. Also returns the id of the oldest entry
-   * the stream held right after the read: when it is past `afterId`, entries may have been trimmed
-   * before they could be read.
+   * Like waitAfter, and also returns the id of the oldest entry the stream held right after the
+   * read: when it is past `afterId`, entries may have been trimmed before they could be read.
    */
-  async waitAfter(
+  async waitAfterNoting(
     afterId: string,
     blockMs: number,
     count = 100,

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Action, ResourceKind } from '../digitalocean/models.js';
 import { loadLua } from '../support/lua.js';
+import type { Redis } from '../support/redis.js';
 
 const COMPARE_AND_SET = loadLua(import.meta.url, 'compare-and-set');
 
@@ -17,6 +17,11 @@ export interface StartingRecord {
    * started on DigitalOcean after this moment may be the one a crashed owner started.
    */
   since: number;
+  /**
+   * When a holder of the claim last sent (or was about to send) the POST. A caller taking over a
+   * lapsed claim with it may not send again: the POST may have landed.
+   */
+  postedAt?: number;
 }
 
 export interface StartedRecord {
@@ -30,7 +35,24 @@ export interface StartedRecord {
   recordedAt: string;
 }
 
-export type RunKeyRecord = StartingRecord | StartedRecord;
+/**
+ * The POST went out and DigitalOcean probably started the action (a 2xx that did not say which, or
+ * an answer lost after the request may have landed), but it could not be found. The key never
+ * sends the POST again: a later start with it only looks for the action once more.
+ */
+export interface UnidentifiedRecord {
+  state: 'unidentified';
+  fingerprint: string;
+  /** As in StartingRecord: the action, if it exists, started after this moment. */
+  since: number;
+  /** True for a 2xx answer, false for a lost one. */
+  answered: boolean;
+  /** What was wrong with the answer. */
+  why: string;
+  recordedAt: string;
+}
+
+export type RunKeyRecord = StartingRecord | StartedRecord | UnidentifiedRecord;
 
 export interface StoredRunKey {
   /** The exact stored text, for compare-and-set. */

@@ -1,6 +1,6 @@
 import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import type { Redis } from './redis.js';
 
 export interface StepWorkerOptions {
   /** A connection made with `forWorker: true` (maxRetriesPerRequest: null); BullMQ duplicates it. */

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { loadLua } from '../support/lua.js';
+import type { Redis } from '../support/redis.js';
 import { eventsKey, outcomeKey } from './keys.js';
 import type { OutcomeRecord } from './watch.js';
 

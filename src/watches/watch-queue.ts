@@ -1,6 +1,7 @@
 import { type JobsOptions, type JobType, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { isApiId } from '../digitalocean/action-answer.js';
 import { InputError } from '../errors/input-error.js';
+import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { WATCH_QUEUE, watchIndexKey, watchQueueName } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {
@@ -71,10 +72,9 @@ export class WatchQueue {
     readonly redis: Redis,
     private readonly options: WatchQueueOptions,
   ) {
-    this.queue = new Queue<WatchData, OutcomeRecord>(WATCH_QUEUE, {
-      connection: redis,
-      prefix: options.prefix,
-    });
+    this.queue = withoutRepeatedErrors(
+      new Queue<WatchData, OutcomeRecord>(WATCH_QUEUE, { connection: redis, prefix: options.prefix }),
+    );
     this.indexKey = watchIndexKey(options.prefix);
     this.outcomes = new OutcomeStore(redis, {
       prefix: options.prefix,
@@ -108,6 +108,11 @@ export class WatchQueue {
       ) {
         throw new InputError(`timeout must be a positive duration (got ${request.timeoutMs})`);
       }
+      // The last guard for ids that came from DigitalOcean rather than a user (a start's answer).
+      if (!isApiId(request.actionId) || !isApiId(request.resourceId))
+        throw new InputError(
+          `cannot watch action ${String(request.actionId)} of ${request.kind} ${String(request.resourceId)}: ids are positive whole numbers`,
+        );
       unique.set(watchIdOf(request), request);
     }
     const ids = [...unique.keys()];
@@ -146,6 +151,12 @@ export class WatchQueue {
   async get(id: string): Promise<Watch | undefined> {
     const [watch] = await this.getMany([id]);
     return watch;
+  }
+
+  /** The watch's own webhook targets (not the configured ones), as its outcome or its job keeps them. */
+  async webhooksOf(id: string): Promise<WatchWebhook[]> {
+    const [job, outcome] = await Promise.all([this.jobOf(id), this.outcomes.get(id)]);
+    return outcome?.webhooks ?? job?.data.webhooks ?? [];
   }
 
   async getMany(ids: string[]): Promise<Array<Watch | undefined>> {
@@ -261,10 +272,12 @@ export class WatchQueue {
     if (tokenProfile === undefined) return this.queue;
     let queue = this.profileQueues.get(tokenProfile);
     if (queue === undefined) {
-      queue = new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
-        connection: this.redis,
-        prefix: this.options.prefix,
-      });
+      queue = withoutRepeatedErrors(
+        new Queue<WatchData, OutcomeRecord>(watchQueueName(tokenProfile), {
+          connection: this.redis,
+          prefix: this.options.prefix,
+        }),
+      );
       this.profileQueues.set(tokenProfile, queue);
     }
     return queue;

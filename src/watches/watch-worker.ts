@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DelayedError, type Job, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { StepWorker } from '../support/step-worker.js';
 import { WATCH_QUEUE } from './keys.js';
 import type { OutcomeRecord, WatchData } from './watch.js';
@@ -25,7 +25,7 @@ export interface WatchWorkerOptions {
 }
 
 export interface WatchWorkerEvents {
-  'token-rejected': [Error];
+  'token-rejected': [TokenRejectedError];
   paused: [{ waitMs: number; reason: string }];
 }
 
@@ -42,7 +42,9 @@ export class WatchWorker extends EventEmitter<WatchWorkerEvents> {
   constructor(private readonly options: WatchWorkerOptions) {
     super();
     const queueName = options.queueName ?? WATCH_QUEUE;
-    this.control = new Queue(queueName, { connection: options.connection, prefix: options.prefix });
+    this.control = withoutRepeatedErrors(
+      new Queue(queueName, { connection: options.connection, prefix: options.prefix }),
+    );
     this.steps = new StepWorker(queueName, (job, token) => this.step(job, token), {
       ...options,
       names: { worker: 'worker', job: 'watch', idField: 'watchId' },

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import type { Action } from '../../src/digitalocean/models.js';
 import type { Watch } from '../../src/watches/watch.js';
 
@@ -81,4 +82,12 @@ export interface RunOutput {
   recovered: boolean;
   action: Action;
   watch: Watch;
+}
+
+/** The CLI refused: exit 1, nothing on stdout, one line on stderr that matches `message`. */
+export function expectOneLineFailure(result: CliResult, message: RegExp): void {
+  expect(result.code).toBe(1);
+  expect(result.stdout).toBe('');
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stderr.trim()).toMatch(message);
 }

@@ -1,15 +1,87 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createRedis } from '../../src/support/redis.js';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { Redis } from 'ioredis';
 import { TempDir } from './temp-dir.js';
 
+export const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** A port nothing listens on (just released by the OS). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface PrivateRedis {
+  port: number;
+  stop(): Promise<void>;
+}
+
 /**
- * A redis-server of a test's own, on a free port, so that the test may restart it (never the
- * shared 6379 one). No save points and no AOF; a restart saves once on SHUTDOWN and loads that
- * file again, as a persistent Redis that restarts would.
+ * A redis-server of the test's own, configured by `args` (e.g. --requirepass), for what the
+ * shared server must not be changed for; in a temporary folder, without persistence.
  */
-export class PrivateRedis {
-  private process: ChildProcess | undefined;
+export async function startPrivateRedis(args: string[], password?: string): Promise<PrivateRedis> {
+  const dir = new TempDir('aw-redis');
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir.path,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...args,
+    ],
+    { stdio: 'ignore' },
+  );
+  await answering(port, password);
+  return {
+    port,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      dir.remove();
+    },
+  };
+}
+
+async function answering(port: number, password: string | undefined): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = new Redis({ port, lazyConnect: true, retryStrategy: () => null, password });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      client.disconnect();
+    }
+  }
+}
+
+/**
+ * A private redis-server that a test may restart (never the shared 6379 one): a restart saves
+ * once on SHUTDOWN and loads that file again on the same port, as a persistent Redis would.
+ */
+export class RestartableRedis {
+  private child: ChildProcess | undefined;
 
   private constructor(
     readonly port: number,
@@ -20,79 +92,52 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** On a random high port; another one when that is taken (the server then exits at once). */
-  static async start(): Promise<PrivateRedis> {
-    const dir = new TempDir('aw-redis');
-    for (let attempt = 1; ; attempt++) {
-      const redis = new PrivateRedis(20_000 + Math.floor(Math.random() * 40_000), dir);
-      try {
-        await redis.launch();
-        return redis;
-      } catch (error) {
-        redis.process?.kill('SIGKILL');
-        if (attempt === 5) {
-          dir.remove();
-          throw error;
-        }
-      }
-    }
+  static async start(): Promise<RestartableRedis> {
+    const redis = new RestartableRedis(await freePort(), new TempDir('aw-redis'));
+    await redis.launch();
+    return redis;
   }
 
-  /** Shuts the server down (saving its data) and starts it again on the same port. */
   async restart(): Promise<void> {
-    await this.shutdown(true);
+    await this.shutdown('SAVE');
     await this.launch();
   }
 
   async stop(): Promise<void> {
-    await this.shutdown(false);
+    await this.shutdown('NOSAVE');
     this.dir.remove();
   }
 
   private async launch(): Promise<void> {
-    const child = spawn(
+    this.child = spawn(
       'redis-server',
       [
         '--port',
         String(this.port),
         '--bind',
         '127.0.0.1',
+        '--dir',
+        this.dir.path,
         '--save',
         '',
         '--appendonly',
         'no',
-        '--dir',
-        this.dir.path,
       ],
       { stdio: 'ignore' },
     );
-    this.process = child;
-    const probe = createRedis(this.url);
-    probe.on('error', () => {});
-    try {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited`);
-        // Only our own server will do: another one may already listen on this port.
-        const info = await probe.info('server').catch(() => '');
-        if (info.includes(`process_id:${child.pid}\r`)) return;
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    } finally {
-      probe.disconnect();
-    }
+    await answering(this.port, undefined);
   }
 
-  private async shutdown(save: boolean): Promise<void> {
-    const child = this.process;
+  private async shutdown(mode: 'SAVE' | 'NOSAVE'): Promise<void> {
+    const child = this.child;
     if (child === undefined || child.exitCode !== null) return;
-    const exited = once(child, 'exit');
-    const admin = createRedis(this.url);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const admin = new Redis({ port: this.port, lazyConnect: true, retryStrategy: () => null });
     admin.on('error', () => {});
-    await admin.call('SHUTDOWN', save ? 'SAVE' : 'NOSAVE').catch(() => {});
+    await admin.connect().catch(() => {});
+    await admin.call('SHUTDOWN', mode).catch(() => {});
     admin.disconnect();
     await exited;
-    this.process = undefined;
+    this.child = undefined;
   }
 }

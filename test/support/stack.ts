@@ -1,11 +1,25 @@
 import { Writable } from 'node:stream';
 import { type Config, loadConfig } from '../../src/config/config.js';
+import { type RedisTarget, redisVariables } from '../../src/config/redis-target.js';
 import { createLogger, type Logger } from '../../src/logging/logger.js';
 import { Runtime } from '../../src/runtime.js';
 import { Simulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix } from '../../src/support/redis.js';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/**
+ * The Redis the tests use, as the environment variables a process reads (REDIS_URL, or whichever
+ * REDIS_* variables are set: the suite runs against TLS, Sentinel or a Cluster the same way).
+ */
+export const REDIS_ENV: Record<string, string> = redisVariables(process.env);
+export const REDIS_TARGET: RedisTarget = loadConfig(REDIS_ENV).redis;
+/** A standalone Redis URL, for tests about URLs themselves (a wrong database, wrong credentials). */
+export const REDIS_URL = REDIS_ENV.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** The target a REDIS_URL names, as a process would read it. */
+export function urlTarget(url: string): RedisTarget {
+  return loadConfig({ REDIS_URL: url }).redis;
+}
+
 export const SIM_TOKEN = 'test-token';
 
 /** A key prefix no other test file (or run) shares, so files run in parallel safely. */
@@ -58,14 +72,17 @@ export interface StackOptions {
   name: string;
   simulator?: SimulatorOptions;
   env?: Record<string, string>;
+  /** The REDIS_* variables of the Redis to use (one a test started); default REDIS_ENV. */
+  redis?: Record<string, string>;
 }
 
 /** Simulator over real HTTP + Runtime on the real Redis under a private prefix. */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const simulator = await Simulator.start({ tokens: [SIM_TOKEN], rateLimit: false, ...options.simulator });
   const prefix = testPrefix(options.name);
+  const redisEnv = options.redis ?? REDIS_ENV;
   const env = {
-    REDIS_URL,
+    ...redisEnv,
     DIGITALOCEAN_API_URL: simulator.url,
     DIGITALOCEAN_TOKEN: SIM_TOKEN,
     ACTIONWATCH_PREFIX: prefix,
@@ -86,7 +103,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     logs,
     processEnv(extra = {}) {
       return {
-        REDIS_URL,
+        ...redisEnv,
         ACTIONWATCH_PREFIX: prefix,
         DIGITALOCEAN_API_URL: simulator.url,
         DIGITALOCEAN_TOKEN: SIM_TOKEN,
@@ -103,7 +120,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     async close() {
       for (const other of others) await other.close();
       await runtime.close();
-      const cleaner = createRedis(REDIS_URL);
+      const cleaner = createRedis(config.redis);
       await deleteKeysWithPrefix(cleaner, prefix);
       cleaner.disconnect();
       await simulator.close();

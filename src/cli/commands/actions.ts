@@ -4,6 +4,8 @@ import { InputError } from '../../errors/input-error.js';
 import { parseResourceId } from '../../runs/run-request.js';
 import { parseTokenProfile } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
+import { type OutputFormat, outputOption, RecordPrinter } from '../output.js';
+import { ACTION_COLUMNS } from '../tables.js';
 import { parseTimeout, webhooksFromOptions } from '../watch-input.js';
 
 function parseKind(kind: string | undefined): ResourceKind {
@@ -20,13 +22,17 @@ export function registerActions(program: Command): void {
     )
     .argument('<kind>', 'droplet or image')
     .argument('<resourceId>', 'the droplet or image id')
-    .action(async (kind: string, resourceId: string) => {
+    .addOption(outputOption())
+    .action(async (kind: string, resourceId: string, options: { output: OutputFormat }) => {
       const validKind = parseKind(kind);
       const id = parseResourceId(resourceId, 'resourceId');
-      await withRuntime({ needsToken: true }, async (runtime) => {
+      const tokenPurpose = 'actions needs it to list actions';
+      await withRuntime({ needsToken: true, tokenPurpose }, async (runtime) => {
         const { ActionWatcher } = await import('../../library/action-watcher.js');
+        const printer = new RecordPrinter(options.output, ACTION_COLUMNS);
         for await (const action of ActionWatcher.fromRuntime(runtime).actions(validKind, id))
-          printJson(action);
+          printer.add(action);
+        printer.end();
       });
     });
 }
@@ -57,13 +63,10 @@ export async function watchInProgressFromArgs(
   const tokenProfile =
     options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
   // Listing the resource's actions is a request with that profile's token.
-  const tokenOptions =
-    tokenProfile === undefined
-      ? {}
-      : {
-          tokenProfile,
-          tokenPurpose: `--in-progress lists actions with it for token profile ${tokenProfile}`,
-        };
+  const tokenOptions = {
+    tokenPurpose: `watch --in-progress lists actions with it${tokenProfile === undefined ? '' : ` for token profile ${tokenProfile}`}`,
+    ...(tokenProfile === undefined ? {} : { tokenProfile }),
+  };
   await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
     const { ActionWatcher } = await import('../../library/action-watcher.js');
     const watches = await ActionWatcher.fromRuntime(runtime).watchInProgress(validKind, id, {

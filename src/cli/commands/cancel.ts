@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors/input-error.js';
-import { parseWatchId } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
+import { requireWatchId } from '../parsers.js';
 
 export function registerCancel(program: Command): void {
   program
@@ -9,11 +9,7 @@ export function registerCancel(program: Command): void {
     .description('cancel a waiting watch (its outcome is cancelled); prints the watch')
     .argument('<watchId>', 'e.g. droplet-3164444-36804636')
     .action(async (watchId: string) => {
-      if (parseWatchId(watchId) === undefined) {
-        throw new InputError(
-          `watch id must look like <droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(watchId)})`,
-        );
-      }
+      requireWatchId(watchId);
       await withRuntime({}, async (runtime) => {
         const watch = await runtime.watches.cancel(watchId);
         if (watch === undefined) throw new InputError(`no watch with id ${watchId}`);

@@ -6,6 +6,7 @@ import { parseRunKey } from '../../runs/run-request.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
+import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 
 interface ChainCommandOptions {
   key?: string;
@@ -57,29 +58,39 @@ export function registerChain(program: Command): void {
       const input = await readChainPlanFile(file);
       // Validated in full here, before Redis is touched; the library validates it again.
       parseChainPlan(input, validateTargetUrl);
-      const code = await withRuntime({ needsToken: options.withWorker === true }, async (runtime) => {
-        const { ActionWatcher } = await import('../../library/action-watcher.js');
-        const watcher = ActionWatcher.fromRuntime(runtime);
-        if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
-        const chain = await watcher.chain(input as ChainPlanInput, key === undefined ? {} : { key });
-        if (!options.wait) {
-          printJson(chain);
-          return EXIT.ok;
-        }
-        if (!options.withWorker && (await runtime.chains().queue.getWorkersCount()) === 0)
-          runtime.logger.warn(
-            'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker',
+      const tokenPurpose = 'chain --with-worker needs it to start and poll actions';
+      const code = await withRuntime(
+        { needsToken: options.withWorker === true, tokenPurpose },
+        async (runtime) => {
+          const { ActionWatcher } = await import('../../library/action-watcher.js');
+          const watcher = ActionWatcher.fromRuntime(runtime);
+          if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
+          const chain = await watcher.chain(input as ChainPlanInput, key === undefined ? {} : { key });
+          if (!options.wait) {
+            printJson(chain);
+            return EXIT.ok;
+          }
+          return interruptible(
+            async (signal) => {
+              if (!options.withWorker)
+                void noticeWhenNoWorker(
+                  runtime.chains().queue,
+                  noWorkerMessage('chain'),
+                  runtime.logger,
+                  signal,
+                );
+              const record = await watcher.waitForChain(chain, { signal });
+              printJson(record);
+              runtime.logger.info(
+                { chainId: chain.id, outcome: record.outcome, reason: record.reason },
+                `chain ${record.outcome}`,
+              );
+              return CHAIN_EXIT_CODES[record.outcome];
+            },
+            { subject: 'chain', ...(options.withWorker ? { worker: runtime } : {}) },
           );
-        return interruptible(async (signal) => {
-          const record = await watcher.waitForChain(chain, { signal });
-          printJson(record);
-          runtime.logger.info(
-            { chainId: chain.id, outcome: record.outcome, reason: record.reason },
-            `chain ${record.outcome}`,
-          );
-          return CHAIN_EXIT_CODES[record.outcome];
-        });
-      });
+        },
+      );
       process.exitCode = code;
     });
 }

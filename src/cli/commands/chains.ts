@@ -2,6 +2,8 @@ import { type Command, Option } from 'commander';
 import { parseChainId } from '../../chains/chain-keys.js';
 import { InputError } from '../../errors/input-error.js';
 import { printJson, withRuntime } from '../context.js';
+import { type OutputFormat, outputOption, RecordPrinter } from '../output.js';
+import { CHAIN_COLUMNS } from '../tables.js';
 
 export function registerChains(program: Command): void {
   const chains = program.command('chains').description('list, show and cancel chains');
@@ -12,9 +14,12 @@ export function registerChains(program: Command): void {
     .addOption(
       new Option('--state <state>', 'which chains').choices(['running', 'done', 'all']).default('all'),
     )
-    .action(async (options: { state: 'running' | 'done' | 'all' }) => {
+    .addOption(outputOption())
+    .action(async (options: { state: 'running' | 'done' | 'all'; output: OutputFormat }) => {
       await withRuntime({}, async (runtime) => {
-        for await (const chain of runtime.chains().list(options.state)) printJson(chain);
+        const printer = new RecordPrinter(options.output, CHAIN_COLUMNS);
+        for await (const chain of runtime.chains().list(options.state)) printer.add(chain);
+        printer.end();
       });
     });
 

@@ -1,6 +1,8 @@
 import { type Command, Option } from 'commander';
 import type { WatchStateFilter } from '../../watches/watch-queue.js';
-import { printJson, withRuntime } from '../context.js';
+import { withRuntime } from '../context.js';
+import { type OutputFormat, outputOption, RecordPrinter } from '../output.js';
+import { WATCH_COLUMNS } from '../tables.js';
 
 export function registerList(program: Command): void {
   program
@@ -10,19 +12,24 @@ export function registerList(program: Command): void {
       new Option('--state <state>', 'which watches').choices(['waiting', 'done', 'all']).default('all'),
     )
     .addOption(new Option('--kind <kind>', 'only droplet or image watches').choices(['droplet', 'image']))
-    .action(async (options: { state: WatchStateFilter; kind?: 'droplet' | 'image' }) => {
-      await withRuntime({}, async (runtime) => {
-        let cursor: string | undefined;
-        do {
-          const page = await runtime.watches.list({
-            state: options.state,
-            limit: 500,
-            ...(options.kind === undefined ? {} : { kind: options.kind }),
-            ...(cursor === undefined ? {} : { cursor }),
-          });
-          for (const watch of page.watches) printJson(watch);
-          cursor = page.nextCursor;
-        } while (cursor !== undefined);
-      });
-    });
+    .addOption(outputOption())
+    .action(
+      async (options: { state: WatchStateFilter; kind?: 'droplet' | 'image'; output: OutputFormat }) => {
+        await withRuntime({}, async (runtime) => {
+          const printer = new RecordPrinter(options.output, WATCH_COLUMNS);
+          let cursor: string | undefined;
+          do {
+            const page = await runtime.watches.list({
+              state: options.state,
+              limit: 500,
+              ...(options.kind === undefined ? {} : { kind: options.kind }),
+              ...(cursor === undefined ? {} : { cursor }),
+            });
+            for (const watch of page.watches) printer.add(watch);
+            cursor = page.nextCursor;
+          } while (cursor !== undefined);
+          printer.end();
+        });
+      },
+    );
 }

@@ -10,6 +10,7 @@ import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
 import { parseTimeout, webhooksFromOptions } from '../watch-input.js';
+import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 import { OUTCOME_EXIT_CODES } from './wait.js';
 import { collect } from './watch.js';
 
@@ -116,7 +117,8 @@ export function registerRun(program: Command): void {
         '  actionwatch run droplet 42 reboot --token-profile team_b --wait',
         '',
         'With --wait, exit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled,',
-        '1 bad input, refused by DigitalOcean (422) or other failure, 130 interrupted.',
+        '1 bad input, refused by DigitalOcean (422) or other failure, 130 interrupted;',
+        '6 (with or without --wait): probably started, but DigitalOcean did not say which action it is.',
       ].join('\n'),
     )
     .action(async (kind: string, resourceId: string, type: string, options: RunCommandOptions) => {
@@ -129,53 +131,59 @@ export function registerRun(program: Command): void {
       const tokenProfile =
         options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
 
-      const tokenOptions =
-        tokenProfile === undefined ? {} : { tokenProfile, tokenPurpose: runTokenPurpose(tokenProfile) };
+      const tokenOptions = {
+        tokenPurpose: runTokenPurpose(tokenProfile),
+        ...(tokenProfile === undefined ? {} : { tokenProfile }),
+      };
       const code = await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
         const { ActionWatcher } = await import('../../library/action-watcher.js');
         const watcher = ActionWatcher.fromRuntime(runtime);
         if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
-        return interruptible(async (signal) => {
-          const result = await watcher
-            .run(request, {
-              signal,
-              ...(key === undefined ? {} : { key }),
-              ...(retryPending === undefined ? {} : { retryPending }),
-              ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-              ...(webhooks.length === 0 ? {} : { webhooks }),
-              ...(tokenProfile === undefined ? {} : { tokenProfile }),
-            })
-            .catch((error: unknown) => {
-              if (error instanceof ActionRejectedError && error.pending && retryPending === undefined)
-                throw new ActionRejectedError(
-                  `${error.message}; pass --retry-pending to retry until it is free`,
-                  error.details,
-                );
-              throw error;
-            });
-          if (!options.wait) {
-            printJson({
-              started: result.started,
-              recovered: result.recovered,
-              action: result.action,
-              watch: result.watch,
-            });
-            return EXIT.ok;
-          }
-          if (!options.withWorker && (await runtime.watches.queueFor(tokenProfile).getWorkersCount()) === 0)
-            runtime.logger.warn(
-              tokenProfile === undefined
-                ? 'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker'
-                : `no actionwatch worker serves token profile ${tokenProfile}: start one with DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} set`,
+        return interruptible(
+          async (signal) => {
+            const result = await watcher
+              .run(request, {
+                signal,
+                ...(key === undefined ? {} : { key }),
+                ...(retryPending === undefined ? {} : { retryPending }),
+                ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+                ...(webhooks.length === 0 ? {} : { webhooks }),
+                ...(tokenProfile === undefined ? {} : { tokenProfile }),
+              })
+              .catch((error: unknown) => {
+                if (error instanceof ActionRejectedError && error.pending && retryPending === undefined)
+                  throw new ActionRejectedError(
+                    `${error.message}; pass --retry-pending to retry until it is free`,
+                    error.details,
+                  );
+                throw error;
+              });
+            if (!options.wait) {
+              printJson({
+                started: result.started,
+                recovered: result.recovered,
+                action: result.action,
+                watch: result.watch,
+              });
+              return EXIT.ok;
+            }
+            if (!options.withWorker)
+              void noticeWhenNoWorker(
+                runtime.watches.queueFor(tokenProfile),
+                noWorkerMessage('watch', tokenProfile),
+                runtime.logger,
+                signal,
+              );
+            const record = await watcher.waitFor(result.watch, { signal });
+            printJson(record.action);
+            runtime.logger.info(
+              { watchId: result.watch.id, outcome: record.outcome, reason: record.reason },
+              `outcome: ${record.outcome}`,
             );
-          const record = await watcher.waitFor(result.watch, { signal });
-          printJson(record.action);
-          runtime.logger.info(
-            { watchId: result.watch.id, outcome: record.outcome, reason: record.reason },
-            `outcome: ${record.outcome}`,
-          );
-          return OUTCOME_EXIT_CODES[record.outcome];
-        });
+            return OUTCOME_EXIT_CODES[record.outcome];
+          },
+          { subject: 'watch', ...(options.withWorker ? { worker: runtime } : {}) },
+        );
       });
       process.exitCode = code;
     });

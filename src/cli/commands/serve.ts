@@ -31,7 +31,8 @@ export function registerServe(program: Command): void {
     .action(async (options: ServeOptions) => {
       // Before touching Redis: an open API on a reachable address is refused outright.
       assertSafeBinding(options.host, loadConfig(process.env).api.token);
-      await withRuntime({ needsToken: options.withWorker === true }, async (runtime) => {
+      const tokenPurpose = 'serve --with-worker needs it to poll DigitalOcean';
+      await withRuntime({ needsToken: options.withWorker === true, tokenPurpose }, async (runtime) => {
         // Fastify, Bull Board and prom-client load only here: every other command (the worker
         // above all) stays without them.
         const [{ buildServer }, { Metrics }] = await Promise.all([

@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { printJson } from '../context.js';
+import { isQuiet } from '../global-options.js';
 import { port, positiveInteger } from '../parsers.js';
 
 interface SimOptions {
@@ -41,7 +42,7 @@ export function registerSim(program: Command): void {
       positiveInteger('--background'),
     )
     .option('--duration <ms>', 'default action duration in ms', positiveInteger('--duration'), 20_000)
-    .action(async (options: SimOptions) => {
+    .action(async (options: SimOptions, command: Command) => {
       const tokens =
         options.token === undefined || options.token.length === 0 ? ['sim-token'] : options.token;
       const { Simulator } = await import('../../simulator/simulator.js');
@@ -55,11 +56,12 @@ export function registerSim(program: Command): void {
         ...(options.background === undefined ? {} : { background: { actionsPerSecond: options.background } }),
       });
       printJson({ url: simulator.url, tokens: tokens.length });
-      process.stderr.write(
-        `simulator listening on ${simulator.url}\n` +
-          `  export DIGITALOCEAN_API_URL=${simulator.url} DIGITALOCEAN_TOKEN=${tokens[0]}\n` +
-          `  curl -s -XPOST ${simulator.url}/_sim/actions -d '{"kind":"droplet","resourceId":1,"durationMs":30000}' -H 'content-type: application/json'\n`,
-      );
+      if (!isQuiet(command))
+        process.stderr.write(
+          `simulator listening on ${simulator.url}\n` +
+            `  export DIGITALOCEAN_API_URL=${simulator.url} DIGITALOCEAN_TOKEN=${tokens[0]}\n` +
+            `  curl -s -XPOST ${simulator.url}/_sim/actions -d '{"kind":"droplet","resourceId":1,"durationMs":30000}' -H 'content-type: application/json'\n`,
+        );
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { requireProfileToken } from '../../config/config.js';
 import type { Outcome } from '../../watches/watch.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
 import { assertWebhooksAllowed } from '../watch-input.js';
+import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 import { collect, requestsFromArgs } from './watch.js';
 
 interface WaitOptions {
@@ -49,32 +49,39 @@ export function registerWait(program: Command): void {
         'actionwatch wait <kind> <resourceId> <actionId>',
       );
       if (request === undefined) return;
-      const code = await withRuntime({ needsToken: options.withWorker === true }, async (runtime) => {
-        await assertWebhooksAllowed([request], runtime.config.webhooks.allowPrivate);
-        if (options.withWorker) {
-          requireProfileToken(runtime.config, request.tokenProfile);
-          await runtime.startWorker({ concurrency: 4 });
-        }
-        const { watch } = await runtime.watches.watch(request);
-        const queue = runtime.watches.queueFor(request.tokenProfile);
-        if (!options.withWorker && (await queue.getWorkersCount()) === 0) {
-          runtime.logger.warn(
-            request.tokenProfile === undefined
-              ? 'no actionwatch worker is running: start one (actionwatch worker) or pass --with-worker'
-              : `no actionwatch worker serves token profile ${request.tokenProfile}: start one with DIGITALOCEAN_TOKEN_${request.tokenProfile.toUpperCase()} set`,
+      const code = await withRuntime(
+        {
+          needsToken: options.withWorker === true,
+          tokenPurpose: 'wait --with-worker needs it: the worker in this process polls DigitalOcean',
+          ...(request.tokenProfile === undefined ? {} : { tokenProfile: request.tokenProfile }),
+        },
+        async (runtime) => {
+          await assertWebhooksAllowed([request], runtime.config.webhooks.allowPrivate);
+          if (options.withWorker) await runtime.startWorker({ concurrency: 4 });
+          const { watch } = await runtime.watches.watch(request);
+          const queue = runtime.watches.queueFor(request.tokenProfile);
+          return interruptible(
+            async (signal) => {
+              if (!options.withWorker)
+                void noticeWhenNoWorker(
+                  queue,
+                  noWorkerMessage('watch', request.tokenProfile),
+                  runtime.logger,
+                  signal,
+                );
+              const record = await runtime.waitForOutcome(watch.id, { signal });
+              if (record === undefined) return EXIT.failure;
+              printJson(record.action);
+              runtime.logger.info(
+                { watchId: watch.id, outcome: record.outcome, reason: record.reason },
+                `outcome: ${record.outcome}`,
+              );
+              return OUTCOME_EXIT_CODES[record.outcome];
+            },
+            { subject: 'watch', ...(options.withWorker ? { worker: runtime } : {}) },
           );
-        }
-        return interruptible(async (signal) => {
-          const record = await runtime.waitForOutcome(watch.id, { signal });
-          if (record === undefined) return EXIT.failure;
-          printJson(record.action);
-          runtime.logger.info(
-            { watchId: watch.id, outcome: record.outcome, reason: record.reason },
-            `outcome: ${record.outcome}`,
-          );
-          return OUTCOME_EXIT_CODES[record.outcome];
-        });
-      });
+        },
+      );
       process.exitCode = code;
     });
 }

@@ -20,7 +20,8 @@ export function registerWorker(program: Command): void {
     )
     .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
     .action(async (options: { concurrency?: number; metricsPort?: number; metricsHost: string }) => {
-      await withRuntime({ needsToken: true }, async (runtime) => {
+      const tokenPurpose = 'worker needs it to poll DigitalOcean';
+      await withRuntime({ needsToken: true, tokenPurpose }, async (runtime) => {
         // prom-client and Fastify load only when asked for: a plain worker stays small.
         const metrics =
           options.metricsPort === undefined

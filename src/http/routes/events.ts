@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { InputError } from '../../errors/input-error.js';
+import { parseEventTypes, parseStreamId, publicEventData } from '../../notifications/event-reader.js';
 import type { StreamEvent } from '../../notifications/event-stream.js';
 import type { Runtime } from '../../runtime.js';
-import { EVENT_TYPES, errorResponses, eventsQuerySchema } from '../schemas.js';
+import { errorResponses, eventsQuerySchema } from '../schemas.js';
 
 export interface EventRoutesOptions {
   runtime: Runtime;
@@ -18,7 +18,6 @@ export interface EventRoutesOptions {
   maxBufferedBytes: number;
 }
 
-const STREAM_ID = /^\d+(-\d+)?$/;
 /**
  * Each batch of events is formatted and encoded once, however many streams send it: every socket
  * is handed the same bytes (a batch filtered by type is encoded for its own streams).
@@ -26,35 +25,18 @@ const STREAM_ID = /^\d+(-\d+)?$/;
 const encoded = new WeakMap<readonly StreamEvent[], Buffer>();
 
 function parseTypes(text: string | undefined): Set<string> | undefined {
-  if (text === undefined) return undefined;
-  const types = text
-    .split(',')
-    .map((type) => type.trim())
-    .filter((type) => type !== '');
-  const unknown = types.filter((type) => !EVENT_TYPES.includes(type));
-  if (types.length === 0 || unknown.length > 0) {
-    throw new InputError(
-      `query parameter type must list event types among ${EVENT_TYPES.join(', ')} (got ${JSON.stringify(text)})`,
-    );
-  }
-  return new Set(types);
+  return text === undefined ? undefined : parseEventTypes([text], 'query parameter type');
 }
 
 function parseResumeId(header: string | string[] | undefined, query: string | undefined): string | undefined {
   const value = Array.isArray(header) ? header[0] : (header ?? query);
   if (value === undefined || value.trim() === '') return undefined;
-  if (!STREAM_ID.test(value.trim())) {
-    throw new InputError(
-      `Last-Event-ID must be an event id this stream sent, such as 1718000000000-0 (got ${JSON.stringify(value)})`,
-    );
-  }
-  return value.trim();
+  return parseStreamId(value, 'Last-Event-ID');
 }
 
-/** One SSE message. The data is the outcome record, minus webhook URLs (they can be capabilities). */
+/** One SSE message. */
 function format(event: StreamEvent): string {
-  const { webhooks: _webhooks, ...record } = event.record;
-  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(record)}\n\n`;
+  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(publicEventData(event))}\n\n`;
 }
 
 function encode(events: readonly StreamEvent[]): Buffer {

@@ -1,7 +1,7 @@
 import { type Job, type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { ChainEventType } from '../../chains/chain.js';
 import { InputError } from '../../errors/input-error.js';
+import { type Redis, withoutRepeatedErrors } from '../../support/redis.js';
 import type { Outcome } from '../../watches/watch.js';
 import type { TargetSource, WebhookFormat } from './webhook-targets.js';
 
@@ -73,10 +73,12 @@ export class DeliveryQueue {
     private readonly redis: Redis,
     private readonly options: DeliveryQueueOptions,
   ) {
-    this.queue = new Queue<DeliveryJobData, DeliveryResult>(DELIVERY_QUEUE, {
-      connection: redis,
-      prefix: options.prefix,
-    });
+    this.queue = withoutRepeatedErrors(
+      new Queue<DeliveryJobData, DeliveryResult>(DELIVERY_QUEUE, {
+        connection: redis,
+        prefix: options.prefix,
+      }),
+    );
   }
 
   /**

@@ -1,6 +1,6 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../../logging/logger.js';
+import type { Redis } from '../../support/redis.js';
 import type { Resolver } from './address-guard.js';
 import {
   DELIVERY_QUEUE,
