@@ -21,7 +21,8 @@ const USAGE = `usage: npm run bench [-- options]
 
 Measures one actionwatch worker process against the simulator and Redis at REDIS_URL, prints a
 Markdown table of the results, and with --write records it in bench/RESULTS.md.
-(npm run bench -- --fleet --help: the fleet benchmark of batched observation.)
+(npm run bench -- --fleet --help: the fleet benchmark of batched observation;
+ npm run bench -- --api --help: many long-polls and event streams on one API server.)
 
   --write                     replace the core section of bench/RESULTS.md with this run
   --profile-worker <dir>      run every worker with --cpu-prof, writing its profile into <dir>
@@ -44,6 +45,11 @@ function readCommandLine() {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--api')) {
+    const { apiMain } = await import('./api-bench.js');
+    await apiMain(process.argv.slice(2), RESULTS_FILE);
+    return;
+  }
   if (process.argv.includes('--fleet')) {
     const { fleetMain } = await import('./fleet-bench.js');
     await fleetMain(process.argv.slice(2), RESULTS_FILE);

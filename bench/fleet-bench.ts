@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/config.js';
 import { redisVariables } from '../src/config/redis-target.js';
 import type { ListOrder } from '../src/simulator/index.js';
@@ -7,7 +6,7 @@ import { hasRedisServer, RedisCluster } from '../test/support/redis-cluster.js';
 import { type BaselineEstimate, replayDirectPolling } from './fleet/baseline.js';
 import { type FleetRun, runFleet } from './fleet/fleet-run.js';
 import { type PlannedAction, planWorkload, type WorkloadSettings } from './fleet/workload.js';
-import { positiveInteger, positiveNumber, UsageError } from './support/args.js';
+import { parseModeArgs, positiveInteger, positiveNumber, UsageError } from './support/args.js';
 import { formatBytes, formatInteger, formatMs, formatNumber, formatPercent } from './support/format.js';
 import { describeMachine, type Machine } from './support/machine.js';
 import { markdownTable } from './support/markdown.js';
@@ -114,16 +113,8 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): Fle
 
 /** `npm run bench -- --fleet …`: runs, prints the table, and with --write records it. */
 export async function fleetMain(args: string[], resultsFile: string): Promise<void> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  if (values.help) {
-    process.stdout.write(`${FLEET_USAGE}\n`);
-    return;
-  }
+  const values = parseModeArgs(args, OPTIONS, FLEET_USAGE);
+  if (values === undefined) return;
   const settings = settingsFrom(values);
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
   const cluster = values.cluster ? await startCluster(progress) : undefined;

@@ -43,6 +43,7 @@ export {
   UnauthorizedError,
   UnreadableStartError,
 } from './errors/digitalocean-api-error.js';
+export { FeedClosedError } from './errors/feed-closed-error.js';
 export { InputError } from './errors/input-error.js';
 export { RedisConnectionError, type RedisFailure } from './errors/redis-connection-error.js';
 export { WaitTimeoutError } from './errors/wait-timeout-error.js';

@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
+import type { ChainOutcomeRecord } from './chains/chain.js';
 import { ChainProcessor } from './chains/chain-processor.js';
 import { ChainQueue } from './chains/chain-queue.js';
 import type { ChainOutcomeSink } from './chains/chain-sink.js';
+import { waitForChainOutcome } from './chains/chain-waiter.js';
 import { ChainWorker } from './chains/chain-worker.js';
 import { type Config, type ObserveMode, requireProfileToken, runTokenPurpose } from './config/config.js';
 import { DigitalOceanClient, type DigitalOceanClientOptions } from './digitalocean/client.js';
@@ -9,6 +11,8 @@ import { RequestBudget } from './digitalocean/request-budget.js';
 import { Fleet } from './fleet/fleet.js';
 import type { Logger } from './logging/logger.js';
 import type { Metrics } from './metrics/metrics.js';
+import type { WaitOptions } from './notifications/event-feed.js';
+import { EventFeed } from './notifications/event-feed.js';
 import { ChainWebhookSink } from './notifications/webhooks/chain-webhook-sink.js';
 import { DeliveryQueue } from './notifications/webhooks/delivery-queue.js';
 import { DeliveryWorker } from './notifications/webhooks/delivery-worker.js';
@@ -21,7 +25,7 @@ import { createRedis, logConnectionHealth, type Redis } from './support/redis.js
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
 import { watchQueueName, watchQueuePrefix } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
-import { type WaitOptions, waitForOutcome } from './watches/outcome-waiter.js';
+import { type OutcomeWaitOptions, waitForOutcome } from './watches/outcome-waiter.js';
 import type { OutcomeRecord } from './watches/watch.js';
 import { WatchProcessor } from './watches/watch-processor.js';
 import { WatchQueue } from './watches/watch-queue.js';
@@ -81,6 +85,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   private fleet: Fleet | undefined;
   private chainQueue: ChainQueue | undefined;
   private readonly chainWorkers: ChainWorker[] = [];
+  private eventFeed: EventFeed | undefined;
   private firstTokenRejection: TokenRejection | undefined;
 
   constructor(
@@ -295,8 +300,26 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     return this.deliveryWorker;
   }
 
-  waitForOutcome(watchId: string, options: WaitOptions = {}): Promise<OutcomeRecord | undefined> {
-    return waitForOutcome(this.redis, this.config.prefix, this.watches.outcomes, watchId, options);
+  /**
+   * This process's one reader of the events stream: every wait and live stream of the process
+   * shares its single blocking connection. Reading starts with the first waiter or subscriber.
+   */
+  get events(): EventFeed {
+    this.eventFeed ??= new EventFeed({
+      redis: this.redis,
+      connect: () => createRedis(this.config.redis, { connectionName: `${this.config.prefix}:events` }),
+      prefix: this.config.prefix,
+      logger: this.logger,
+    });
+    return this.eventFeed;
+  }
+
+  waitForOutcome(watchId: string, options: OutcomeWaitOptions = {}): Promise<OutcomeRecord | undefined> {
+    return waitForOutcome(this.events, this.watches.outcomes, watchId, options);
+  }
+
+  waitForChainOutcome(chainId: string, options: WaitOptions = {}): Promise<ChainOutcomeRecord | undefined> {
+    return waitForChainOutcome(this.events, this.chains().outcomes, chainId, options);
   }
 
   /**
@@ -360,8 +383,12 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     return worker;
   }
 
-  /** Stops workers gracefully (in-flight polls finish), then closes every connection. */
+  /**
+   * Ends open waits (FeedClosedError) and live subscriptions, stops workers gracefully (in-flight
+   * polls finish), then closes every connection.
+   */
   async close(): Promise<void> {
+    await this.eventFeed?.close();
     await this.fleet?.close();
     await Promise.all(this.chainWorkers.map((worker) => worker.close()));
     await Promise.all(this.workers.map((worker) => worker.close()));

@@ -3,85 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { type Stack, startStack, until } from './support/stack.js';
+import { createRedis } from '../src/support/redis.js';
+import { SseClient } from './support/sse-client.js';
+import { REDIS_TARGET, type Stack, startStack, until } from './support/stack.js';
 
 const API_TOKEN = 'socket-suite-token-9876543210';
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };
-
-interface SseMessage {
-  id: string;
-  event: string;
-  data: { type: string; outcome: string; watch: { id: string }; webhooks?: unknown };
-}
-
-/** A minimal Server-Sent Events reader over fetch, as a non-browser client would write one. */
-class SseClient {
-  readonly messages: SseMessage[] = [];
-  readonly comments: string[] = [];
-  ended = false;
-  private readonly controller = new AbortController();
-
-  private constructor(readonly response: Response) {}
-
-  static async open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
-    const controller = new AbortController();
-    const response = await fetch(url, { headers: { ...AUTH, ...headers }, signal: controller.signal });
-    const client = new SseClient(response);
-    client.controller.signal.addEventListener('abort', () => controller.abort());
-    if (response.ok) void client.pump();
-    return client;
-  }
-
-  private async pump(): Promise<void> {
-    const reader = (this.response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let end = buffer.indexOf('\n\n');
-        while (end !== -1) {
-          this.parse(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-          end = buffer.indexOf('\n\n');
-        }
-      }
-    } catch {
-      // aborted by close()
-    } finally {
-      this.ended = true;
-    }
-  }
-
-  private parse(frame: string): void {
-    const fields = new Map<string, string>();
-    for (const line of frame.split('\n')) {
-      if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
-      else {
-        const colon = line.indexOf(':');
-        fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
-      }
-    }
-    const data = fields.get('data');
-    if (data !== undefined) {
-      this.messages.push({
-        id: fields.get('id') ?? '',
-        event: fields.get('event') ?? '',
-        data: JSON.parse(data),
-      });
-    }
-  }
-
-  watchIds(): string[] {
-    return this.messages.map((message) => message.data.watch.id);
-  }
-
-  close(): void {
-    this.controller.abort();
-  }
-}
 
 function sample(text: string, series: string): number {
   const escaped = series.replace(/[{}"=,.\\[\]]/g, (char) => `\\${char}`);
@@ -111,7 +38,7 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
   }
 
   async function open(path: string, headers: Record<string, string> = {}): Promise<SseClient> {
-    const client = await SseClient.open(`${base}${path}`, headers);
+    const client = await SseClient.open(`${base}${path}`, { ...AUTH, ...headers });
     clients.push(client);
     return client;
   }
@@ -249,14 +176,9 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
     expect(stream.messages[0]?.data.webhooks).toBeUndefined();
   });
 
-  it('frees the Redis connection of a long-poll or a stream whose client went away', async () => {
-    const blockingReads = async () => {
-      const list = (await stack.runtime.redis.client('LIST')) as string;
-      return list
-        .split('\n')
-        .filter((line) => line.includes(`name=${stack.prefix}:client`) && line.includes('cmd=xread'));
-    };
-    const earlier = (await blockingReads()).length; // streams the tests above left open
+  it('frees the waiter of a long-poll and the stream of a client that went away, at once', async () => {
+    const feed = stack.runtime.events;
+    const before = feed.stats(); // streams the tests above left open
     const slow = await watchAction(51, { durationMs: 60_000 });
     const client = new AbortController();
     const wait = fetch(`${base}/v1/watches/${slow}/wait?timeout=60s`, {
@@ -264,11 +186,20 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
       signal: client.signal,
     });
     const stream = await open('/v1/events');
-    await until(async () => ((await blockingReads()).length === earlier + 2 ? true : undefined));
+    await until(() => {
+      const now = feed.stats();
+      return now.waiters === before.waiters + 1 && now.streams === before.streams + 1 ? true : undefined;
+    });
+    // Both share the process's one blocking connection.
+    expect(await blockingReads(stack)).toHaveLength(1);
     client.abort();
     stream.close();
     await expect(wait).rejects.toThrow();
-    await until(async () => ((await blockingReads()).length === earlier ? true : undefined), 5_000);
+    await until(() => {
+      const now = feed.stats();
+      return now.waiters === before.waiters && now.streams === before.streams ? true : undefined;
+    }, 2_000);
+    expect(feed.stats().dropped).toBe(before.dropped);
   });
 
   it('moves the metrics when a watch completes', async () => {
@@ -326,7 +257,7 @@ describe('closing the server', () => {
         headers: { ...AUTH, 'content-type': 'application/json' },
         body: JSON.stringify({ kind: 'droplet', resourceId: 1, actionId: action.id }),
       });
-      const stream = await SseClient.open(`${base}/v1/events`);
+      const stream = await SseClient.open(`${base}/v1/events`, AUTH);
       const wait = fetch(`${base}/v1/watches/droplet-1-${action.id}/wait?timeout=60s`, { headers: AUTH });
       await new Promise((resolve) => setTimeout(resolve, 300));
       const started = Date.now();
@@ -335,15 +266,29 @@ describe('closing the server', () => {
       const answered = await wait;
       expect(answered.status).toBe(202);
       await until(() => (stream.ended ? true : undefined), 3_000);
-      // Every blocking connection the streams and waits opened is gone with them.
-      const clients = (await stack.runtime.redis.client('LIST')) as string;
-      const mine = clients.split('\n').filter((line) => line.includes(`name=${stack.prefix}:`));
-      expect(mine.filter((line) => line.includes('cmd=xread'))).toEqual([]);
+      // Nothing is left waiting; the feed's one connection stays until the Runtime closes.
+      expect(stack.runtime.events.stats()).toMatchObject({ waiters: 0, streams: 0 });
+      expect(await blockingReads(stack)).toHaveLength(1);
+      await stack.runtime.close();
+      await until(async () => ((await blockingReads(stack)).length === 0 ? true : undefined), 2_000);
     } finally {
       await stack.close();
     }
   });
 });
+
+/** The Redis connections of this stack's prefix blocked in (or last used for) XREAD. */
+async function blockingReads(stack: Stack): Promise<string[]> {
+  const cleaner = createRedis(REDIS_TARGET);
+  try {
+    const list = (await cleaner.client('LIST')) as string;
+    return list
+      .split('\n')
+      .filter((line) => line.includes(`name=${stack.prefix}:`) && line.includes('cmd=xread'));
+  } finally {
+    cleaner.disconnect();
+  }
+}
 
 function compareStreamIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);

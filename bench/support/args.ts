@@ -1,3 +1,5 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
 /** A bad command line: the message names the option and what it must be. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -39,4 +41,29 @@ export function subset<T extends string>(name: string, text: string | undefined,
     throw new UsageError(`--${name} takes a comma-separated list of ${allowed.join(', ')} (got "${text}")`);
   }
   return allowed.filter((item) => chosen.includes(item));
+}
+
+/**
+ * A benchmark mode's options, strictly parsed (UsageError naming the problem); with `--help`,
+ * prints `usage` and returns undefined.
+ */
+export function parseModeArgs(
+  args: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  usage: string,
+): Record<string, string | boolean | undefined> | undefined {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return undefined;
+  }
+  return values;
 }

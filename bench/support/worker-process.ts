@@ -70,14 +70,7 @@ export class WorkerProcess {
     prefix: string,
     nodeArgs: string[] = [],
   ): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'worker'], {
-      cwd: tmpdir(),
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    await once(child, 'spawn');
-    if (child.pid === undefined) throw new Error('the worker process did not start');
-    const worker = new WorkerProcess(child, child.pid);
+    const worker = await WorkerProcess.spawn(env, ['worker'], nodeArgs);
     const queue = new Queue(WATCH_QUEUE, { connection: redis, prefix });
     try {
       const deadline = Date.now() + 20_000;
@@ -93,6 +86,36 @@ export class WorkerProcess {
       await queue.close();
     }
     return worker;
+  }
+
+  /**
+   * Runs `actionwatch <args>` (of `cliMain`, default this build's CLI; another build measures the
+   * code of another commit) without waiting for it to be ready.
+   */
+  static async spawn(
+    env: Record<string, string>,
+    args: string[],
+    nodeArgs: string[] = [],
+    cliMain = CLI_MAIN,
+  ): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, [...nodeArgs, cliMain, ...args], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    await once(child, 'spawn');
+    if (child.pid === undefined) throw new Error(`actionwatch ${args.join(' ')} did not start`);
+    return new WorkerProcess(child, child.pid);
+  }
+
+  /** True once the process has exited. */
+  get hasExited(): boolean {
+    return this.exited;
+  }
+
+  /** The last lines it wrote to stderr, to say why it failed. */
+  lastLog(): string {
+    return this.lastLines.join('\n');
   }
 
   usage(): ProcessUsage {

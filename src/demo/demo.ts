@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
-import { EventStream } from '../notifications/event-stream.js';
+import type { StreamEvent } from '../notifications/event-stream.js';
 import { type ReceivedWebhook, startLocalReceiver } from '../notifications/webhooks/local-receiver.js';
 import { Runtime } from '../runtime.js';
 import { Simulator } from '../simulator/simulator.js';
@@ -69,7 +69,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     WEBHOOK_ALLOW_PRIVATE: 'true',
   });
   const runtime = new Runtime(config, createLogger({ level: 'error' }));
-  const reader = runtime.redis.duplicate();
   try {
     await runtime.startWorker({ concurrency: 16 });
     const requests: WatchRequest[] = [];
@@ -92,8 +91,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // One action that does not exist, to show not_found.
     requests.push({ kind: 'droplet', resourceId: 3_999_999, actionId: 999_999_999 });
 
-    const stream = new EventStream(reader, config.prefix);
-    let cursor = await stream.lastId();
+    // Outcomes from the process's event feed, followed before the first watch is enqueued.
+    const arrived: StreamEvent[] = [];
+    let wake: (() => void) | undefined;
+    await runtime.events.subscribe({
+      onEvents: (events) => {
+        arrived.push(...events);
+        wake?.();
+        return true;
+      },
+    });
     const { length: total } = await runtime.watches.watchMany(requests);
     const outcomes: Record<Outcome, number> = {
       completed: 0,
@@ -114,9 +121,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     };
     progress.write(`${line()}\n`);
     while (ended < total) {
-      const events = await stream.waitAfter(cursor, 1_000);
+      if (arrived.length === 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 1_000);
+        });
+      }
+      const events = arrived.splice(0);
       for (const event of events) {
-        cursor = event.id;
         const { record } = event;
         ended += 1;
         outcomes[record.outcome] += 1;
@@ -142,7 +154,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     progress.write(`[demo] ${webhooksVerified}/${total} webhooks delivered with a verified signature\n`);
     return { outcomes, polls, apiRequests: simulator.stats().requests, webhooksVerified };
   } finally {
-    reader.disconnect();
     await runtime.close();
     await receiver.close();
     const cleaner = createRedis(config.redis);

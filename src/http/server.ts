@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Metrics } from '../metrics/metrics.js';
@@ -21,6 +22,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Default 15 s. */
   heartbeatMs?: number;
+  /** An event stream whose unsent data passes this is dropped as too slow; default 1 MiB. */
+  maxBufferedBytes?: number;
   /** How long /readyz reuses a passed DigitalOcean token check; default 30 s. */
   readinessCacheMs?: number;
   /** Replaces the webhook URL check (validateTargetUrl plus the private-address guard). */
@@ -28,6 +31,8 @@ export interface ServerOptions {
 }
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** 500 streams that all stop reading hold at most 500 MiB before each is dropped. */
+const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /**
  * The HTTP API over one Runtime: watches, live events, health, metrics, the queue dashboard and
@@ -38,6 +43,8 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
   const { config } = runtime;
   const metrics = options.metrics ?? new Metrics();
   const closing = new AbortController();
+  // Every open long-poll and event stream listens for the shutdown: thousands is the design.
+  setMaxListeners(0, closing.signal);
   const app = Fastify({
     loggerInstance: runtime.logger as FastifyBaseLogger,
     // The default request log line carries the query string, where a dashboard login puts the token.
@@ -86,6 +93,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
   trackQueueDepths(metrics, runtime);
+  metrics.observeEventFeed(runtime.events);
   const readiness = new Readiness({
     redis: runtime.redis,
     client: () => runtime.client({ budgetWaitMs: 1_000, onResponse: metrics.digitalOceanResponse }),
@@ -107,6 +115,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
       runtime,
       heartbeatMs: options.heartbeatMs ?? 15_000,
       closing: closing.signal,
+      maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     });
   });
   await app.register(dashboardRoutes, {

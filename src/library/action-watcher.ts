@@ -3,12 +3,12 @@ import type { Chain, ChainOutcomeRecord } from '../chains/chain.js';
 import { parseChainId } from '../chains/chain-keys.js';
 import { type ChainPlanInput, parseChainPlan } from '../chains/chain-plan.js';
 import type { ChainStateFilter } from '../chains/chain-queue.js';
-import { waitForChainOutcome } from '../chains/chain-waiter.js';
 import { type Config, loadConfig } from '../config/config.js';
 import { type Action, isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../digitalocean/models.js';
 import { InputError } from '../errors/input-error.js';
 import { WaitTimeoutError } from '../errors/wait-timeout-error.js';
 import { createLogger, type Logger } from '../logging/logger.js';
+import type { FeedSubscription } from '../notifications/event-feed.js';
 import type { StreamEvent } from '../notifications/event-stream.js';
 import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
 import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
@@ -25,7 +25,6 @@ import {
 } from '../watches/watch.js';
 import { type ActionRef, parseActionRef, parseTokenProfile, parseWatchId } from '../watches/watch-ref.js';
 import { parseTimeout } from '../watches/watch-request.js';
-import { EventFeed } from './event-feed.js';
 
 /** How to build an ActionWatcher. With neither `env` nor `config`, the process environment is read. */
 export interface ActionWatcherOptions {
@@ -139,8 +138,7 @@ export const DEFAULT_RETRY_PENDING_MS = 15 * 60_000;
  * ```
  */
 export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
-  private feed: EventFeed | undefined;
-  private feedStarting: Promise<void> | undefined;
+  private feedStarting: Promise<FeedSubscription> | undefined;
 
   private constructor(
     /** The composition root underneath: queues, Redis connections, the DigitalOcean client. */
@@ -187,25 +185,22 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
    * outcome recorded after that. Adding a listener starts the feed by itself; await this when the
    * next thing you do may finish quickly.
    */
-  ready(): Promise<void> {
-    if (this.feedStarting === undefined) {
-      const feed = new EventFeed(
-        this.runtime.redis,
-        this.runtime.config.prefix,
-        (event) => this.dispatch(event),
-        (error) => this.reportError(error),
-        this.runtime.logger,
-      );
-      this.feed = feed;
-      this.feedStarting = feed.start().catch(async (error: unknown) => {
+  async ready(): Promise<void> {
+    // One subscriber on the process's event feed, shared with every wait of this Runtime.
+    this.feedStarting ??= this.runtime.events
+      .subscribe({
+        onEvents: (events) => {
+          for (const event of events) this.dispatch(event);
+          return true;
+        },
+        onError: (error) => this.reportError(error),
+      })
+      .catch((error: unknown) => {
         // Not started: the next listener (or ready()) tries again.
-        this.feed = undefined;
         this.feedStarting = undefined;
-        await feed.stop();
         throw error;
       });
-    }
-    return this.feedStarting;
+    await this.feedStarting;
   }
 
   /**
@@ -229,21 +224,23 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   async waitFor(ref: ActionRef | Watch | string, options: WaitForOptions = {}): Promise<OutcomeRecord> {
     options.signal?.throwIfAborted();
     const timeoutMs = toMs(options.timeout, 'timeout');
-    let watchId: string;
+    let watch: Watch | undefined;
     if (typeof ref === 'string') {
       if (parseWatchId(ref) === undefined)
         throw new InputError(
           `watch id must look like [<tokenProfile>.]<droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(ref)})`,
         );
-      if ((await this.runtime.watches.get(ref)) === undefined)
-        throw new InputError(`no watch with id ${ref}`);
-      watchId = ref;
+      watch = await this.runtime.watches.get(ref);
+      if (watch === undefined) throw new InputError(`no watch with id ${ref}`);
     } else if ('state' in ref) {
-      watchId = ref.id;
+      watch = ref;
     } else {
-      watchId = (await this.watch(ref)).id;
+      watch = await this.watch(ref);
     }
+    const watchId = watch.id;
     const record = await this.runtime.waitForOutcome(watchId, {
+      // The events of this very watch answer without a read of the stored outcome.
+      enqueuedAt: watch.enqueuedAt,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
@@ -312,16 +309,10 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     const timeoutMs = toMs(options.timeout, 'timeout');
     if ((await this.runtime.chains().store.get(chainId)) === undefined)
       throw new InputError(`no chain with id ${chainId}`);
-    const record = await waitForChainOutcome(
-      this.runtime.redis,
-      this.runtime.config.prefix,
-      this.runtime.chains().outcomes,
-      chainId,
-      {
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      },
-    );
+    const record = await this.runtime.waitForChainOutcome(chainId, {
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
     if (record === undefined) throw new WaitTimeoutError(chainId, timeoutMs ?? 0);
     return record;
   }
@@ -376,8 +367,8 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
 
   /** Stops following events, stops this process's workers, and closes every connection it opened. */
   async close(): Promise<void> {
-    await this.feedStarting?.catch(() => {});
-    await this.feed?.stop();
+    const subscription = await this.feedStarting?.catch(() => undefined);
+    subscription?.close();
     if (this.ownsRuntime) await this.runtime.close();
   }
 

@@ -16,6 +16,12 @@ export interface SweepRoundSource {
   on(event: 'round', listener: (report: SweepReport) => void): unknown;
 }
 
+/** Anything that reports on a process's event feed (an EventFeed). */
+export interface EventFeedSource {
+  stats(): { waiters: number; streams: number; dispatched: number; dropped: number };
+  lagSeconds(): Promise<number>;
+}
+
 export interface MetricsOptions {
   /** Also export Node.js process metrics (CPU, memory, event loop). Off in tests that make many. */
   processMetrics?: boolean;
@@ -50,6 +56,14 @@ export class Metrics {
   private readonly sweepPromoted: Counter<'profile'>;
   private readonly listFailures: Counter<'profile'>;
   private readonly heldWatches: Gauge<'profile'>;
+  private readonly feedWaiters: Gauge;
+  private readonly feedStreams: Gauge;
+  private readonly feedEvents: Counter;
+  private readonly feedDropped: Counter;
+  private readonly feedLag: Gauge;
+  private eventFeed: EventFeedSource | undefined;
+  /** The feed's totals at the previous scrape: its counters move by the difference. */
+  private feedCounted = { dispatched: 0, dropped: 0 };
   private readonly queues = new Map<string, JobCountSource>();
   private readonly deliveryWorkers = new WeakSet<Worker>();
   private readonly sweepSources = new WeakSet<SweepRoundSource>();
@@ -154,6 +168,36 @@ export class Metrics {
       labelNames: ['profile'],
       registers,
     });
+    this.feedWaiters = new Gauge({
+      name: 'actionwatch_event_feed_waiters',
+      help: "Waits open on this process's event feed (long-polls, waitFor, waitForChain, CLI wait).",
+      registers,
+      collect: () => this.collectEventFeed(),
+    });
+    this.feedStreams = new Gauge({
+      name: 'actionwatch_event_feed_streams',
+      help: "Live streams open on this process's event feed (SSE clients, library listeners).",
+      registers,
+      collect: () => this.collectEventFeed(),
+    });
+    this.feedEvents = new Counter({
+      name: 'actionwatch_event_feed_events_total',
+      help: "Events stream entries this process's feed read and dispatched (each once, whoever waits).",
+      registers,
+      collect: () => this.collectEventFeed(),
+    });
+    this.feedDropped = new Counter({
+      name: 'actionwatch_event_feed_streams_dropped_total',
+      help: 'Live streams dropped because their reader fell too far behind (they resume from Last-Event-ID).',
+      registers,
+      collect: () => this.collectEventFeed(),
+    });
+    this.feedLag = new Gauge({
+      name: 'actionwatch_event_feed_lag_seconds',
+      help: "How far the feed's last read entry is behind the newest entry of the events stream.",
+      registers,
+      collect: () => this.collectEventFeedLag(),
+    });
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -203,6 +247,28 @@ export class Metrics {
     if (report.promoted > 0) this.sweepPromoted.inc({ profile }, report.promoted);
     if (report.listFailure !== undefined) this.listFailures.inc({ profile });
     this.heldWatches.set({ profile }, report.held);
+  }
+
+  /** Reports this process's event feed on every scrape. */
+  observeEventFeed(source: EventFeedSource): void {
+    this.eventFeed = source;
+  }
+
+  private collectEventFeed(): void {
+    if (this.eventFeed === undefined) return;
+    const stats = this.eventFeed.stats();
+    this.feedWaiters.set(stats.waiters);
+    this.feedStreams.set(stats.streams);
+    this.feedEvents.inc(Math.max(0, stats.dispatched - this.feedCounted.dispatched));
+    this.feedDropped.inc(Math.max(0, stats.dropped - this.feedCounted.dropped));
+    this.feedCounted = { dispatched: stats.dispatched, dropped: stats.dropped };
+  }
+
+  private async collectEventFeedLag(): Promise<void> {
+    if (this.eventFeed === undefined) return;
+    // An unreachable Redis leaves the last reading rather than failing the scrape.
+    const lag = await this.eventFeed.lagSeconds().catch(() => undefined);
+    if (lag !== undefined) this.feedLag.set(lag);
   }
 
   /** Pass as the DigitalOcean client's `onResponse`. */

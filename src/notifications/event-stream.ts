@@ -27,9 +27,23 @@ function toEvent(id: string, fields: string[]): StreamEvent | undefined {
   }
 }
 
+/** Orders two stream entry ids (`<ms>-<seq>`): negative when `a` comes first. */
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
+  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
+  return aMs === bMs ? aSeq - bSeq : aMs - bMs;
+}
+
+/** The Redis time (ms) at which a stream entry was added, from its id. */
+export function streamIdTime(id: string): number {
+  return Number(id.split('-')[0]) || 0;
+}
+
+type Entries = Array<[string, string[]]>;
+
 /**
- * Reads `<prefix>:events`, the one stream every outcome is appended to. Blocking reads need a
- * connection of their own: pass a dedicated one (`redis.duplicate()`).
+ * Reads `<prefix>:events`, the one stream every outcome is appended to. Blocking reads hold their
+ * connection: the process's one EventFeed owns the connection that makes them.
  */
 export class EventStream {
   readonly key: string;
@@ -43,30 +57,42 @@ export class EventStream {
 
   /** The id of the newest entry, or `0-0`: read after it to see only what comes next. */
   async lastId(): Promise<string> {
-    const [entry] = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const [entry] = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)) as Entries;
     return entry?.[0] ?? '0-0';
   }
 
   /** Entries strictly after `afterId` (`0-0` for all), up to `count`. */
   async readAfter(afterId: string, count = 100): Promise<StreamEvent[]> {
-    const entries = (await this.redis.xrange(this.key, `(${afterId}`, '+', 'COUNT', count)) as Array<
-      [string, string[]]
-    >;
+    const entries = (await this.redis.xrange(this.key, `(${afterId}`, '+', 'COUNT', count)) as Entries;
     return entries.flatMap(([id, fields]) => toEvent(id, fields) ?? []);
   }
 
   /** Blocks up to `blockMs` for entries after `afterId`. */
   async waitAfter(afterId: string, blockMs: number, count = 100): Promise<StreamEvent[]> {
-    const reply = (await this.redis.xread(
-      'COUNT',
-      count,
-      'BLOCK',
-      Math.max(1, Math.round(blockMs)),
-      'STREAMS',
-      this.key,
-      afterId,
-    )) as Array<[string, Array<[string, string[]]>]> | null;
-    const entries = reply?.[0]?.[1] ?? [];
-    return entries.flatMap(([id, fields]) => toEvent(id, fields) ?? []);
+    return (await this.waitAfterNoting(afterId, blockMs, count)).events;
+  }
+
+  /**
+   * Like waitAfter, and also returns the id of the oldest entry the stream held right after the
+   * read: when it is past `afterId`, entries may have been trimmed before they could be read.
+   */
+  async waitAfterNoting(
+    afterId: string,
+    blockMs: number,
+    count = 100,
+  ): Promise<{ events: StreamEvent[]; oldestId: string | undefined }> {
+    const replies = await this.redis
+      .pipeline()
+      .xread('COUNT', count, 'BLOCK', Math.max(1, Math.round(blockMs)), 'STREAMS', this.key, afterId)
+      .xrange(this.key, '-', '+', 'COUNT', 1)
+      .exec();
+    const [read, oldest] = replies ?? [];
+    if (read?.[0]) throw read[0];
+    if (oldest?.[0]) throw oldest[0];
+    const entries = (read?.[1] as Array<[string, Entries]> | null)?.[0]?.[1] ?? [];
+    return {
+      events: entries.flatMap(([id, fields]) => toEvent(id, fields) ?? []),
+      oldestId: (oldest?.[1] as Entries | undefined)?.[0]?.[0],
+    };
   }
 }

@@ -136,3 +136,8 @@ export function watchFrom(
     ...(data.tokenProfile === undefined ? {} : { tokenProfile: data.tokenProfile }),
   };
 }
+
+/** A waiting watch as its outcome ends it: what `watchFrom` gives once the outcome is stored. */
+export function finishedWatch(waiting: Watch, outcome: OutcomeRecord): Watch {
+  return { ...(watchFrom(waiting.id, undefined, outcome) as Watch), deadlineAt: waiting.deadlineAt };
+}

@@ -75,3 +75,69 @@ async function answering(port: number, password: string | undefined): Promise<vo
     }
   }
 }
+
+/**
+ * A private redis-server that a test may restart (never the shared 6379 one): a restart saves
+ * once on SHUTDOWN and loads that file again on the same port, as a persistent Redis would.
+ */
+export class RestartableRedis {
+  private child: ChildProcess | undefined;
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: TempDir,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<RestartableRedis> {
+    const redis = new RestartableRedis(await freePort(), new TempDir('aw-redis'));
+    await redis.launch();
+    return redis;
+  }
+
+  async restart(): Promise<void> {
+    await this.shutdown('SAVE');
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.shutdown('NOSAVE');
+    this.dir.remove();
+  }
+
+  private async launch(): Promise<void> {
+    this.child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir.path,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ],
+      { stdio: 'ignore' },
+    );
+    await answering(this.port, undefined);
+  }
+
+  private async shutdown(mode: 'SAVE' | 'NOSAVE'): Promise<void> {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const admin = new Redis({ port: this.port, lazyConnect: true, retryStrategy: () => null });
+    admin.on('error', () => {});
+    await admin.connect().catch(() => {});
+    await admin.call('SHUTDOWN', mode).catch(() => {});
+    admin.disconnect();
+    await exited;
+    this.child = undefined;
+  }
+}

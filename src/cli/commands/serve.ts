@@ -5,6 +5,8 @@ import { assertSafeBinding } from '../../http/auth.js';
 import { withRuntime } from '../context.js';
 import { port, positiveInteger } from '../parsers.js';
 
+const SHUTDOWN_GRACE_MS = 5_000;
+
 interface ServeOptions {
   port: number;
   host: string;
@@ -59,7 +61,18 @@ export function registerServe(program: Command): void {
           process.once('SIGTERM', () => resolve('SIGTERM'));
         });
         runtime.logger.info({ signal }, 'stopping: closing streams and finishing requests');
+        // Streams end and long-polls are answered at once. Keep-alive connections that turn idle
+        // meanwhile are closed as they do; any still open after the grace must not hold the
+        // shutdown up.
+        const idle = setInterval(() => app.server.closeIdleConnections(), 250);
+        const grace = setTimeout(() => {
+          runtime.logger.warn('HTTP connections still open after 5 s of stopping: closing them');
+          app.server.closeAllConnections();
+        }, SHUTDOWN_GRACE_MS);
         await app.close();
+        clearInterval(idle);
+        clearTimeout(grace);
+        runtime.logger.info('API closed: every stream ended, every long-poll answered; stopping the worker');
         await worker?.close();
         runtime.logger.info('server stopped');
       });

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { parseEventTypes, parseStreamId, publicEventData } from '../../notifications/event-reader.js';
-import { EventStream, type StreamEvent } from '../../notifications/event-stream.js';
+import type { StreamEvent } from '../../notifications/event-stream.js';
 import type { Runtime } from '../../runtime.js';
 import { errorResponses, eventsQuerySchema } from '../schemas.js';
 
@@ -11,11 +11,18 @@ export interface EventRoutesOptions {
   heartbeatMs: number;
   /** Aborted when the server closes: every open stream ends (clients reconnect with Last-Event-ID). */
   closing: AbortSignal;
+  /**
+   * A client whose unsent data passes this many bytes is cut off, so a slow reader never holds
+   * memory or anyone else up; it resumes from its Last-Event-ID without loss.
+   */
+  maxBufferedBytes: number;
 }
 
-const BATCH = 500;
-/** A client this far behind is cut off; it resumes from its Last-Event-ID without loss. */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/**
+ * Each batch of events is formatted and encoded once, however many streams send it: every socket
+ * is handed the same bytes (a batch filtered by type is encoded for its own streams).
+ */
+const encoded = new WeakMap<readonly StreamEvent[], Buffer>();
 
 function parseTypes(text: string | undefined): Set<string> | undefined {
   return text === undefined ? undefined : parseEventTypes([text], 'query parameter type');
@@ -32,8 +39,17 @@ function format(event: StreamEvent): string {
   return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(publicEventData(event))}\n\n`;
 }
 
+function encode(events: readonly StreamEvent[]): Buffer {
+  let bytes = encoded.get(events);
+  if (bytes === undefined) {
+    bytes = Buffer.from(events.map(format).join(''));
+    encoded.set(events, bytes);
+  }
+  return bytes;
+}
+
 export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
-  const { runtime, heartbeatMs, closing } = options;
+  const { runtime, heartbeatMs, closing, maxBufferedBytes } = options;
 
   app.get<{ Querystring: { type?: string; lastEventId?: string } }>(
     '/v1/events',
@@ -65,17 +81,8 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     async (request, reply) => {
       const types = parseTypes(request.query.type);
       const resumeAfter = parseResumeId(request.headers['last-event-id'], request.query.lastEventId);
-      // XREAD BLOCK holds its connection: each stream gets one of its own, closed with the stream.
-      const blocking = runtime.redis.duplicate();
-      blocking.on('error', (error) => request.log.debug({ err: error.message }, 'events connection error'));
-      const stream = new EventStream(blocking, runtime.config.prefix);
-      let cursor: string;
-      try {
-        cursor = resumeAfter ?? (await stream.lastId());
-      } catch (error) {
-        blocking.disconnect();
-        throw error;
-      }
+      // Fails here (a 500, nothing hijacked yet) when Redis does not answer.
+      await runtime.events.start();
 
       reply.hijack();
       const response: ServerResponse = reply.raw;
@@ -88,43 +95,62 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
       });
       response.write(': connected\n\n');
 
+      const gone = new AbortController();
       let open = true;
       const stop = () => {
         if (!open) return;
         open = false;
-        blocking.disconnect();
+        clearInterval(heartbeat);
+        closing.removeEventListener('abort', stop);
+        gone.abort();
         response.end();
       };
+      const heartbeat = setInterval(() => response.write(': heartbeat\n\n'), heartbeatMs);
       response.once('close', stop);
       closing.addEventListener('abort', stop, { once: true });
-
-      const send = (events: StreamEvent[]) => {
-        for (const event of events) {
-          cursor = event.id;
-          if (types === undefined || types.has(event.type)) response.write(format(event));
-        }
-        if (response.writableLength > MAX_BUFFERED_BYTES) stop();
-      };
+      if (closing.aborted) stop();
 
       try {
-        // What was missed first (non-blocking pages), then block for what comes next.
-        let backlog: StreamEvent[];
-        do {
-          backlog = await stream.readAfter(cursor, BATCH);
-          if (open) send(backlog);
-        } while (open && backlog.length === BATCH);
-        while (open) {
-          const events = await stream.waitAfter(cursor, heartbeatMs, BATCH);
-          if (!open) break;
-          if (events.length === 0) response.write(': heartbeat\n\n');
-          else send(events);
-        }
+        // The feed replays what was missed from Redis (paced by the client), then joins the live feed.
+        await runtime.events.subscribe(
+          {
+            types,
+            onEvents: (events) => {
+              if (!open) return true;
+              // What the client has not taken since the batches before this one.
+              if (response.writableLength > maxBufferedBytes) return false;
+              response.write(encode(events));
+              return true;
+            },
+            onEnd: (reason) => {
+              if (reason === 'slow') request.log.info('event stream dropped: its reader fell behind');
+              stop();
+            },
+          },
+          {
+            ...(resumeAfter === undefined ? {} : { after: resumeAfter }),
+            pace: () => drained(response),
+            signal: gone.signal,
+          },
+        );
       } catch (error) {
         if (open) request.log.warn({ err: (error as Error).message }, 'event stream ended by an error');
-      } finally {
-        closing.removeEventListener('abort', stop);
         stop();
       }
     },
   );
+}
+
+/** Resolves once the response has sent what it buffered (or has closed). */
+function drained(response: ServerResponse): Promise<void> {
+  if (response.writableLength === 0 || response.destroyed || response.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.once('drain', done);
+    response.once('close', done);
+  });
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { InputError } from '../../errors/input-error.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Runtime } from '../../runtime.js';
-import type { Watch } from '../../watches/watch.js';
+import { finishedWatch, type OutcomeRecord, type Watch } from '../../watches/watch.js';
 import type { WatchStateFilter } from '../../watches/watch-queue.js';
 import { parseTimeout } from '../../watches/watch-request.js';
 import { notFound } from '../errors.js';
@@ -193,14 +193,23 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       const gone = new AbortController();
       const onClose = () => gone.abort();
       reply.raw.once('close', onClose);
+      let outcome: OutcomeRecord | undefined;
       try {
-        await runtime.waitForOutcome(id, { timeoutMs, signal: AbortSignal.any([gone.signal, closing]) });
+        outcome = await runtime.waitForOutcome(id, {
+          timeoutMs,
+          signal: AbortSignal.any([gone.signal, closing]),
+          enqueuedAt: current.enqueuedAt,
+        });
       } catch (error) {
         if (!gone.signal.aborted && !closing.aborted) throw error;
       } finally {
         reply.raw.off('close', onClose);
       }
-      const watch = (await watches.get(id)) ?? current;
+      // The outcome of the watch it began with answers at once; anything else is read afresh.
+      const watch =
+        outcome?.watch.enqueuedAt === current.enqueuedAt
+          ? finishedWatch(current, outcome)
+          : ((await watches.get(id)) ?? current);
       if (watch.state !== 'done') reply.code(202);
       // Answered because the server is closing: no keep-alive for the client to reuse.
       if (closing.aborted) reply.header('connection', 'close');
