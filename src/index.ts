@@ -26,6 +26,7 @@ export type { ChainPlanInput, ChainStepInput, RunInput } from './chains/chain-pl
 export type { ChainStateFilter } from './chains/chain-queue.js';
 export { type Config, loadConfig } from './config/config.js';
 export type { Action, ResourceKind } from './digitalocean/models.js';
+export { ActionProbablyStartedError } from './errors/action-probably-started-error.js';
 export { ActionRejectedError } from './errors/action-rejected-error.js';
 export { BudgetExhaustedError } from './errors/budget-exhausted-error.js';
 export { ConfigError } from './errors/config-error.js';

@@ -59,7 +59,14 @@ interface Endpoint {
   template: string;
   /** Which envelope the body has. */
   shape: 'action' | 'actions';
-  call(api: DigitalOceanClient): Promise<Action | { actions: Action[] }>;
+  /** `body` is the answer the call will get: a single-action call asks about its action and resource. */
+  call(api: DigitalOceanClient, body: unknown): Promise<Action | { actions: Action[] }>;
+}
+
+/** The action an example answer is about, and its resource: what a call must ask to get it. */
+function askedAbout(body: unknown): { actionId: number; resourceId: number } {
+  const action = (body as { action: { id: number; resource_id: number } }).action;
+  return { actionId: action.id, resourceId: action.resource_id };
 }
 
 const ENDPOINTS: Endpoint[] = [
@@ -68,7 +75,7 @@ const ENDPOINTS: Endpoint[] = [
     method: 'get',
     template: '/v2/actions/{action_id}',
     shape: 'action',
-    call: (api) => api.getAction(ACTION),
+    call: (api, body) => api.getAction(askedAbout(body).actionId),
   },
   {
     method: 'get',
@@ -80,13 +87,13 @@ const ENDPOINTS: Endpoint[] = [
     method: 'get',
     template: '/v2/droplets/{droplet_id}/actions/{action_id}',
     shape: 'action',
-    call: (api) => api.getDropletAction(DROPLET, ACTION),
+    call: (api, body) => api.getDropletAction(askedAbout(body).resourceId, askedAbout(body).actionId),
   },
   {
     method: 'post',
     template: '/v2/droplets/{droplet_id}/actions',
     shape: 'action',
-    call: (api) => api.initiateDropletAction(DROPLET, { type: 'reboot' }),
+    call: (api, body) => api.initiateDropletAction(askedAbout(body).resourceId, { type: 'reboot' }),
   },
   {
     method: 'get',
@@ -98,13 +105,14 @@ const ENDPOINTS: Endpoint[] = [
     method: 'get',
     template: '/v2/images/{image_id}/actions/{action_id}',
     shape: 'action',
-    call: (api) => api.getImageAction(IMAGE, ACTION),
+    call: (api, body) => api.getImageAction(askedAbout(body).resourceId, askedAbout(body).actionId),
   },
   {
     method: 'post',
     template: '/v2/images/{image_id}/actions',
     shape: 'action',
-    call: (api) => api.initiateImageAction(IMAGE, { type: 'transfer', region: 'nyc3' }),
+    call: (api, body) =>
+      api.initiateImageAction(askedAbout(body).resourceId, { type: 'transfer', region: 'nyc3' }),
   },
 ];
 
@@ -286,7 +294,7 @@ describe('the OpenAPI description of the action endpoints', () => {
 
         const requests = await serve({ status: Number(status), body });
         const api = client();
-        const result = await endpoint.call(api);
+        const result = await endpoint.call(api, body);
         expect(resultActions(result), name).toEqual(expectedResult(endpoint.shape, body));
         expect(api.rateLimit).toEqual({ limit: 5000, remaining: 4816, resetAtMs: 1444931833000 });
 
@@ -318,7 +326,7 @@ describe('the OpenAPI description of the action endpoints', () => {
         for (const { name, body } of examplesOf(op.responses[documented])) {
           const errorBody = errorBodySchema.parse(body);
           const requests = await serve({ status, body });
-          const error = await endpoint.call(client()).then(
+          const error = await endpoint.call(client(), { action: { id: ACTION, resource_id: DROPLET } }).then(
             () => undefined,
             (rejection: unknown) => rejection,
           );
@@ -345,8 +353,11 @@ describe('the OpenAPI description of the action endpoints', () => {
         (api) => api.initiateDropletAction(DROPLET, { type: 'snapshot', name: 'nightly' }),
       ],
     ];
-    const reply = examplesOf(paths['/v2/images/{image_id}/actions']?.post?.responses['201'])[0]?.body;
     for (const [template, send] of sends) {
+      // The documented answer, about the resource asked (the client checks that it is).
+      const example = examplesOf(paths[template]?.post?.responses['201'])[0]?.body as { action: Action };
+      const resourceId = template.startsWith('/v2/images') ? IMAGE : DROPLET;
+      const reply = { ...example, action: { ...example.action, resource_id: resourceId } };
       const requests = await serve({ status: 201, body: reply });
       await send(client());
       const schema = paths[template]?.post?.requestBody?.content['application/json']?.schema;
@@ -370,12 +381,16 @@ const STATUS_OF_ERROR_ID: Record<string, number> = {
   example_error: 418,
 };
 
-const SEED_ENDPOINTS: Record<string, (api: DigitalOceanClient) => Promise<Action | { actions: Action[] }>> = {
+const SEED_ENDPOINTS: Record<
+  string,
+  (api: DigitalOceanClient, body: unknown) => Promise<Action | { actions: Action[] }>
+> = {
   // 000 and 002 are image action listings, 001 a droplet's, 004 a droplet action GET.
   '000': (api) => api.listImageActions(7938269),
   '001': (api) => api.listDropletActions(3164494, { page: 1, perPage: 20 }),
   '002': (api) => api.listImageActions(62137902),
-  '004': (api) => api.getDropletAction(3934132, 2432342),
+  // The seed's body is about another action than its URL names: ask about the one it answers.
+  '004': (api, body) => api.getDropletAction(askedAbout(body).resourceId, askedAbout(body).actionId),
 };
 
 describe('the seeds', () => {
@@ -424,7 +439,7 @@ describe('the seeds', () => {
         const call = SEED_ENDPOINTS[seed];
         expect(call, `${file}: no endpoint for this seed`).toBeDefined();
         await serve({ status: 200, body });
-        const result = await (call as NonNullable<typeof call>)(client());
+        const result = await (call as NonNullable<typeof call>)(client(), body);
         expect(resultActions(result), file).toEqual(single ? body.action : body.actions);
         checked += 1;
       }
@@ -441,9 +456,9 @@ describe('the seeds', () => {
         const status = STATUS_OF_ERROR_ID[errorBody.id];
         expect(status, `${file}: an error id the test does not know: ${errorBody.id}`).toBeDefined();
         await serve({ status: status as number, body });
-        const error = await (SEED_ENDPOINTS[seed] as NonNullable<(typeof SEED_ENDPOINTS)[string]>)(
-          client(),
-        ).then(
+        const error = await (SEED_ENDPOINTS[seed] as NonNullable<(typeof SEED_ENDPOINTS)[string]>)(client(), {
+          action: { id: 2432342, resource_id: 3934132 },
+        }).then(
           () => undefined,
           (rejection: unknown) => rejection,
         );

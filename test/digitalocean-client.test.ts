@@ -11,6 +11,7 @@ import { type Action, classifyStatus } from '../src/digitalocean/models.js';
 import {
   ClientError,
   NotFoundError,
+  PageLinkError,
   RateLimitedError,
   TransientError,
   UnauthorizedError,
@@ -324,7 +325,12 @@ describe('what goes on the wire', () => {
   it('sends the bearer token, User-Agent actionwatch/<package version>, Accept, and JSON bodies', async () => {
     const server = await tinyServer((request, response) =>
       request.method === 'POST'
-        ? sendJson(response, 201, { action: actionBody(2) })
+        ? sendJson(response, 201, {
+            action: actionBody(
+              2,
+              request.url.includes('/images/') ? { resource_id: 8, resource_type: 'image' } : {},
+            ),
+          })
         : request.url.includes('/actions?')
           ? sendJson(response, 200, { actions: [actionBody(1)], links: {}, meta: { total: 1 } })
           : sendJson(response, 200, { action: actionBody(1) }),
@@ -409,39 +415,73 @@ describe('what goes on the wire', () => {
     },
   );
 
-  it('does not follow a next link to another host', async () => {
+  it('follows a next link that names another host on the configured base URL, never sending the token there', async () => {
     const elsewhere = await tinyServer((_request, response) =>
       sendJson(response, 200, { actions: [actionBody(99)], links: {}, meta: { total: 1 } }),
     );
-    const home = await tinyServer((_request, response) =>
+    const home = await tinyServer((request, response) => {
+      const page = new URL(request.url, 'http://x').searchParams.get('page');
       sendJson(response, 200, {
-        actions: [actionBody(1), actionBody(2)],
-        links: { pages: { next: `${elsewhere.url}/v2/droplets/7/actions?page=2&per_page=2` } },
+        actions: page === '1' ? [actionBody(1), actionBody(2)] : [actionBody(3)],
+        links:
+          page === '1' ? { pages: { next: `${elsewhere.url}/v2/droplets/7/actions?page=2&per_page=2` } } : {},
         meta: { total: 3 },
-      }),
-    );
-    const logs = new LogCapture();
+      });
+    });
 
-    const seen = await collect(
-      client(home.url, { logger: logs.logger }).iterateResourceActions('droplet', 7),
-    );
-    expect(seen.map((action) => action.id)).toEqual([1, 2]);
-    expect(home.requests).toHaveLength(1);
+    const seen = await collect(client(home.url).iterateResourceActions('droplet', 7, { perPage: 2 }));
+    expect(seen.map((action) => action.id)).toEqual([1, 2, 3]);
+    expect(home.requests.map((request) => request.url)).toEqual([
+      '/v2/droplets/7/actions?page=1&per_page=2',
+      '/v2/droplets/7/actions?page=2&per_page=2',
+    ]);
     expect(elsewhere.requests).toHaveLength(0);
-    expect(logs.find((line) => line.msg === 'ignoring a next-page link to another host')).toHaveLength(1);
   });
 
-  it('stops when a next link does not move forward', async () => {
-    const server = await tinyServer((request, response) =>
+  it.each([
+    ['a path outside the API', (host: string) => `http://${host}/login?page=2`],
+    ['a page of another host outside the API', () => 'https://evil.example/collect?page=2'],
+    ['no URL at all', () => 'http://[not a url'],
+    [
+      'a link back to a page already read',
+      (host: string) => `http://${host}/v2/droplets/7/actions?page=1&per_page=1`,
+    ],
+  ])(
+    'fails the listing loudly (PageLinkError) on a next link to %s, rather than return part of it',
+    async (_what, link) => {
+      const server = await tinyServer((request, response) =>
+        sendJson(response, 200, {
+          actions: [actionBody(1)],
+          links: { pages: { next: link(String(request.headers.host)) } },
+          meta: { total: 2 },
+        }),
+      );
+      const error = await rejectionOf(
+        collect(client(server.url).iterateResourceActions('droplet', 7, { perPage: 1 })),
+      );
+      expect(error).toBeInstanceOf(PageLinkError);
+      expect(error).toBeInstanceOf(TransientError);
+      expect(server.requests).toHaveLength(1);
+    },
+  );
+
+  it('fails loudly when a listing keeps linking past its meta.total, rather than page forever', async () => {
+    const server = await tinyServer((request, response) => {
+      const page = Number(new URL(request.url, 'http://x').searchParams.get('page'));
       sendJson(response, 200, {
-        actions: [actionBody(1)],
-        links: { pages: { next: `http://${request.headers.host}/v2/droplets/7/actions?page=1&per_page=1` } },
-        meta: { total: 2 },
-      }),
+        actions: [actionBody(page)],
+        links: {
+          pages: { next: `http://${request.headers.host}/v2/droplets/7/actions?page=${page + 1}&per_page=1` },
+        },
+        meta: { total: 3 },
+      });
+    });
+    const error = await rejectionOf(
+      collect(client(server.url).iterateResourceActions('droplet', 7, { perPage: 1 })),
     );
-    const seen = await collect(client(server.url).iterateResourceActions('droplet', 7, { perPage: 1 }));
-    expect(seen.map((action) => action.id)).toEqual([1]);
-    expect(server.requests).toHaveLength(1);
+    expect(error).toBeInstanceOf(PageLinkError);
+    expect((error as Error).message).toMatch(/meta.total is 3/);
+    expect(server.requests).toHaveLength(5);
   });
 
   it('follows next links under a base URL that has a path', async () => {
@@ -480,11 +520,11 @@ describe('what goes on the wire', () => {
     ]);
   });
 
-  it("keeps paging its own listing when a next link names another path, as the seeds' example does", async () => {
+  it("keeps paging its own listing, with the link's query, when a next link names another API path, as the seeds' example does", async () => {
     const server = await tinyServer((request, response) => {
       const page = new URL(request.url, 'http://x').searchParams.get('page');
       sendJson(response, 200, {
-        actions: [actionBody(Number(page), { resource_type: 'image' })],
+        actions: [actionBody(Number(page), { resource_type: 'image', resource_id: 8 })],
         // Seed 002 (List All Actions for an Image) links its next page to /v2/images.
         links: page === '1' ? { pages: { next: `http://${request.headers.host}/v2/images?page=2` } } : {},
         meta: { total: 2 },
@@ -494,7 +534,7 @@ describe('what goes on the wire', () => {
     expect(seen.map((action) => action.id)).toEqual([1, 2]);
     expect(server.requests.map((request) => request.url)).toEqual([
       '/v2/images/8/actions?page=1&per_page=1',
-      '/v2/images/8/actions?page=2&per_page=1',
+      '/v2/images/8/actions?page=2',
     ]);
   });
 
@@ -602,7 +642,7 @@ describe('the token never leaks', () => {
       'TransientError',
       'TransientError',
       'TransientError',
-      'TransientError',
+      'ConnectionFailedError',
       'UnauthorizedError',
     ]);
     expect(errors[2]?.[1]).toBeInstanceOf(RateLimitedError);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ActionProbablyStartedError } from '../src/errors/action-probably-started-error.js';
 import { RunKeys, type StartingRecord } from '../src/runs/run-keys.js';
 import type { RunSpec } from '../src/runs/run-request.js';
 import { fingerprintOf } from '../src/runs/run-request.js';
@@ -56,24 +57,41 @@ describe('starting an action when answers are lost or a starter died', () => {
     }
   });
 
-  it('a POST answered too late for the client never landed: it is sent again, once', async () => {
+  it('a POST answered too late is never sent again: with nothing to find, it stops as maybe started, and its key only looks', async () => {
     stack.simulator.ensureResource('image', 8006);
     // The simulator drops a request whose client left during the delay, as a server that never
-    // got to act on it would.
+    // got to act on it would; the client cannot tell that from one that did.
     stack.simulator.injectFault({ kind: 'delay', delayMs: 900, method: 'POST', path: '^/v2/images/8006/' });
-    const result = await stack.runtime.actionStarter().start(transfer(8006, 'ams3'), { key: 'late-8006' });
-    expect(result).toMatchObject({ started: true, recovered: false });
-    expect((await actionsOf(8006)).map((action) => action.id)).toEqual([result.action.id]);
+    const before = posts();
+    const faultsBefore = stack.simulator.stats().faultsApplied;
+    const error = await rejectionOf(
+      stack.runtime.actionStarter().start(transfer(8006, 'ams3'), { key: 'late-8006' }),
+    );
+    expect(error).toBeInstanceOf(ActionProbablyStartedError);
+    expect((error as Error).message).toMatch(
+      /may have been started .*find it with `actionwatch actions image 8006`/,
+    );
+    // One POST went out, the delayed one (never answered, so not in byRoute), and none after it.
+    expect(stack.simulator.stats().faultsApplied - faultsBefore).toBe(1);
+    expect(posts() - before).toBe(0);
+    expect((await keys.get('late-8006'))?.record).toMatchObject({ state: 'unidentified', answered: false });
+
+    // The same key again looks once more and still sends nothing.
+    const again = await rejectionOf(
+      stack.runtime.actionStarter().start(transfer(8006, 'ams3'), { key: 'late-8006' }),
+    );
+    expect(again).toBeInstanceOf(ActionProbablyStartedError);
+    expect(posts() - before).toBe(0);
+    expect(await actionsOf(8006)).toEqual([]);
   });
 
-  it('a POST whose connection dropped before it landed is sent again once, without a key too', async () => {
+  it('a POST whose connection dropped may have landed: it is not sent again, without a key either', async () => {
     stack.simulator.ensureResource('image', 8002);
     stack.simulator.injectFault({ kind: 'drop', method: 'POST', path: '^/v2/images/8002/' });
     const before = posts();
-    const result = await stack.runtime.actionStarter().start(transfer(8002, 'sfo3'));
-    expect(result).toMatchObject({ started: true, recovered: false });
-    expect((await actionsOf(8002)).map((action) => action.id)).toEqual([result.action.id]);
-    expect(posts() - before).toBe(2);
+    const error = await rejectionOf(stack.runtime.actionStarter().start(transfer(8002, 'sfo3')));
+    expect(error).toBeInstanceOf(ActionProbablyStartedError);
+    expect(posts() - before).toBe(1);
   });
 
   it('a claim left by a starter that died after its POST landed is taken over, and its action adopted', async () => {
@@ -140,3 +158,12 @@ describe('starting an action when answers are lost or a starter died', () => {
     expect(posts() - before).toBe(1);
   });
 });
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+}

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
 import type { PollSchedule } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
+import { ActionProbablyStartedError } from '../errors/action-probably-started-error.js';
 import { ActionRejectedError } from '../errors/action-rejected-error.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import {
@@ -214,6 +215,14 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         };
       }
       return { next: 'fail', outcome: 'rejected', reason: error.message };
+    }
+    if (error instanceof ActionProbablyStartedError) {
+      // Never started twice: the chain stops (an alert) rather than send the POST again.
+      this.options.logger.error(
+        { chainId: record.id, ...error.details },
+        `chain ${record.id}: ${error.message}`,
+      );
+      return { next: 'fail', outcome: 'errored', reason: error.message };
     }
     if (error instanceof NotFoundError)
       return { next: 'fail', outcome: 'not_found', reason: `${describeRun(spec)}: ${error.message}` };

@@ -6,5 +6,7 @@ export const EXIT = {
   not_found: 3,
   timed_out: 4,
   cancelled: 5,
+  /** `run`/`chain`: the action was probably started, but which one it is could not be told. */
+  probably_started: 6,
   interrupted: 130,
 } as const;

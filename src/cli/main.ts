@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { config as loadDotenv } from 'dotenv';
+import { ActionProbablyStartedError } from '../errors/action-probably-started-error.js';
 import { ConfigError } from '../errors/config-error.js';
 import { InputError } from '../errors/input-error.js';
 import { EXIT } from './cli-error.js';
@@ -14,10 +15,11 @@ try {
   const known =
     error instanceof InputError ||
     error instanceof ConfigError ||
+    error instanceof ActionProbablyStartedError ||
     /Redis at .* did not answer/.test(String(error));
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`actionwatch: ${message}\n`);
   if (!known && error instanceof Error && process.env.LOG_LEVEL === 'debug')
     process.stderr.write(`${error.stack}\n`);
-  process.exitCode = EXIT.failure;
+  process.exitCode = error instanceof ActionProbablyStartedError ? EXIT.probably_started : EXIT.failure;
 }

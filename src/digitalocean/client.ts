@@ -3,24 +3,30 @@ import https from 'node:https';
 import { inspect } from 'node:util';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import pRetry from 'p-retry';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Secret } from '../config/secret.js';
 import {
+  AnswerMismatchError,
   ClientError,
+  ConnectionFailedError,
   type DigitalOceanApiError,
   ForbiddenError,
   NotFoundError,
+  PageLinkError,
   RateLimitedError,
   TransientError,
   UnauthorizedError,
+  UnreadableStartError,
 } from '../errors/digitalocean-api-error.js';
 import type { Logger } from '../logging/logger.js';
 import { USER_AGENT } from '../version.js';
+import { type ActionQuestion, answerMismatch } from './action-answer.js';
 import {
   type Action,
   type ActionListResponse,
   actionListResponseSchema,
   actionResponseSchema,
+  actionSchema,
   type DropletActionRequest,
   errorBodySchema,
   type Image,
@@ -78,14 +84,44 @@ export interface ActionPage {
   links: NonNullable<NonNullable<ActionListResponse['links']>['pages']>;
 }
 
-/** What every call resolves to: the parsed body plus the budget headers that came with it. */
+/** What every call resolves to: the parsed body plus the status and budget headers that came with it. */
 interface Reply<T> {
   body: T;
+  status: number;
   rateLimit: RateLimitSnapshot;
+}
+
+/** What a call sends, and (for a single-action GET) what its answer must be about. */
+interface CallShape {
+  body?: unknown;
+  query?: Record<string, number>;
+  /** The answer's `action` is checked against this (AnswerMismatchError when it is another). */
+  question?: ActionQuestion;
+}
+
+/** Any body at all, read as JSON where it is JSON: a POST's 2xx is checked after, not refused. */
+const anyBody = z.unknown();
+
+/** The shape every listing shares: its entries (by whichever key), links and meta. */
+interface Listing {
+  links?: { pages?: { next?: string | undefined } | undefined } | undefined;
+  meta?: { total?: number | undefined } | undefined;
 }
 
 // The whole-exchange deadline is our own (attemptSignal); this is the operating system's connect timeout.
 const NETWORK_TIMEOUT_CODES = new Set(['ETIMEDOUT']);
+
+/**
+ * Failures that happen before a single byte reaches DigitalOcean: the connection was refused, or
+ * the host name did not resolve. A reset or a timeout may come after the request landed.
+ */
+const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** A listing with no `meta.total` is followed this far at most (200 actions a page: 100,000). */
+const MAX_UNCOUNTED_PAGES = 500;
+
+/** A next link is followed on the configured base URL only when its path is one of the API's. */
+const API_PATH = /^\/v2(\/[A-Za-z0-9_.~-]+)+$/;
 
 /**
  * Typed client for the DigitalOcean action endpoints. Every request first asks the gate (the
@@ -143,25 +179,37 @@ export class DigitalOceanClient {
     return `DigitalOceanClient { baseUrl: '${this.baseUrl}' }`;
   }
 
+  /**
+   * GET /v2/actions/{id}. The answer must be that action (an AnswerMismatchError otherwise,
+   * retried like a transient failure); this endpoint does not say whose it is, so the resource is
+   * not checked.
+   */
   async getAction(actionId: number, options?: CallOptions): Promise<Action> {
-    return (await this.call('GET', `/v2/actions/${actionId}`, actionResponseSchema, options)).body.action;
+    const path = `/v2/actions/${actionId}`;
+    const question = { actionId };
+    return (await this.call('GET', path, actionResponseSchema, { ...options, question })).body.action;
   }
 
+  /** GET the droplet's action; it must be that action, of that droplet where the answer says. */
   async getDropletAction(dropletId: number, actionId: number, options?: CallOptions): Promise<Action> {
-    const path = `/v2/droplets/${dropletId}/actions/${actionId}`;
-    return (await this.call('GET', path, actionResponseSchema, options)).body.action;
+    return this.getResourceAction('droplet', dropletId, actionId, options);
   }
 
+  /** GET the image's action; it must be that action, of that image where the answer says. */
   async getImageAction(imageId: number, actionId: number, options?: CallOptions): Promise<Action> {
-    const path = `/v2/images/${imageId}/actions/${actionId}`;
-    return (await this.call('GET', path, actionResponseSchema, options)).body.action;
+    return this.getResourceAction('image', imageId, actionId, options);
   }
 
-  /** GET the action through its resource's scoped endpoint. */
-  async getResourceAction(kind: ResourceKind, resourceId: number, actionId: number, options?: CallOptions) {
-    return kind === 'droplet'
-      ? this.getDropletAction(resourceId, actionId, options)
-      : this.getImageAction(resourceId, actionId, options);
+  /** GET the action through its resource's scoped endpoint, checked against the question. */
+  async getResourceAction(
+    kind: ResourceKind,
+    resourceId: number,
+    actionId: number,
+    options?: CallOptions,
+  ): Promise<Action> {
+    const path = `/v2/${kind}s/${resourceId}/actions/${actionId}`;
+    const question = { kind, resourceId, actionId };
+    return (await this.call('GET', path, actionResponseSchema, { ...options, question })).body.action;
   }
 
   async listActions(options?: PageOptions): Promise<ActionPage> {
@@ -176,51 +224,65 @@ export class DigitalOceanClient {
     return this.listPage(`/v2/images/${imageId}/actions`, options);
   }
 
-  /** Every action of a resource, page after page, following `links.pages.next`. */
+  /**
+   * Every action of a resource, page after page, following `links.pages.next` (see followPages).
+   * An entry about another resource is left out.
+   */
   async *iterateResourceActions(
     kind: ResourceKind,
     resourceId: number,
     options: Omit<PageOptions, 'page'> = {},
   ): AsyncGenerator<Action> {
     const path = `/v2/${kind}s/${resourceId}/actions`;
-    const perPage = options.perPage ?? 200;
-    // A listing shifts while we page through it when actions are added (newest first), so one
-    // action can turn up on two pages; each is yielded once. A link that does not move on ends it.
-    const seen = new Set<number>();
-    let page = 1;
-    for (;;) {
-      const listing: ActionPage = await this.listPage(path, { ...options, page, perPage });
-      for (const action of listing.actions) {
-        if (seen.has(action.id)) continue;
-        seen.add(action.id);
-        yield action;
-      }
-      const next = this.nextPageNumber(listing.links.next);
-      if (next === undefined || next <= page || listing.actions.length === 0) break;
-      page = next;
+    const listed = this.followPages(path, actionListResponseSchema, (body) => body.actions, options);
+    for await (const action of listed) {
+      const mismatch = answerMismatch(action, { kind, resourceId });
+      if (mismatch === undefined) yield action;
+      else
+        this.logger?.warn({ path, problem: mismatch.problem }, `leaving out of ${path}: ${mismatch.problem}`);
     }
   }
 
   /**
-   * Starts an image action. Not retried by default: DigitalOcean has no idempotency key, and a
-   * POST that timed out may have started the action anyway (a retry could start a second
-   * transfer). Callers that can tell (see runs/) retry deliberately.
+   * Starts an image action. DigitalOcean has no idempotency key, so a POST is sent again only
+   * when it provably never reached DigitalOcean (ConnectionFailedError), never after a timeout, a
+   * reset or a 5xx: those may have started the action. A 2xx whose body does not name a valid
+   * action of this image is an UnreadableStartError: the action started, and must be found, not
+   * started again (see runs/).
    */
   async initiateImageAction(
     imageId: number,
     request: ImageActionRequest,
     options?: CallOptions,
   ): Promise<Action> {
-    const path = `/v2/images/${imageId}/actions`;
-    const call = { retries: 0, ...options, body: request };
-    return (await this.call('POST', path, actionResponseSchema, call)).body.action;
+    return this.initiate({ kind: 'image', resourceId: imageId }, request, options);
   }
 
-  /** Starts a droplet action; not retried by default, for the same reason as image actions. */
+  /** Starts a droplet action; sent again, answers read and checked as for image actions. */
   async initiateDropletAction(dropletId: number, request: DropletActionRequest, options?: CallOptions) {
-    const path = `/v2/droplets/${dropletId}/actions`;
+    return this.initiate({ kind: 'droplet', resourceId: dropletId }, request, options);
+  }
+
+  private async initiate(
+    question: ActionQuestion,
+    request: ImageActionRequest | DropletActionRequest,
+    options?: CallOptions,
+  ): Promise<Action> {
+    const path = `/v2/${question.kind}s/${question.resourceId}/actions`;
     const call = { retries: 0, ...options, body: request };
-    return (await this.call('POST', path, actionResponseSchema, call)).body.action;
+    // Read leniently here: a 2xx whose body is not the promised JSON is not a failure to retry.
+    const { body, status, rateLimit } = await this.call('POST', path, anyBody, call);
+    const wrapped = actionResponseSchema.safeParse(body);
+    const action = wrapped.success ? actionSchema.safeParse(wrapped.data.action) : undefined;
+    const mismatch = action?.success ? answerMismatch(action.data, question) : undefined;
+    if (action?.success && mismatch === undefined) return action.data;
+    const problem = mismatch?.problem ?? 'a body that is not {"action": …}';
+    throw new UnreadableStartError(`POST ${path} returned ${status} with ${problem}`, {
+      status,
+      method: 'POST',
+      path,
+      rateLimit,
+    });
   }
 
   async getImage(imageId: number, options?: CallOptions): Promise<Image> {
@@ -233,22 +295,52 @@ export class DigitalOceanClient {
     options: Omit<PageOptions, 'page'> = {},
   ): AsyncGenerator<Snapshot> {
     const path = `/v2/droplets/${dropletId}/snapshots`;
+    yield* this.followPages(path, snapshotListResponseSchema, (body) => body.snapshots, options);
+  }
+
+  /**
+   * The pages of a listing: the first one, then each `links.pages.next` in turn. The link is
+   * followed by its path and query on the configured base URL, whatever host it names, so a proxy
+   * or the simulator works and the token never goes to another host. A link that is not an API
+   * path, that leads back to a page already read, or that goes on past `meta.total` fails the
+   * listing (PageLinkError) rather than return part of it. A listing shifts while we page through
+   * it when actions are added (newest first), so an entry can turn up on two pages: each is
+   * yielded once.
+   */
+  private async *followPages<S extends z.ZodType, T extends { id: number }>(
+    path: string,
+    schema: S,
+    itemsOf: (body: z.infer<S>) => T[],
+    options: Omit<PageOptions, 'page'>,
+  ): AsyncGenerator<T> {
     const perPage = options.perPage ?? 200;
+    const read = new Set<string>();
     const seen = new Set<number>();
-    let page = 1;
-    for (;;) {
-      const { body } = await this.call('GET', path, snapshotListResponseSchema, {
-        ...options,
-        query: { page, per_page: perPage },
-      });
-      for (const snapshot of body.snapshots) {
-        if (seen.has(snapshot.id)) continue;
-        seen.add(snapshot.id);
-        yield snapshot;
+    let next: string | undefined = `${path}?page=1&per_page=${perPage}`;
+    let limit = MAX_UNCOUNTED_PAGES;
+    while (next !== undefined) {
+      read.add(next);
+      const { body } = await this.call('GET', next, schema, options);
+      const items = itemsOf(body);
+      for (const item of items) {
+        if (seen.has(item.id)) continue;
+        seen.add(item.id);
+        yield item;
       }
-      const next = this.nextPageNumber(body.links?.pages?.next);
-      if (next === undefined || next <= page || body.snapshots.length === 0) break;
-      page = next;
+      const { links, meta } = body as Listing;
+      const total = meta?.total;
+      if (total !== undefined) limit = Math.ceil(total / perPage) + 2;
+      next = items.length === 0 ? undefined : this.nextPagePath(path, links?.pages?.next);
+      if (next !== undefined && read.has(next))
+        throw new PageLinkError(`${path}: the next-page link ${next} leads back to a page already read`, {
+          method: 'GET',
+          path,
+        });
+      if (next !== undefined && read.size >= limit)
+        throw new PageLinkError(
+          `${path}: still linking to a next page after ${read.size} pages${total === undefined ? '' : ` (meta.total is ${total})`}`,
+          { method: 'GET', path },
+        );
     }
   }
 
@@ -269,31 +361,40 @@ export class DigitalOceanClient {
   }
 
   /**
-   * `links.pages.next` is an absolute URL. We only follow it on our own API host, so a response
-   * can never steer the token to another server, and take only its `page`: the path stays the one
-   * we listed (the base URL may have a path of its own, and the documented examples link to others).
+   * The path and query to request for `links.pages.next`, on the configured base URL whatever host
+   * the link names (a base path of its own, as a proxy may have, is kept once). A link to another
+   * API path keeps only its query on the listed path: the documented examples link an image's
+   * actions to `/v2/images?page=2`, and paging another collection would mix it into this one.
+   * undefined when there is no next page.
    */
-  private nextPageNumber(next: string | undefined): number | undefined {
-    if (next === undefined) return undefined;
-    let url: URL;
+  private nextPagePath(listed: string, next: string | undefined): string | undefined {
+    if (next === undefined || next === '') return undefined;
+    const base = new URL(this.baseUrl);
+    const basePath = base.pathname.replace(/\/+$/, '');
+    let url: URL | undefined;
     try {
-      url = new URL(next, this.baseUrl);
+      url = new URL(next, `${this.baseUrl}/`);
     } catch {
-      return undefined;
+      url = undefined;
     }
-    if (url.origin !== new URL(this.baseUrl).origin) {
-      this.logger?.warn({ next: url.origin }, 'ignoring a next-page link to another host');
-      return undefined;
-    }
-    const page = Number(url.searchParams.get('page'));
-    return Number.isInteger(page) && page > 0 ? page : undefined;
+    let linked = url?.pathname ?? '';
+    if (url?.origin === base.origin && basePath !== '' && linked.startsWith(`${basePath}/`))
+      linked = linked.slice(basePath.length);
+    if (url === undefined || !API_PATH.test(linked))
+      throw new PageLinkError(
+        `${listed}: the next-page link ${JSON.stringify(next)} is not a DigitalOcean API path; not returning a partial listing`,
+        { method: 'GET', path: listed },
+      );
+    if (url.origin !== base.origin || linked !== listed)
+      this.logger?.debug({ listed, next }, `following the next-page link as ${listed}${url.search}`);
+    return `${listed}${url.search}`;
   }
 
   private async call<S extends z.ZodType>(
     method: 'GET' | 'POST',
     path: string,
     schema: S,
-    options: CallOptions & { body?: unknown; query?: Record<string, number> } = {},
+    options: CallOptions & CallShape = {},
   ): Promise<Reply<z.infer<S>>> {
     const retries = options.retries ?? this.retries;
     return pRetry(() => this.send(method, path, schema, options), {
@@ -304,9 +405,15 @@ export class DigitalOceanClient {
       randomize: true,
       maxRetryTime: this.maxRetryTimeMs,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
-      shouldRetry: ({ error }) => error instanceof TransientError,
+      // A POST that may have landed is never sent again: only one that never left is.
+      shouldRetry: ({ error }) =>
+        method === 'POST' ? error instanceof ConnectionFailedError : error instanceof TransientError,
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-        if (error instanceof TransientError && retriesLeft > 0) {
+        if (
+          error instanceof TransientError &&
+          retriesLeft > 0 &&
+          (method === 'GET' || error instanceof ConnectionFailedError)
+        ) {
           this.logger?.debug(
             { method, path, attemptNumber, retriesLeft, err: error.message },
             'transient failure, retrying',
@@ -320,7 +427,7 @@ export class DigitalOceanClient {
     method: 'GET' | 'POST',
     path: string,
     schema: S,
-    options: CallOptions & { body?: unknown; query?: Record<string, number> },
+    options: CallOptions & CallShape,
   ): Promise<Reply<z.infer<S>>> {
     await this.gate.acquire({
       maxWaitMs: this.budgetWaitMs,
@@ -340,11 +447,11 @@ export class DigitalOceanClient {
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error;
       const why = attempt.timedOut ? `timed out after ${this.timeoutMs} ms` : describeNetworkError(error);
-      throw new TransientError(`${method} ${path} failed: ${why}`, {
-        method,
-        path,
-        cause: networkCause(error),
-      });
+      const details = { method, path, cause: networkCause(error) };
+      const neverSent =
+        !attempt.timedOut && axios.isAxiosError(error) && NEVER_SENT_CODES.has(error.code ?? '');
+      if (neverSent) throw new ConnectionFailedError(`${method} ${path} failed: ${why}`, details);
+      throw new TransientError(`${method} ${path} failed: ${why}`, details);
     } finally {
       attempt.release();
     }
@@ -369,7 +476,19 @@ export class DigitalOceanClient {
           },
         );
       }
-      return { body: parsed.data, rateLimit };
+      if (options.question !== undefined) {
+        const mismatch = answerMismatch((parsed.data as { action: Action }).action, options.question);
+        if (mismatch !== undefined) {
+          throw new AnswerMismatchError(
+            `${method} ${path} returned ${response.status} with ${mismatch.problem}`,
+            options.question.actionId,
+            mismatch.answeredId,
+            mismatch.fault,
+            { status: response.status, method, path, rateLimit },
+          );
+        }
+      }
+      return { body: parsed.data, rateLimit, status: response.status };
     }
     throw await this.classify(method, path, response.status, response.data, rateLimit);
   }

@@ -10,7 +10,8 @@ export type ApiErrorKind =
   | 'not_found'
   | 'rate_limited'
   | 'transient'
-  | 'client_error';
+  | 'client_error'
+  | 'unreadable_start';
 
 export interface ApiErrorDetails {
   status?: number;
@@ -72,6 +73,47 @@ export class RateLimitedError extends DigitalOceanApiError {
 /** 5xx, network errors, timeouts, and bodies that are not the JSON the spec promises. */
 export class TransientError extends DigitalOceanApiError {
   readonly kind = 'transient';
+}
+
+/**
+ * The request provably never reached DigitalOcean: the connection was refused or the host name did
+ * not resolve. The only failure after which a POST may be sent again.
+ */
+export class ConnectionFailedError extends TransientError {}
+
+/**
+ * A 2xx answer that is about another action or resource than the one asked for, or whose action
+ * is malformed (an id that is not a positive integer). A protocol fault of that request: retried
+ * like any transient failure, and never taken as the asked-for action's state.
+ */
+export class AnswerMismatchError extends TransientError {
+  constructor(
+    message: string,
+    /** The action id asked for; undefined for a POST (it asked about the resource only). */
+    readonly askedId: number | undefined,
+    /** The action id the answer carried, as it came. */
+    readonly answeredId: unknown,
+    readonly fault: 'invalid' | 'other_action' | 'other_resource',
+    details: ApiErrorDetails = {},
+  ) {
+    super(message, details);
+  }
+}
+
+/**
+ * A listing's `links.pages.next` that cannot be followed on the configured API URL (not an API
+ * path, or a link back to a page already read, or no end in sight). The listing is not returned
+ * in part: this fails it, like any transient failure, and the caller tries again later.
+ */
+export class PageLinkError extends TransientError {}
+
+/**
+ * DigitalOcean answered a POST with a 2xx, so the action started, but the answer does not say
+ * which action it is (not the documented `{"action": …}`, or an action that is not a valid one of
+ * this resource). Never retried: sending the POST again would start a second action.
+ */
+export class UnreadableStartError extends DigitalOceanApiError {
+  readonly kind = 'unreadable_start';
 }
 
 /** Any other 4xx, e.g. 422 "pending event" on a busy droplet. */

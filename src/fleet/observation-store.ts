@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { answers } from '../digitalocean/action-answer.js';
 import { type Action, classifyStatus } from '../digitalocean/models.js';
 import { loadLua } from '../support/lua.js';
 import { compactAction } from '../watches/watch.js';
@@ -25,13 +26,12 @@ export function isEnded(action: Action): boolean {
 }
 
 /**
- * The observation is of this watch's action: same id, and the action says it belongs to the watched
- * resource. An action seen under another resource never resolves the watch.
+ * The observation is of this watch's action: the same check as a direct poll's answer (same id,
+ * and the watched resource where the action names one). An action seen under another resource
+ * never resolves the watch.
  */
 export function observes(ref: ActionRef, action: Action): boolean {
-  return (
-    action.id === ref.actionId && action.resource_type === ref.kind && action.resource_id === ref.resourceId
-  );
+  return answers(action, ref);
 }
 
 /**

@@ -256,6 +256,9 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
    *   different request.
    * @throws ActionRejectedError when DigitalOcean refuses it (422); `pending` when the resource was
    *   busy (and stayed busy past `retryPending`).
+   * @throws ActionProbablyStartedError when DigitalOcean probably started it (a 2xx that does not
+   *   say which action, or a lost answer) but no matching action can be found; it is never sent
+   *   again (with the same `key`, later calls only look for it again).
    * @throws ConfigError naming the variable when the token it needs (DIGITALOCEAN_TOKEN, or
    *   `DIGITALOCEAN_TOKEN_<NAME>` with `tokenProfile`) is not set; nothing is sent then.
    */

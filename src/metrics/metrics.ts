@@ -36,6 +36,7 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly polls: Counter<'result'>;
   private readonly responses: Counter<'status'>;
+  private readonly answerMismatches: Counter<'fault'>;
   private readonly rateLimitRemaining: Gauge;
   private readonly pausedSeconds: Counter;
   private readonly outcomes: Counter<'outcome'>;
@@ -66,6 +67,12 @@ export class Metrics {
       name: 'actionwatch_digitalocean_responses_total',
       help: 'HTTP responses from the DigitalOcean API, by status code.',
       labelNames: ['status'],
+      registers,
+    });
+    this.answerMismatches = new Counter({
+      name: 'actionwatch_digitalocean_answer_mismatches_total',
+      help: 'Polls whose answer was about another action (other_action) or resource (other_resource), or held a malformed action (invalid); never taken as the watched action.',
+      labelNames: ['fault'],
       registers,
     });
     this.rateLimitRemaining = new Gauge({
@@ -162,6 +169,7 @@ export class Metrics {
   /** Counts this processor's polls and the outcomes it records. */
   observeProcessor(processor: WatchProcessor): void {
     processor.on('poll', ({ result }) => this.polls.inc({ result }));
+    processor.on('mismatch', ({ fault }) => this.answerMismatches.inc({ fault }));
     processor.on('outcome', ({ record, created }) => {
       if (created) this.outcomeRecorded(record);
     });

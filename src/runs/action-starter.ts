@@ -3,15 +3,22 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
 import type { Action } from '../digitalocean/models.js';
+import { ActionProbablyStartedError } from '../errors/action-probably-started-error.js';
 import { ActionRejectedError } from '../errors/action-rejected-error.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
-import { ClientError, DigitalOceanApiError, TransientError } from '../errors/digitalocean-api-error.js';
+import {
+  ClientError,
+  ConnectionFailedError,
+  DigitalOceanApiError,
+  TransientError,
+  UnreadableStartError,
+} from '../errors/digitalocean-api-error.js';
 import { InputError } from '../errors/input-error.js';
 import type { Logger } from '../logging/logger.js';
 import { sleep } from '../support/sleep.js';
 import { compactAction } from '../watches/watch.js';
 import type { ActionRef } from '../watches/watch-ref.js';
-import { RunKeys, type StartedRecord, type StartingRecord } from './run-keys.js';
+import { RunKeys, type StartedRecord, type StartingRecord, type UnidentifiedRecord } from './run-keys.js';
 import { describeRun, fingerprintOf, type RunSpec } from './run-request.js';
 import { findStartedAction } from './started-action-finder.js';
 
@@ -86,15 +93,26 @@ class ClaimLostError extends Error {
   }
 }
 
-/** Tries of one POST whose answer was lost, before the claim is left to lapse. */
-const AMBIGUOUS_TRIES = 3;
+/** Tries of one POST that never reached DigitalOcean (connection refused, DNS failure). */
+const UNSENT_TRIES = 3;
+
+/**
+ * Looks for an action whose start was answered unreadably (or not at all), before giving up: a
+ * new action can take a moment to show in its resource's list.
+ */
+const RECOVERY_LOOKS = 3;
+
+type Found = { action: Action; recovered: boolean };
 
 /**
  * Starts DigitalOcean actions at most once per idempotency key, across processes:
  *
  * 1. claim the key in Redis (compare-and-set, with a TTL'd lease renewed before every POST);
- * 2. POST, without the client's automatic retries: a POST whose answer was lost (timeout, reset,
- *    5xx) is first looked for on DigitalOcean, and sent again only if it is not there;
+ * 2. POST, once: it is sent again only when it provably never reached DigitalOcean (connection
+ *    refused, DNS failure). A 2xx whose body does not say which action started, or an answer lost
+ *    after the request may have landed (timeout, reset, 5xx), is looked for among the resource's
+ *    actions; if none matches, the start stops with ActionProbablyStartedError and the key
+ *    remembers it (`unidentified`), so no later start with the key sends it either;
  * 3. record the action id under the key. A later caller with the key gets that action back.
  *
  * A caller that finds a lapsed claim (its owner died between POST and record) takes it over and
@@ -198,6 +216,8 @@ export class ActionStarter {
         );
       }
       if (current?.record.state === 'started') return this.fromRecord(spec, current.record);
+      if (current?.record.state === 'unidentified')
+        return this.lookAgain(spec, key, current.raw, current.record, signal);
       const now = this.now();
       if (current?.record.state === 'starting' && current.record.expiresAt > now)
         throw new RunKeyBusyError(key, current.record.expiresAt);
@@ -228,7 +248,7 @@ export class ActionStarter {
         held.record = renewed;
       },
     };
-    let found: { action: Action; recovered: boolean };
+    let found: Found;
     try {
       found = await this.send(spec, held.record.since, held.takenOver, lease, signal);
     } catch (error) {
@@ -242,59 +262,129 @@ export class ActionStarter {
       // the POST was out) keeps the claim: whoever takes it over after it lapses looks on
       // DigitalOcean before sending anything.
       if (definitelyNotStarted(error)) await this.keys.compareAndSet(key, held.raw, undefined);
+      if (error instanceof ActionProbablyStartedError) {
+        const unidentified: UnidentifiedRecord = {
+          state: 'unidentified',
+          fingerprint,
+          since: held.record.since,
+          answered: error.details.answered,
+          why: error.details.why,
+          recordedAt: new Date(this.now()).toISOString(),
+        };
+        await this.keys.compareAndSet(key, held.raw, unidentified);
+      }
       throw error;
     }
     return this.record(spec, key, held.raw, fingerprint, found);
   }
 
-  /** POSTs (with the claim renewed first), recovering an action whose answer was lost. */
+  /** A key whose start was probably made but not identified: look once more, never POST. */
+  private async lookAgain(
+    spec: RunSpec,
+    key: string,
+    raw: string,
+    record: UnidentifiedRecord,
+    signal?: AbortSignal,
+  ): Promise<StartResult> {
+    const action = await this.look(spec, record.since, signal);
+    if (action === undefined) throw this.probablyStarted(spec, record.answered, record.why);
+    return this.record(spec, key, raw, record.fingerprint, { action, recovered: true });
+  }
+
+  private async look(spec: RunSpec, sinceMs: number, signal?: AbortSignal): Promise<Action | undefined> {
+    const action = await findStartedAction(this.options.client, spec, sinceMs, signal);
+    if (action !== undefined) {
+      this.options.logger.info(
+        { kind: spec.kind, resourceId: spec.resourceId, actionId: action.id },
+        `found the ${describeRun(spec)} already started on DigitalOcean (action ${action.id}); not starting another`,
+      );
+    }
+    return action;
+  }
+
+  private probablyStarted(spec: RunSpec, answered: boolean, why: string): ActionProbablyStartedError {
+    return new ActionProbablyStartedError({
+      kind: spec.kind,
+      resourceId: spec.resourceId,
+      type: spec.body.type,
+      what: describeRun(spec),
+      answered,
+      why,
+      tokenProfile: this.options.tokenProfile,
+    });
+  }
+
+  /**
+   * POSTs (with the claim renewed first). Sent again only while it never reached DigitalOcean; an
+   * action whose answer was unreadable or lost is looked for, never started again.
+   */
   private async send(
     spec: RunSpec,
     sinceMs: number,
     lookFirst: boolean,
     lease: { renew(): Promise<void> },
     signal?: AbortSignal,
-  ): Promise<{ action: Action; recovered: boolean }> {
-    const look = async () => {
-      const action = await findStartedAction(this.options.client, spec, sinceMs, signal);
-      if (action !== undefined) {
-        this.options.logger.info(
-          { kind: spec.kind, resourceId: spec.resourceId, actionId: action.id },
-          `found the ${describeRun(spec)} already started on DigitalOcean (action ${action.id}); not starting another`,
-        );
-      }
-      return action;
-    };
+  ): Promise<Found> {
     if (lookFirst) {
-      const action = await look();
+      const action = await this.look(spec, sinceMs, signal);
       if (action !== undefined) return { action, recovered: true };
     }
-    let answerLost = false;
     for (let attempt = 1; ; attempt++) {
       await lease.renew();
       try {
         return { action: await this.post(spec, signal), recovered: false };
       } catch (error) {
-        if (error instanceof TransientError && attempt < AMBIGUOUS_TRIES) {
-          answerLost = true;
+        if (error instanceof ConnectionFailedError) {
+          if (attempt >= UNSENT_TRIES) throw error;
           this.options.logger.warn(
             { kind: spec.kind, resourceId: spec.resourceId, err: error.message },
-            `no answer to the ${describeRun(spec)}; checking whether it started before trying again`,
+            `the ${describeRun(spec)} never reached DigitalOcean; sending it again`,
           );
           await sleep(500 * 2 ** attempt, signal);
-          await lease.renew();
-          const action = await look();
-          if (action !== undefined) return { action, recovered: true };
           continue;
         }
-        // A busy resource right after a lost answer is most likely busy with our own action.
-        if (answerLost && error instanceof ClientError) {
-          const action = await look();
-          if (action !== undefined) return { action, recovered: true };
+        if (error instanceof UnreadableStartError || error instanceof TransientError) {
+          return { action: await this.recover(spec, sinceMs, lease, error, signal), recovered: true };
         }
         throw rejection(spec, error);
       }
     }
+  }
+
+  /**
+   * The POST may have started the action (a 2xx that does not say which, or a lost answer): find
+   * it among the resource's actions since the claim, or stop with ActionProbablyStartedError.
+   */
+  private async recover(
+    spec: RunSpec,
+    sinceMs: number,
+    lease: { renew(): Promise<void> },
+    error: UnreadableStartError | TransientError,
+    signal?: AbortSignal,
+  ): Promise<Action> {
+    const answered = error instanceof UnreadableStartError;
+    this.options.logger.warn(
+      { kind: spec.kind, resourceId: spec.resourceId, err: error.message },
+      answered
+        ? `DigitalOcean started the ${describeRun(spec)} but its answer does not say which action it is; looking for it instead of sending it again`
+        : `no answer to the ${describeRun(spec)}; looking for it on DigitalOcean instead of sending it again`,
+    );
+    for (let look = 0; look < RECOVERY_LOOKS; look++) {
+      if (look > 0) await sleep(1_000 * 2 ** (look - 1), signal);
+      await lease.renew();
+      try {
+        const action = await this.look(spec, sinceMs, signal);
+        if (action !== undefined) return action;
+      } catch (lookError) {
+        if (!(lookError instanceof DigitalOceanApiError || lookError instanceof BudgetExhaustedError))
+          throw lookError;
+        this.options.logger.warn(
+          { kind: spec.kind, resourceId: spec.resourceId, err: lookError.message },
+          `could not list the actions of ${spec.kind} ${spec.resourceId} to find the ${describeRun(spec)}`,
+        );
+      }
+    }
+    throw this.probablyStarted(spec, answered, error.message);
   }
 
   private post(spec: RunSpec, signal?: AbortSignal): Promise<Action> {
@@ -309,7 +399,7 @@ export class ActionStarter {
     key: string,
     claimRaw: string,
     fingerprint: string,
-    found: { action: Action; recovered: boolean },
+    found: Found,
   ): Promise<StartResult> {
     const started: StartedRecord = {
       state: 'started',
@@ -356,6 +446,8 @@ export class ActionStarter {
 
 function definitelyNotStarted(error: unknown): boolean {
   if (error instanceof ActionRejectedError || error instanceof BudgetExhaustedError) return true;
+  if (error instanceof ConnectionFailedError) return true;
+  if (error instanceof UnreadableStartError) return false;
   return error instanceof DigitalOceanApiError && !(error instanceof TransientError);
 }
 

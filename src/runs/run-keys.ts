@@ -30,7 +30,24 @@ export interface StartedRecord {
   recordedAt: string;
 }
 
-export type RunKeyRecord = StartingRecord | StartedRecord;
+/**
+ * The POST went out and DigitalOcean probably started the action (a 2xx that did not say which, or
+ * an answer lost after the request may have landed), but it could not be found. The key never
+ * sends the POST again: a later start with it only looks for the action once more.
+ */
+export interface UnidentifiedRecord {
+  state: 'unidentified';
+  fingerprint: string;
+  /** As in StartingRecord: the action, if it exists, started after this moment. */
+  since: number;
+  /** True for a 2xx answer, false for a lost one. */
+  answered: boolean;
+  /** What was wrong with the answer. */
+  why: string;
+  recordedAt: string;
+}
+
+export type RunKeyRecord = StartingRecord | StartedRecord | UnidentifiedRecord;
 
 export interface StoredRunKey {
   /** The exact stored text, for compare-and-set. */

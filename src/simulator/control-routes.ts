@@ -56,6 +56,19 @@ const faultSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('malformed-json'), ...faultMatch }),
   z.strictObject({ kind: z.literal('wrong-shape'), body: z.unknown().optional(), ...faultMatch }),
   z.strictObject({ kind: z.literal('delay'), ...faultMatch, delayMs: z.number().nonnegative() }),
+  z.strictObject({ kind: z.literal('bare-action'), ...faultMatch }),
+  z.strictObject({ kind: z.literal('truncated'), ...faultMatch }),
+  z.strictObject({
+    kind: z.literal('action-fields'),
+    fields: z.record(z.string(), z.unknown()),
+    ...faultMatch,
+  }),
+  z.strictObject({
+    kind: z.literal('next-link'),
+    origin: z.string().url().optional(),
+    link: z.string().optional(),
+    ...faultMatch,
+  }),
 ]);
 
 const finishSchema = z.strictObject({ result: z.enum(['completed', 'errored']).optional() }).optional();

@@ -30,9 +30,69 @@ export type FaultSpec = FaultMatch &
     | { kind: 'malformed-json' }
     | { kind: 'wrong-shape'; body?: unknown }
     | { kind: 'delay'; delayMs: number }
+    /**
+     * The faults below let the request do what it does (a POST starts its action) and then
+     * change its 2xx answer, the way a misbehaving proxy or a schema-random mock would.
+     */
+    /** `{"id": …}` instead of `{"action": {"id": …}}`. */
+    | { kind: 'bare-action' }
+    /** The answer cut off halfway: unreadable JSON. */
+    | { kind: 'truncated' }
+    /** These fields of the answer's action (each action, in a list) replaced: another id, resource, a negative id. */
+    | { kind: 'action-fields'; fields: Record<string, unknown> }
+    /**
+     * A list answer's `links.pages.next` moved to another `origin` (same path and query), or
+     * replaced by `link`.
+     */
+    | { kind: 'next-link'; origin?: string; link?: string }
   );
 
 export type FaultKind = FaultSpec['kind'];
+
+/** The faults that change a real answer rather than take the request's place. */
+export type AnswerRewrite = Extract<
+  FaultSpec,
+  { kind: 'bare-action' | 'truncated' | 'action-fields' | 'next-link' }
+>;
+
+const REWRITE_KINDS = new Set<FaultKind>(['bare-action', 'truncated', 'action-fields', 'next-link']);
+
+export function isAnswerRewrite(fault: FaultSpec): fault is AnswerRewrite {
+  return REWRITE_KINDS.has(fault.kind);
+}
+
+/** The JSON text of a 2xx answer as `fault` changes it (any other text is left as it is). */
+export function rewriteAnswer(fault: AnswerRewrite, text: string): string {
+  if (fault.kind === 'truncated') return text.slice(0, Math.max(1, Math.floor(text.length / 2)));
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return text;
+  }
+  const single = body.action as Record<string, unknown> | undefined;
+  switch (fault.kind) {
+    case 'bare-action':
+      return JSON.stringify(single ?? body);
+    case 'action-fields': {
+      const change = (action: unknown) => ({ ...(action as object), ...fault.fields });
+      if (single !== undefined) return JSON.stringify({ ...body, action: change(single) });
+      if (Array.isArray(body.actions)) return JSON.stringify({ ...body, actions: body.actions.map(change) });
+      return text;
+    }
+    case 'next-link': {
+      const links = (body.links ?? {}) as { pages?: Record<string, string> };
+      const next = links.pages?.next;
+      const moved =
+        fault.link ??
+        (next === undefined || fault.origin === undefined
+          ? next
+          : `${fault.origin.replace(/\/+$/, '')}${new URL(next).pathname}${new URL(next).search}`);
+      if (moved === undefined) return text;
+      return JSON.stringify({ ...body, links: { ...links, pages: { ...links.pages, next: moved } } });
+    }
+  }
+}
 
 interface ArmedFault {
   readonly spec: FaultSpec;

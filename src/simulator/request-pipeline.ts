@@ -1,6 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody } from './errors.js';
-import { type FaultSpec, MALFORMED_JSON, WRONG_SHAPE_BODY } from './faults.js';
+import {
+  type AnswerRewrite,
+  type FaultSpec,
+  isAnswerRewrite,
+  MALFORMED_JSON,
+  rewriteAnswer,
+  WRONG_SHAPE_BODY,
+} from './faults.js';
 import type { RateLimitDecision } from './rate-limiter.js';
 import type { SimulatorState } from './simulator-state.js';
 import type { Sleeper } from './sleeper.js';
@@ -17,6 +24,7 @@ import type { Sleeper } from './sleeper.js';
 const CONTROL_PREFIX = '/_sim';
 const tokenOf = new WeakMap<FastifyRequest, string>();
 const dropped = new WeakSet<FastifyRequest>();
+const rewrites = new WeakMap<FastifyRequest, AnswerRewrite>();
 
 export function isControlPath(url: string): boolean {
   return (
@@ -66,7 +74,17 @@ export function installRequestPipeline(app: FastifyInstance, state: SimulatorSta
     if (fault === undefined) return;
     state.stats.fault();
     if (fault.delayMs !== undefined && fault.delayMs > 0) await sleeper.sleep(fault.delayMs);
+    if (isAnswerRewrite(fault)) {
+      rewrites.set(request, fault);
+      return;
+    }
     return applyFault(fault, request, reply, state, token);
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const fault = rewrites.get(request);
+    if (fault === undefined || reply.statusCode >= 300 || typeof payload !== 'string') return payload;
+    return rewriteAnswer(fault, payload);
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -84,6 +102,10 @@ function applyFault(
 ): FastifyReply | undefined {
   switch (fault.kind) {
     case 'delay':
+    case 'bare-action':
+    case 'truncated':
+    case 'action-fields':
+    case 'next-link':
       return undefined;
     case 'drop':
       dropped.add(request);

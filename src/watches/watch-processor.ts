@@ -4,6 +4,7 @@ import type { PollSchedule } from '../config/config.js';
 import { classifyStatus } from '../digitalocean/models.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import {
+  AnswerMismatchError,
   ClientError,
   ForbiddenError,
   RateLimitedError,
@@ -57,6 +58,8 @@ export interface WatchProcessorOptions {
 
 export interface WatchProcessorEvents {
   poll: [{ watchId: string; result: PollResult; error?: string }];
+  /** A poll's answer was about another action or resource, or malformed: a protocol fault. */
+  mismatch: [{ watchId: string; fault: AnswerMismatchError['fault'] }];
   outcome: [{ record: OutcomeRecord; created: boolean }];
 }
 
@@ -156,6 +159,24 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
     if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
       this.emit('poll', { watchId: id, result: 'failed', error: error.message });
       throw new TokenRejectedError(error);
+    }
+    if (error instanceof AnswerMismatchError) {
+      // Never this watch's state, and no outcome: a protocol fault of this poll, tried again at the
+      // next poll time like any transient failure, and told once per watch (both ids named).
+      this.emit('poll', { watchId: id, result: 'failed', error: error.message });
+      this.emit('mismatch', { watchId: id, fault: error.fault });
+      const next: WatchData = { ...data, polls: data.polls + 1, lastError: error.message };
+      const details = {
+        watchId: id,
+        actionId: data.actionId,
+        answeredId: error.answeredId,
+        fault: error.fault,
+      };
+      const text = `watch ${id}: DigitalOcean answered about action ${String(error.answeredId)} when asked about action ${data.actionId} (${error.message}); not taken, polling on`;
+      if (data.mismatchLogged) this.options.logger.debug(details, text);
+      else this.options.logger.warn(details, text);
+      next.mismatchLogged = true;
+      return this.reschedule(job, token, next, this.pollDelay(next));
     }
     if (error instanceof TransientError || error instanceof ClientError) {
       // A watch never dies of a failed poll: it is simply tried again at the next poll time.

@@ -1,5 +1,6 @@
 import { type JobsOptions, type JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { isApiId } from '../digitalocean/action-answer.js';
 import { InputError } from '../errors/input-error.js';
 import { WATCH_QUEUE, watchIndexKey, watchQueueName } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
@@ -108,6 +109,11 @@ export class WatchQueue {
       ) {
         throw new InputError(`timeout must be a positive duration (got ${request.timeoutMs})`);
       }
+      // The last guard for ids that came from DigitalOcean rather than a user (a start's answer).
+      if (!isApiId(request.actionId) || !isApiId(request.resourceId))
+        throw new InputError(
+          `cannot watch action ${String(request.actionId)} of ${request.kind} ${String(request.resourceId)}: ids are positive whole numbers`,
+        );
       unique.set(watchIdOf(request), request);
     }
     const ids = [...unique.keys()];

@@ -29,6 +29,8 @@ export interface WatchData extends ActionRef {
   dueAt?: number;
   /** The undocumented status we already warned about, so each is logged once per action. */
   warnedStatus?: string;
+  /** An answer about another action was already logged for this watch (logged once per watch). */
+  mismatchLogged?: true;
   lastError?: string;
   webhooks?: WatchWebhook[];
   /** The token profile whose token observes it; absent for the default token. */

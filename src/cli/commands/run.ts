@@ -116,7 +116,8 @@ export function registerRun(program: Command): void {
         '  actionwatch run droplet 42 reboot --token-profile team_b --wait',
         '',
         'With --wait, exit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled,',
-        '1 bad input, refused by DigitalOcean (422) or other failure, 130 interrupted.',
+        '1 bad input, refused by DigitalOcean (422) or other failure, 130 interrupted;',
+        '6 (with or without --wait): probably started, but DigitalOcean did not say which action it is.',
       ].join('\n'),
     )
     .action(async (kind: string, resourceId: string, type: string, options: RunCommandOptions) => {

@@ -1,0 +1,67 @@
+import type { Action, ResourceKind } from './models.js';
+
+/**
+ * What an answer was asked about: the resource whose action it is, and (for a single-action GET or
+ * a watch) the action itself. A POST answer is asked about the resource only.
+ */
+export interface ActionQuestion {
+  kind?: ResourceKind;
+  resourceId?: number;
+  actionId?: number | undefined;
+}
+
+/** Why an action in an answer is not the one asked about; both sides are kept for the log line. */
+export interface AnswerMismatch {
+  /** `invalid`: the action is unusable whatever was asked (its id or status is malformed). */
+  fault: 'invalid' | 'other_action' | 'other_resource';
+  /** In words, naming both sides: `action -78617310 instead of 36804636`. */
+  problem: string;
+  /** The action id the answer carried (as it came: it may be negative or not a number at all). */
+  answeredId: unknown;
+}
+
+/** DigitalOcean's ids are positive integers; anything else in an answer is a protocol fault. */
+export function isApiId(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+}
+
+/**
+ * The one check of every action DigitalOcean hands us against the question it answers, used by
+ * the client (single-action GETs, POST answers), batched observation (list entries a watch would
+ * take) and discovery. The id must be a positive safe integer and the status a string; the id must
+ * be the one asked for; `resource_id` and `resource_type` must be the watched resource's where the
+ * answer has them (the documented action always has; older or scoped answers may leave them out).
+ */
+export function answerMismatch(action: Action, question: ActionQuestion): AnswerMismatch | undefined {
+  const answeredId: unknown = action.id;
+  if (!isApiId(answeredId))
+    return { fault: 'invalid', problem: `an action id ${JSON.stringify(answeredId)}`, answeredId };
+  if (typeof action.status !== 'string')
+    return { fault: 'invalid', problem: `action ${answeredId} without a status string`, answeredId };
+  if (question.actionId !== undefined && answeredId !== question.actionId)
+    return {
+      fault: 'other_action',
+      problem: `action ${answeredId} instead of ${question.actionId}`,
+      answeredId,
+    };
+  const resourceId: unknown = action.resource_id;
+  const resourceType: unknown = action.resource_type;
+  const { kind, resourceId: askedResource } = question;
+  const otherType = kind !== undefined && resourceType != null && resourceType !== kind;
+  const otherId = askedResource !== undefined && resourceId != null && resourceId !== askedResource;
+  if (otherType || otherId) {
+    const answered = `${String(resourceType ?? kind)} ${String(resourceId ?? askedResource)}`;
+    return {
+      fault: 'other_resource',
+      problem:
+        `action ${answeredId} of ${answered} instead of ${kind ?? 'resource'} ${askedResource ?? ''}`.trimEnd(),
+      answeredId,
+    };
+  }
+  return undefined;
+}
+
+/** True when the action is the one asked about (see answerMismatch). */
+export function answers(action: Action, question: ActionQuestion): boolean {
+  return answerMismatch(action, question) === undefined;
+}

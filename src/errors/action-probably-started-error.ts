@@ -1,0 +1,37 @@
+import type { ResourceKind } from '../digitalocean/models.js';
+
+/**
+ * A start whose action cannot be identified: DigitalOcean answered the POST with a 2xx that does
+ * not say which action it is (`answered`), or its answer was lost after the request may have
+ * landed, and the resource's actions since the start show none that matches. The POST is never
+ * sent again (that could start a second, paid, action): a person has to look.
+ */
+export class ActionProbablyStartedError extends Error {
+  constructor(
+    readonly details: {
+      kind: ResourceKind;
+      resourceId: number;
+      type: string;
+      /** In words: `transfer of image 7555620 to nyc3`. */
+      what: string;
+      /** True when DigitalOcean answered 2xx (it started); false when the answer was lost. */
+      answered: boolean;
+      /** What went wrong with the answer, e.g. `POST … returned 201 with a body that is not {"action": …}`. */
+      why: string;
+      /** The token profile, so the user looks with the same token. */
+      tokenProfile?: string | undefined;
+    },
+  ) {
+    const { kind, resourceId, what, answered, why, tokenProfile } = details;
+    const profile =
+      tokenProfile === undefined
+        ? ''
+        : ` (with DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} as the token)`;
+    super(
+      `the ${what} ${answered ? 'was probably started' : 'may have been started'} (${why}), but no such action ` +
+        `shows among the ${kind}'s actions yet, so it was not sent again; ` +
+        `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`,
+    );
+    this.name = 'ActionProbablyStartedError';
+  }
+}
