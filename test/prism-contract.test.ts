@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../src/cli/cli-error.js';
 import { Secret } from '../src/config/secret.js';
 import { DigitalOceanClient } from '../src/digitalocean/client.js';
 import { ActionWatcher } from '../src/index.js';
+import { runCli } from './support/cli.js';
 import { Prism } from './support/prism.js';
 import { type RecordedRequest, SimulatorProxy } from './support/simulator-proxy.js';
 import { SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
@@ -336,6 +338,35 @@ describe('[issue 10 items 1–2] against Prism’s mock of random schema-valid a
       await aw.close();
     }
   }, 120_000);
+
+  it('the commands of the issue, as a user runs them: one POST and exit 6; a wait that no other action ends', async () => {
+    const env = stack.processEnv({
+      DIGITALOCEAN_API_URL: recorder.url,
+      DIGITALOCEAN_TOKEN: 'mock-token',
+      DIGITALOCEAN_TIMEOUT: '2s',
+      ACTIONWATCH_PREFIX: `${stack.prefix}-cli`,
+      OBSERVE_MODE: 'direct',
+      POLL_MAX_INTERVAL: '300ms',
+    });
+    const from = recorder.requests.length;
+    const run = await runCli(['run', 'image', '7555620', 'transfer', '--region', 'nyc3'], env);
+    expect(run.code, run.stderr).toBe(EXIT.probably_started);
+    expect(run.stderr).toMatch(/actionwatch actions image 7555620/);
+    const posts = recorder.requests.slice(from).filter((request) => request.method === 'POST');
+    expect(posts.map((request) => `${request.path} ${request.answer?.status}`)).toEqual([
+      '/v2/images/7555620/actions 201',
+    ]);
+
+    const wait = await runCli(
+      ['wait', 'droplet', '3164444', '36804636', '--timeout', '3s', '--with-worker'],
+      env,
+    );
+    expect(wait.code, wait.stderr).toBe(EXIT.timed_out);
+    const polls = recorder.requests.filter(
+      (request) => request.path === '/v2/droplets/3164444/actions/36804636',
+    );
+    expect(polls.filter((request) => request.answer?.status === 200).length).toBeGreaterThan(2);
+  }, 60_000);
 
   it.each(['direct', 'batched'] as const)(
     '%s observation: an answer about another action never ends a watch',
