@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
 
 /** Every path actionwatch's DigitalOcean client calls (src/digitalocean/client.ts). */
-export const USED_PATHS = [
+const USED_PATHS = [
   '/v2/actions',
   '/v2/actions/{action_id}',
   '/v2/droplets/{droplet_id}/actions',
@@ -56,7 +56,7 @@ function securitySchemesIn(value) {
 }
 
 /** The part of a bundled OpenAPI document that serves `paths`, with the closure of its $refs. */
-export function subsetOf(spec, paths = USED_PATHS) {
+function subsetOf(spec, paths = USED_PATHS) {
   const kept = {};
   for (const path of paths) {
     if (spec.paths?.[path] === undefined) throw new Error(`the spec has no path ${path}`);
@@ -103,7 +103,7 @@ export function subsetOf(spec, paths = USED_PATHS) {
 }
 
 /** Every top-level JSON object in a text (one that starts a line), in order. */
-export function jsonObjectsIn(text) {
+function jsonObjectsIn(text) {
   const found = [];
   let index = 0;
   while (index < text.length) {

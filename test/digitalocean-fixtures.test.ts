@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import {
+  CLIENT_OPERATIONS,
   dereferencedSpec,
   OPENAPI_SPEC_PATH,
   readFixture,
@@ -20,16 +21,10 @@ import { TempDir } from './support/temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCRIPT = join(ROOT, 'scripts', 'refresh-digitalocean-fixtures.mjs');
+/** The paths of the operations the client calls: what the script keeps. */
 const USED_PATHS = [
-  '/v2/actions',
-  '/v2/actions/{action_id}',
-  '/v2/droplets/{droplet_id}/actions',
-  '/v2/droplets/{droplet_id}/actions/{action_id}',
-  '/v2/droplets/{droplet_id}/snapshots',
-  '/v2/images/{image_id}',
-  '/v2/images/{image_id}/actions',
-  '/v2/images/{image_id}/actions/{action_id}',
-];
+  ...new Set(CLIENT_OPERATIONS.map((operation) => operation.split(' ')[1] as string)),
+].sort();
 
 const temp = new TempDir('actionwatch-fixtures');
 afterAll(() => temp.remove());
@@ -110,29 +105,25 @@ describe('scripts/refresh-digitalocean-fixtures.mjs', () => {
 
   it('fails, naming what is wrong, on a spec without a path we call or with a dangling $ref', async () => {
     const source = temp.file('source: test\n', 'SOURCE.txt');
+    const refreshFrom = (spec: object, name: string) =>
+      refresh([
+        '--spec',
+        temp.file(stringify(spec), `${name}.yaml`),
+        '--source',
+        source,
+        '--out',
+        join(temp.path, name),
+      ]);
+
     const withoutPath = miniatureSpec() as { paths: Record<string, unknown> };
     delete withoutPath.paths['/v2/images/{image_id}'];
-    const missing = await refresh([
-      '--spec',
-      temp.file(stringify(withoutPath), 'no-path.yaml'),
-      '--source',
-      source,
-      '--out',
-      join(temp.path, 'no-path'),
-    ]);
+    const missing = await refreshFrom(withoutPath, 'no-path');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('the spec has no path /v2/images/{image_id}');
 
     const dangling = miniatureSpec() as { components: { schemas: Record<string, unknown> } };
     delete dangling.components.schemas.region;
-    const broken = await refresh([
-      '--spec',
-      temp.file(stringify(dangling), 'dangling.yaml'),
-      '--source',
-      source,
-      '--out',
-      join(temp.path, 'dangling'),
-    ]);
+    const broken = await refreshFrom(dangling, 'dangling');
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain('#/components/schemas/region');
 

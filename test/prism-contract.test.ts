@@ -4,9 +4,10 @@ import { Secret } from '../src/config/secret.js';
 import { DigitalOceanClient } from '../src/digitalocean/client.js';
 import { ActionWatcher } from '../src/index.js';
 import { runCli } from './support/cli.js';
+import { CLIENT_OPERATIONS } from './support/digitalocean-fixtures.js';
 import { Prism } from './support/prism.js';
 import { type RecordedRequest, SimulatorProxy } from './support/simulator-proxy.js';
-import { SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
+import { SIM_TOKEN, type Stack, type StackOptions, startStack, until } from './support/stack.js';
 
 /**
  * Contract tests with a validator nobody on this project wrote: Stoplight Prism, on the vendored
@@ -21,23 +22,9 @@ import { SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
  *   an id below 1 (issue 10 items 1 and 2; the code that makes them hold is on branch issue-10a).
  */
 
-/** Every operation the client calls, as the spec names it. */
-const OPERATIONS = [
-  'GET /v2/actions',
-  'GET /v2/actions/{action_id}',
-  'GET /v2/droplets/{droplet_id}/actions',
-  'POST /v2/droplets/{droplet_id}/actions',
-  'GET /v2/droplets/{droplet_id}/actions/{action_id}',
-  'GET /v2/droplets/{droplet_id}/snapshots',
-  'GET /v2/images/{image_id}',
-  'GET /v2/images/{image_id}/actions',
-  'POST /v2/images/{image_id}/actions',
-  'GET /v2/images/{image_id}/actions/{action_id}',
-];
-
 function operationOf({ method, path }: RecordedRequest): string | undefined {
   const pathname = path.split('?')[0] ?? '';
-  return OPERATIONS.find((operation) => {
+  return CLIENT_OPERATIONS.find((operation) => {
     const [verb, template] = operation.split(' ') as [string, string];
     return verb === method && new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(pathname);
   });
@@ -65,33 +52,38 @@ function answeredActionId(request: RecordedRequest): unknown {
   return body?.action?.id ?? body?.id;
 }
 
-describe('through Prism’s validating proxy, every request the client sends and every answer the simulator gives is valid under the spec', () => {
-  let stack: Stack;
-  let prism: Prism;
-  let recorder: SimulatorProxy;
-
+/** A stack, Prism (started on its simulator's URL) and a recorder in front of Prism, for one describe. */
+function withPrism(options: StackOptions, start: (simulatorUrl: string) => Promise<Prism>) {
+  const ctx = {} as { stack: Stack; prism: Prism; recorder: SimulatorProxy };
   beforeAll(async () => {
-    stack = await startStack({
+    ctx.stack = await startStack(options);
+    ctx.prism = await start(ctx.stack.simulator.url);
+    ctx.recorder = await SimulatorProxy.start(ctx.prism.url);
+  }, 90_000);
+  afterAll(async () => {
+    await ctx.recorder?.close();
+    await ctx.prism?.close();
+    await ctx.stack?.close();
+  });
+  return ctx;
+}
+
+describe('through Prism’s validating proxy, every request the client sends and every answer the simulator gives is valid under the spec', () => {
+  const ctx = withPrism(
+    {
       name: 'prism-proxy',
       simulator: { rateLimit: { perMinute: 5000, perHour: 50_000 }, defaultDurationMs: 800 },
-    });
-    prism = await Prism.proxy(stack.simulator.url);
-    recorder = await SimulatorProxy.start(prism.url);
-  }, 90_000);
-
-  afterAll(async () => {
-    await recorder?.close();
-    await prism?.close();
-    await stack?.close();
-  });
+    },
+    (simulator) => Prism.proxy(simulator),
+  );
 
   function client(token = SIM_TOKEN): DigitalOceanClient {
-    return new DigitalOceanClient({ baseUrl: recorder.url, token: new Secret(token), retries: 0 });
+    return new DigitalOceanClient({ baseUrl: ctx.recorder.url, token: new Secret(token), retries: 0 });
   }
 
   it('every endpoint we call, answered with success and with each documented error', async () => {
-    const from = recorder.requests.length;
-    const sim = stack.simulator;
+    const from = ctx.recorder.requests.length;
+    const sim = ctx.stack.simulator;
     const api = client();
     const droplet = sim.createAction({ kind: 'droplet', resourceId: 3101, type: 'power_cycle' });
     const image = sim.createAction({ kind: 'image', resourceId: 3201, type: 'transfer', region: 'ams3' });
@@ -144,25 +136,25 @@ describe('through Prism’s validating proxy, every request the client sends and
       expect(await refused(call(api))).toBe(500);
     }
 
-    const exchanges = recorder.requests.slice(from);
+    const exchanges = ctx.recorder.requests.slice(from);
     expect(violations(exchanges)).toEqual([]);
-    expect(new Set(exchanges.map(operationOf))).toEqual(new Set(OPERATIONS));
+    expect(new Set(exchanges.map(operationOf))).toEqual(new Set(CLIENT_OPERATIONS));
     expect(new Set(exchanges.map((request) => request.answer?.status))).toEqual(
       new Set([200, 201, 401, 404, 422, 429, 500]),
     );
   }, 60_000);
 
   it('catches what is not valid: an answer off the schema, a request off the parameters', async () => {
-    const from = recorder.requests.length;
-    const action = stack.simulator.createAction({ kind: 'droplet', resourceId: 3401 });
-    stack.simulator.injectFault({ kind: 'wrong-shape', body: { action: { id: 'three', status: 7 } } });
+    const from = ctx.recorder.requests.length;
+    const action = ctx.stack.simulator.createAction({ kind: 'droplet', resourceId: 3401 });
+    ctx.stack.simulator.injectFault({ kind: 'wrong-shape', body: { action: { id: 'three', status: 7 } } });
     const headers = { authorization: `Bearer ${SIM_TOKEN}` };
-    const offSchema = await fetch(`${recorder.url}/v2/actions/${action.id}`, { headers });
+    const offSchema = await fetch(`${ctx.recorder.url}/v2/actions/${action.id}`, { headers });
     expect(offSchema.status).toBe(500);
-    const offParameters = await fetch(`${recorder.url}/v2/actions?per_page=1000`, { headers });
+    const offParameters = await fetch(`${ctx.recorder.url}/v2/actions?per_page=1000`, { headers });
     expect(offParameters.status).toBe(422);
     await Promise.all([offSchema.text(), offParameters.text()]);
-    const found = violations(recorder.requests.slice(from));
+    const found = violations(ctx.recorder.requests.slice(from));
     expect(found).toHaveLength(2);
     expect(found[0]).toMatch(/response.*action.*id/s);
     expect(found[1]).toMatch(/per_page/);
@@ -171,19 +163,19 @@ describe('through Prism’s validating proxy, every request the client sends and
   it.each(['direct', 'batched'])(
     '%s observation: runs, watches, a chain and listings, end to end through Prism',
     async (mode) => {
-      const from = recorder.requests.length;
+      const from = ctx.recorder.requests.length;
       const base = mode === 'direct' ? 4000 : 5000;
       const aw = await ActionWatcher.create({
-        env: stack.processEnv({
-          DIGITALOCEAN_API_URL: recorder.url,
+        env: ctx.stack.processEnv({
+          DIGITALOCEAN_API_URL: ctx.recorder.url,
           OBSERVE_MODE: mode,
-          ACTIONWATCH_PREFIX: `${stack.prefix}-${mode}`,
+          ACTIONWATCH_PREFIX: `${ctx.stack.prefix}-${mode}`,
           LOG_LEVEL: 'silent',
         }),
         worker: true,
       });
       try {
-        const sim = stack.simulator;
+        const sim = ctx.stack.simulator;
         sim.ensureResource('image', base + 1);
         sim.ensureResource('droplet', base + 2);
         const running = sim.createAction({ kind: 'droplet', resourceId: base + 3, durationMs: 1500 });
@@ -218,7 +210,7 @@ describe('through Prism’s validating proxy, every request the client sends and
       } finally {
         await aw.close();
       }
-      const exchanges = recorder.requests.slice(from);
+      const exchanges = ctx.recorder.requests.slice(from);
       expect(exchanges.length).toBeGreaterThan(5);
       expect(violations(exchanges)).toEqual([]);
       expect(exchanges.filter((request) => operationOf(request) === undefined)).toEqual([]);
@@ -231,13 +223,15 @@ describe('through Prism’s validating proxy, every request the client sends and
   it('[issue 10 item 3] a listing through a proxy is read to its end by following page links on the configured base URL', async () => {
     const ids = [];
     for (let i = 0; i < 5; i++)
-      ids.push(stack.simulator.createAction({ kind: 'image', resourceId: 3301 }).id);
+      ids.push(ctx.stack.simulator.createAction({ kind: 'image', resourceId: 3301 }).id);
     const listed = [];
     for await (const action of client().iterateResourceActions('image', 3301, { perPage: 2 }))
       listed.push(action.id);
     expect(listed.sort()).toEqual(ids.sort());
-    const pages = recorder.requests.filter((request) => request.path.startsWith('/v2/images/3301/actions'));
-    expect(pages.map((request) => new URL(request.path, recorder.url).searchParams.get('page'))).toEqual([
+    const pages = ctx.recorder.requests.filter((request) =>
+      request.path.startsWith('/v2/images/3301/actions'),
+    );
+    expect(pages.map((request) => new URL(request.path, ctx.recorder.url).searchParams.get('page'))).toEqual([
       '1',
       '2',
       '3',
@@ -247,30 +241,17 @@ describe('through Prism’s validating proxy, every request the client sends and
 });
 
 describe('[issue 10 items 1–2] against Prism’s mock of random schema-valid answers', () => {
-  let stack: Stack;
-  let prism: Prism;
-  let recorder: SimulatorProxy;
-
-  beforeAll(async () => {
-    stack = await startStack({ name: 'prism-mock' });
-    prism = await Prism.mock();
-    recorder = await SimulatorProxy.start(prism.url);
-  }, 90_000);
-
-  afterAll(async () => {
-    await recorder?.close();
-    await prism?.close();
-    await stack?.close();
-  });
+  // The simulator serves nothing here: the stack gives the Redis prefix and its cleanup.
+  const ctx = withPrism({ name: 'prism-mock' }, () => Prism.mock());
 
   async function watcher(mode: 'direct' | 'batched'): Promise<ActionWatcher> {
     return ActionWatcher.create({
-      env: stack.processEnv({
-        DIGITALOCEAN_API_URL: recorder.url,
+      env: ctx.stack.processEnv({
+        DIGITALOCEAN_API_URL: ctx.recorder.url,
         DIGITALOCEAN_TOKEN: 'mock-token',
         DIGITALOCEAN_TIMEOUT: '2s',
         OBSERVE_MODE: mode,
-        ACTIONWATCH_PREFIX: `${stack.prefix}-${mode}`,
+        ACTIONWATCH_PREFIX: `${ctx.stack.prefix}-${mode}`,
         POLL_MAX_INTERVAL: '300ms',
         LOG_LEVEL: 'silent',
       }),
@@ -284,7 +265,7 @@ describe('[issue 10 items 1–2] against Prism’s mock of random schema-valid a
       type Start = { kind: 'image' | 'droplet'; resourceId: number; result: unknown; error: unknown };
       const starts: Start[] = [];
       const posted = (start: Start) =>
-        recorder.requests.filter(
+        ctx.recorder.requests.filter(
           (request) =>
             request.method === 'POST' && request.path === `/v2/${start.kind}s/${start.resourceId}/actions`,
         );
@@ -340,19 +321,19 @@ describe('[issue 10 items 1–2] against Prism’s mock of random schema-valid a
   }, 120_000);
 
   it('the commands of the issue, as a user runs them: one POST and exit 6; a wait that no other action ends', async () => {
-    const env = stack.processEnv({
-      DIGITALOCEAN_API_URL: recorder.url,
+    const env = ctx.stack.processEnv({
+      DIGITALOCEAN_API_URL: ctx.recorder.url,
       DIGITALOCEAN_TOKEN: 'mock-token',
       DIGITALOCEAN_TIMEOUT: '2s',
-      ACTIONWATCH_PREFIX: `${stack.prefix}-cli`,
+      ACTIONWATCH_PREFIX: `${ctx.stack.prefix}-cli`,
       OBSERVE_MODE: 'direct',
       POLL_MAX_INTERVAL: '300ms',
     });
-    const from = recorder.requests.length;
+    const from = ctx.recorder.requests.length;
     const run = await runCli(['run', 'image', '7555620', 'transfer', '--region', 'nyc3'], env);
     expect(run.code, run.stderr).toBe(EXIT.probably_started);
     expect(run.stderr).toMatch(/actionwatch actions image 7555620/);
-    const posts = recorder.requests.slice(from).filter((request) => request.method === 'POST');
+    const posts = ctx.recorder.requests.slice(from).filter((request) => request.method === 'POST');
     expect(posts.map((request) => `${request.path} ${request.answer?.status}`)).toEqual([
       '/v2/images/7555620/actions 201',
     ]);
@@ -362,7 +343,7 @@ describe('[issue 10 items 1–2] against Prism’s mock of random schema-valid a
       env,
     );
     expect(wait.code, wait.stderr).toBe(EXIT.timed_out);
-    const polls = recorder.requests
+    const polls = ctx.recorder.requests
       .slice(from)
       .filter((request) => request.path === '/v2/droplets/3164444/actions/36804636');
     expect(polls.filter((request) => request.answer?.status === 200).length).toBeGreaterThan(2);
@@ -373,7 +354,7 @@ describe('[issue 10 items 1–2] against Prism’s mock of random schema-valid a
     async (mode) => {
       const aw = await watcher(mode);
       try {
-        const from = recorder.requests.length;
+        const from = ctx.recorder.requests.length;
         const refs = [
           { kind: 'droplet', resourceId: 3164444, actionId: 36804636 },
           { kind: 'image', resourceId: 7555620, actionId: 29410565 },
@@ -381,7 +362,7 @@ describe('[issue 10 items 1–2] against Prism’s mock of random schema-valid a
         const watches = await Promise.all(refs.map((ref) => aw.watch(ref, { timeout: '10m' })));
         // Wait until each watch has been looked at several times, by its own GET or by a list sweep.
         const answeredFor = (ref: (typeof refs)[number]) =>
-          recorder.requests
+          ctx.recorder.requests
             .slice(from)
             .filter(
               (request) =>

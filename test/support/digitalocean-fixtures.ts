@@ -10,6 +10,20 @@ import { parse } from 'yaml';
  * the JSON bodies of the seed documents (seeds.json). A missing file is an error, never a skip.
  */
 
+/** Every operation the client calls, as the spec names it (the vendored spec holds these paths). */
+export const CLIENT_OPERATIONS = [
+  'GET /v2/actions',
+  'GET /v2/actions/{action_id}',
+  'GET /v2/droplets/{droplet_id}/actions',
+  'POST /v2/droplets/{droplet_id}/actions',
+  'GET /v2/droplets/{droplet_id}/actions/{action_id}',
+  'GET /v2/droplets/{droplet_id}/snapshots',
+  'GET /v2/images/{image_id}',
+  'GET /v2/images/{image_id}/actions',
+  'POST /v2/images/{image_id}/actions',
+  'GET /v2/images/{image_id}/actions/{action_id}',
+] as const;
+
 const DIRECTORY = fileURLToPath(new URL('../fixtures/digitalocean/', import.meta.url));
 
 /** The vendored OpenAPI document (YAML), for tools that read a file, such as Prism. */
