@@ -88,7 +88,13 @@ export class Prism {
           resolve(false);
         });
       });
-      if (started) return new Prism(child, url, () => output);
+      if (started) {
+        // Should the test process end without close(), Prism goes with it.
+        const stop = () => child.kill('SIGKILL');
+        process.once('exit', stop);
+        child.once('exit', () => process.off('exit', stop));
+        return new Prism(child, url, () => output);
+      }
       if (!/EADDRINUSE/.test(output) || attempt === 3) {
         throw new Error(`prism ${args[0]} exited before listening:\n${output}`);
       }
