@@ -31,13 +31,17 @@ export { ActionRejectedError } from './errors/action-rejected-error.js';
 export { BudgetExhaustedError } from './errors/budget-exhausted-error.js';
 export { ConfigError } from './errors/config-error.js';
 export {
+  AnswerMismatchError,
   ClientError,
+  ConnectionFailedError,
   DigitalOceanApiError,
   ForbiddenError,
   NotFoundError,
+  PageLinkError,
   RateLimitedError,
   TransientError,
   UnauthorizedError,
+  UnreadableStartError,
 } from './errors/digitalocean-api-error.js';
 export { InputError } from './errors/input-error.js';
 export { WaitTimeoutError } from './errors/wait-timeout-error.js';

@@ -21,6 +21,19 @@ describe('starting an action when answers are lost or a starter died', () => {
     resourceId: imageId,
     body: { type: 'transfer', region },
   });
+  /** The claim a starter left on `key` when it died 2 s into its start (`extra`: what else it noted). */
+  const leaveDeadClaim = async (key: string, spec: RunSpec, extra: Partial<StartingRecord> = {}) => {
+    const now = Date.now();
+    const dead: StartingRecord = {
+      state: 'starting',
+      owner: 'a-process-that-died',
+      fingerprint: fingerprintOf(spec),
+      expiresAt: now - 1,
+      since: now - 2_000,
+      ...extra,
+    };
+    expect(await keys.compareAndSet(key, undefined, dead)).toBeDefined();
+  };
   const actionsOf = async (imageId: number) =>
     (await stack.runtime.client().listImageActions(imageId)).actions;
 
@@ -97,15 +110,7 @@ describe('starting an action when answers are lost or a starter died', () => {
   it('a claim left by a starter that died after its POST landed is taken over, and its action adopted', async () => {
     stack.simulator.ensureResource('image', 8003);
     const spec = transfer(8003, 'nyc3');
-    const now = Date.now();
-    const dead: StartingRecord = {
-      state: 'starting',
-      owner: 'a-process-that-died',
-      fingerprint: fingerprintOf(spec),
-      expiresAt: now - 1,
-      since: now - 2_000,
-    };
-    expect(await keys.compareAndSet('crashed-8003', undefined, dead)).toBeDefined();
+    await leaveDeadClaim('crashed-8003', spec);
     // What the dead process sent, plus a transfer to another region that must not be mistaken for it.
     const landed = stack.simulator.createAction({
       kind: 'image',
@@ -125,19 +130,29 @@ describe('starting an action when answers are lost or a starter died', () => {
   it('a claim left by a starter that died before its POST landed is taken over and the action started once', async () => {
     stack.simulator.ensureResource('image', 8004);
     const spec = transfer(8004, 'lon1');
-    const now = Date.now();
-    await keys.compareAndSet('crashed-8004', undefined, {
-      state: 'starting',
-      owner: 'a-process-that-died',
-      fingerprint: fingerprintOf(spec),
-      expiresAt: now - 1,
-      since: now - 2_000,
-    });
+    await leaveDeadClaim('crashed-8004', spec);
     const before = posts();
     const result = await stack.runtime.actionStarter().start(spec, { key: 'crashed-8004' });
     expect(result).toMatchObject({ started: true, recovered: false });
     expect(posts() - before).toBe(1);
     expect((await actionsOf(8004)).map((action) => action.id)).toEqual([result.action.id]);
+  });
+
+  it('a claim left by a starter that died after sending its POST is never sent again: not found, it stops as maybe started', async () => {
+    stack.simulator.ensureResource('image', 8007);
+    const spec = transfer(8007, 'tor1');
+    await leaveDeadClaim('crashed-8007', spec, { postedAt: Date.now() - 1_500 });
+    const before = posts();
+    const error = await rejectionOf(stack.runtime.actionStarter().start(spec, { key: 'crashed-8007' }));
+    expect(error).toBeInstanceOf(ActionProbablyStartedError);
+    expect((error as Error).message).toMatch(
+      /may have been started \(a process starting it stopped after sending it\)/,
+    );
+    expect(posts() - before).toBe(0);
+    expect((await keys.get('crashed-8007'))?.record).toMatchObject({
+      state: 'unidentified',
+      answered: false,
+    });
   });
 
   it('a live claim is waited for, not overtaken, until it lapses', async () => {

@@ -1,4 +1,4 @@
-import type { Action, ResourceKind } from './models.js';
+import { type Action, actionSchema, type ResourceKind } from './models.js';
 
 /**
  * What an answer was asked about: the resource whose action it is, and (for a single-action GET or
@@ -64,4 +64,21 @@ export function answerMismatch(action: Action, question: ActionQuestion): Answer
 /** True when the action is the one asked about (see answerMismatch). */
 export function answers(action: Action, question: ActionQuestion): boolean {
   return answerMismatch(action, question) === undefined;
+}
+
+/**
+ * answerMismatch for an action as it came over the wire, not yet read: one that is not even an
+ * action (a status that is not a string, an id that is not a number) is `invalid`.
+ */
+export function rawAnswerMismatch(raw: unknown, question: ActionQuestion): AnswerMismatch | undefined {
+  const parsed = actionSchema.safeParse(raw);
+  if (parsed.success) return answerMismatch(parsed.data, question);
+  const answeredId: unknown = typeof raw === 'object' && raw !== null ? (raw as { id?: unknown }).id : raw;
+  const issue = parsed.error.issues[0];
+  const where = issue === undefined ? '' : ` (${issue.path.join('.') || 'action'}: ${issue.message})`;
+  return {
+    fault: 'invalid',
+    problem: `a malformed action ${JSON.stringify(answeredId) ?? ''}${where}`,
+    answeredId,
+  };
 }

@@ -20,7 +20,7 @@ import {
 } from '../errors/digitalocean-api-error.js';
 import type { Logger } from '../logging/logger.js';
 import { USER_AGENT } from '../version.js';
-import { type ActionQuestion, answerMismatch } from './action-answer.js';
+import { type ActionQuestion, answerMismatch, rawAnswerMismatch } from './action-answer.js';
 import {
   type Action,
   type ActionListResponse,
@@ -272,10 +272,9 @@ export class DigitalOceanClient {
     const call = { retries: 0, ...options, body: request };
     // Read leniently here: a 2xx whose body is not the promised JSON is not a failure to retry.
     const { body, status, rateLimit } = await this.call('POST', path, anyBody, call);
-    const wrapped = actionResponseSchema.safeParse(body);
-    const action = wrapped.success ? actionSchema.safeParse(wrapped.data.action) : undefined;
-    const mismatch = action?.success ? answerMismatch(action.data, question) : undefined;
-    if (action?.success && mismatch === undefined) return action.data;
+    const answered = answeredAction(body);
+    const mismatch = answered === undefined ? undefined : rawAnswerMismatch(answered, question);
+    if (answered !== undefined && mismatch === undefined) return actionSchema.parse(answered);
     const problem = mismatch?.problem ?? 'a body that is not {"action": …}';
     throw new UnreadableStartError(`POST ${path} returned ${status} with ${problem}`, {
       status,
@@ -300,8 +299,8 @@ export class DigitalOceanClient {
 
   /**
    * The pages of a listing: the first one, then each `links.pages.next` in turn. The link is
-   * followed by its path and query on the configured base URL, whatever host it names, so a proxy
-   * or the simulator works and the token never goes to another host. A link that is not an API
+   * followed on the configured base URL, whatever host it names (see nextPagePath), so a proxy or
+   * the simulator works and the token never goes to another host. A link that is not an API
    * path, that leads back to a page already read, or that goes on past `meta.total` fails the
    * listing (PageLinkError) rather than return part of it. A listing shifts while we page through
    * it when actions are added (newest first), so an entry can turn up on two pages: each is
@@ -464,29 +463,25 @@ export class DigitalOceanClient {
     await this.gate.observe(rateLimit);
 
     if (response.status >= 200 && response.status < 300) {
-      const parsed = schema.safeParse(parseJson(response.data));
-      if (!parsed.success) {
-        throw new TransientError(
-          `${method} ${path} returned ${response.status} with a body that is not the expected JSON`,
-          {
-            status: response.status,
-            method,
-            path,
-            rateLimit,
-          },
+      const json = parseJson(response.data);
+      const details = { status: response.status, method, path, rateLimit };
+      const question = options.question;
+      const answered = answeredAction(json);
+      const mismatch =
+        question === undefined || answered === undefined ? undefined : rawAnswerMismatch(answered, question);
+      if (question !== undefined && mismatch !== undefined) {
+        throw new AnswerMismatchError(
+          `${method} ${path} returned ${response.status} with ${mismatch.problem}`,
+          question.actionId,
+          mismatch.answeredId,
+          mismatch.fault,
+          details,
         );
       }
-      if (options.question !== undefined) {
-        const mismatch = answerMismatch((parsed.data as { action: Action }).action, options.question);
-        if (mismatch !== undefined) {
-          throw new AnswerMismatchError(
-            `${method} ${path} returned ${response.status} with ${mismatch.problem}`,
-            options.question.actionId,
-            mismatch.answeredId,
-            mismatch.fault,
-            { status: response.status, method, path, rateLimit },
-          );
-        }
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) {
+        const message = `${method} ${path} returned ${response.status} with a body that is not the expected JSON`;
+        throw new TransientError(message, details);
       }
       return { body: parsed.data, rateLimit, status: response.status };
     }
@@ -517,6 +512,11 @@ export class DigitalOceanClient {
     if (status >= 500) return new TransientError(message, details);
     return new ClientError(message, details);
   }
+}
+
+/** The `action` of an `{"action": …}` body, as it came; undefined for any other body. */
+function answeredAction(json: unknown): unknown {
+  return typeof json === 'object' && json !== null && 'action' in json ? json.action : undefined;
 }
 
 function parseJson(text: unknown): unknown {

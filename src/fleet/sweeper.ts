@@ -441,7 +441,14 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     const now = Date.now();
     const apiNow = this.options.apiClock();
     const watched = await this.watchedActions(now, watches);
-    const seen = actions.filter((action) => watched.has(action.id));
+    // Only what some watch of that id would take (the same check as a poll's answer): an entry
+    // under another resource must not become the action's recorded, and final, observation.
+    const seen = actions.filter((action) =>
+      (watched.get(action.id) ?? []).some((watchId) => {
+        const ref = parseWatchId(watchId);
+        return ref !== undefined && observes(ref, action);
+      }),
+    );
     const observedIds = new Set(seen.map((action) => action.id));
     if (seen.length === 0) return observedIds;
     const newlyEnded = await this.store.record(

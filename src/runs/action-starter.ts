@@ -104,6 +104,15 @@ const RECOVERY_LOOKS = 3;
 
 type Found = { action: Action; recovered: boolean };
 
+/** Renews a key's claim; `posting` marks that the POST is about to go out. */
+type Lease = { renew(posting?: boolean): Promise<void> };
+
+/**
+ * What an earlier holder of the key did: nothing (a fresh claim), died before its POST went out
+ * (safe to send), or died after sending it (it may have landed: look, never send).
+ */
+type Previous = 'none' | 'unsent' | 'sent';
+
 /**
  * Starts DigitalOcean actions at most once per idempotency key, across processes:
  *
@@ -115,9 +124,9 @@ type Found = { action: Action; recovered: boolean };
  *    remembers it (`unidentified`), so no later start with the key sends it either;
  * 3. record the action id under the key. A later caller with the key gets that action back.
  *
- * A caller that finds a lapsed claim (its owner died between POST and record) takes it over and
- * looks for the action before sending anything. What no client of DigitalOcean can rule out: a
- * POST that lands after the lapse and after that look (see the README).
+ * A caller that finds a lapsed claim (its owner died) takes it over and looks for the action
+ * first. It sends the POST only if the owner never did (the claim records `postedAt` just before
+ * each POST); otherwise, not found, it stops with ActionProbablyStartedError.
  */
 export class ActionStarter {
   private readonly keys: RunKeys;
@@ -198,8 +207,8 @@ export class ActionStarter {
    */
   async attempt(spec: RunSpec, options: { key?: string; signal?: AbortSignal } = {}): Promise<StartResult> {
     if (options.key === undefined) {
-      const lease = { renew: async () => {} };
-      const found = await this.send(spec, this.now(), false, lease, options.signal);
+      const lease: Lease = { renew: async () => {} };
+      const found = await this.send(spec, this.now(), 'none', lease, options.signal);
       return { ...this.resultOf(spec, found.action, found.recovered), started: !found.recovered };
     }
     return this.attemptWithKey(spec, options.key, options.signal);
@@ -207,7 +216,7 @@ export class ActionStarter {
 
   private async attemptWithKey(spec: RunSpec, key: string, signal?: AbortSignal): Promise<StartResult> {
     const fingerprint = fingerprintOf(spec);
-    let claim: { raw: string; record: StartingRecord; takenOver: boolean } | undefined;
+    let claim: { raw: string; record: StartingRecord; previous: Previous } | undefined;
     while (claim === undefined) {
       const current = await this.keys.get(key);
       if (current !== undefined && current.record.fingerprint !== fingerprint) {
@@ -221,17 +230,21 @@ export class ActionStarter {
       const now = this.now();
       if (current?.record.state === 'starting' && current.record.expiresAt > now)
         throw new RunKeyBusyError(key, current.record.expiresAt);
+      const lapsed = current?.record.state === 'starting' ? current.record : undefined;
       const record: StartingRecord = {
         state: 'starting',
         owner: randomUUID(),
         fingerprint,
         expiresAt: now + this.options.claimTtlMs,
-        since: current?.record.state === 'starting' ? current.record.since : now,
+        since: lapsed?.since ?? now,
+        ...(lapsed?.postedAt === undefined ? {} : { postedAt: lapsed.postedAt }),
       };
+      const previous: Previous =
+        lapsed === undefined ? 'none' : lapsed.postedAt === undefined ? 'unsent' : 'sent';
       const raw = await this.keys.compareAndSet(key, current?.raw, record);
-      if (raw !== undefined) claim = { raw, record, takenOver: current !== undefined };
+      if (raw !== undefined) claim = { raw, record, previous };
     }
-    if (claim.takenOver) {
+    if (claim.previous !== 'none') {
       this.options.logger.warn(
         { key, kind: spec.kind, resourceId: spec.resourceId },
         `the start of key ${key} was left unfinished (its process died?); looking for its action on DigitalOcean first`,
@@ -239,9 +252,13 @@ export class ActionStarter {
     }
 
     const held = claim;
-    const lease = {
-      renew: async () => {
-        const renewed: StartingRecord = { ...held.record, expiresAt: this.now() + this.options.claimTtlMs };
+    const lease: Lease = {
+      renew: async (posting = false) => {
+        const renewed: StartingRecord = {
+          ...held.record,
+          expiresAt: this.now() + this.options.claimTtlMs,
+          ...(posting ? { postedAt: this.now() } : {}),
+        };
         const raw = await this.keys.compareAndSet(key, held.raw, renewed);
         if (raw === undefined) throw new ClaimLostError(key);
         held.raw = raw;
@@ -250,7 +267,7 @@ export class ActionStarter {
     };
     let found: Found;
     try {
-      found = await this.send(spec, held.record.since, held.takenOver, lease, signal);
+      found = await this.send(spec, held.record.since, held.previous, lease, signal);
     } catch (error) {
       if (error instanceof ClaimLostError) {
         // Our claim lapsed and its new holder already recorded the action; else it is still at it.
@@ -258,9 +275,10 @@ export class ActionStarter {
         if (current?.record.state === 'started') return this.fromRecord(spec, current.record);
         throw new RunKeyBusyError(key, current?.record.state === 'starting' ? current.record.expiresAt : 0);
       }
-      // A definite "not started" frees the key for the next try. A lost answer (or an abort while
-      // the POST was out) keeps the claim: whoever takes it over after it lapses looks on
-      // DigitalOcean before sending anything.
+      // A definite "not started" frees the key for the next try. A start that was probably made
+      // but not found is remembered as such: later starts with the key only look. Anything else
+      // (an abort while the POST was out) keeps the claim, with its postedAt: whoever takes it
+      // over after it lapses looks on DigitalOcean and does not send.
       if (definitelyNotStarted(error)) await this.keys.compareAndSet(key, held.raw, undefined);
       if (error instanceof ActionProbablyStartedError) {
         const unidentified: UnidentifiedRecord = {
@@ -321,16 +339,18 @@ export class ActionStarter {
   private async send(
     spec: RunSpec,
     sinceMs: number,
-    lookFirst: boolean,
-    lease: { renew(): Promise<void> },
+    previous: Previous,
+    lease: Lease,
     signal?: AbortSignal,
   ): Promise<Found> {
-    if (lookFirst) {
+    if (previous !== 'none') {
       const action = await this.look(spec, sinceMs, signal);
       if (action !== undefined) return { action, recovered: true };
+      if (previous === 'sent')
+        throw this.probablyStarted(spec, false, 'a process starting it stopped after sending it');
     }
     for (let attempt = 1; ; attempt++) {
-      await lease.renew();
+      await lease.renew(true);
       try {
         return { action: await this.post(spec, signal), recovered: false };
       } catch (error) {
@@ -358,7 +378,7 @@ export class ActionStarter {
   private async recover(
     spec: RunSpec,
     sinceMs: number,
-    lease: { renew(): Promise<void> },
+    lease: Lease,
     error: UnreadableStartError | TransientError,
     signal?: AbortSignal,
   ): Promise<Action> {

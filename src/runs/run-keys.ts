@@ -17,6 +17,11 @@ export interface StartingRecord {
    * started on DigitalOcean after this moment may be the one a crashed owner started.
    */
   since: number;
+  /**
+   * When a holder of the claim last sent (or was about to send) the POST. A caller taking over a
+   * lapsed claim with it may not send again: the POST may have landed.
+   */
+  postedAt?: number;
 }
 
 export interface StartedRecord {
