@@ -19,7 +19,7 @@ import { SIM_TOKEN, type Stack, type StackOptions, startStack, until } from './s
  * - `prism mock --dynamic` answers every request with random values valid under the schemas: other
  *   actions' ids, negative ids, bare actions where we expect `{"action": …}`. The client must
  *   still never send a POST twice, never end a watch on another action's answer, and never watch
- *   an id below 1 (issue 10 items 1 and 2; the code that makes them hold is on branch issue-10a).
+ *   an id below 1 (issue 10 items 1 and 2), as a user's commands and as the library.
  */
 
 function operationOf({ method, path }: RecordedRequest): string | undefined {
@@ -35,7 +35,7 @@ function violations(requests: RecordedRequest[]): string[] {
   return requests.flatMap((request) => {
     const { answer } = request;
     const exchange = `${request.method} ${request.path} → ${answer?.status ?? 'no answer'}`;
-    if (answer === undefined) return [`${exchange}`];
+    if (answer === undefined) return [exchange];
     const found = answer.headers['sl-violations'];
     const problem = /problem\+json/.test(String(answer.headers['content-type']));
     if (found === undefined && !problem) return [];
