@@ -1,3 +1,4 @@
+import type { AnswerMismatch } from '../digitalocean/action-answer.js';
 import type { RateLimitSnapshot } from '../digitalocean/rate-limit-headers.js';
 
 /**
@@ -93,7 +94,7 @@ export class AnswerMismatchError extends TransientError {
     readonly askedId: number | undefined,
     /** The action id the answer carried, as it came. */
     readonly answeredId: unknown,
-    readonly fault: 'invalid' | 'other_action' | 'other_resource',
+    readonly fault: AnswerMismatch['fault'],
     details: ApiErrorDetails = {},
   ) {
     super(message, details);
