@@ -1,12 +1,8 @@
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import $RefParser from '@apidevtools/json-schema-ref-parser';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { Secret } from '../src/config/secret.js';
 import { DigitalOceanClient } from '../src/digitalocean/client.js';
 import {
@@ -18,6 +14,7 @@ import {
   KNOWN_STATUSES,
   regionSchema,
 } from '../src/digitalocean/models.js';
+import { dereferencedSpec, seedBodies } from './support/digitalocean-fixtures.js';
 
 /**
  * The client against DigitalOcean's own documents rather than our simulator: every 200/201 example
@@ -26,9 +23,6 @@ import {
  * the seeds, each served over real HTTP by a tiny local server to the client method for that
  * endpoint. What the client sends is checked against the same description.
  */
-
-const SPEC_PATH = process.env.DO_OPENAPI_SPEC ?? '/work/shared/digitalocean-openapi/bundled.yaml';
-const SEEDS_DIR = process.env.DO_SEEDS_DIR ?? '/work/shared/seeds';
 
 type Schema = Record<string, unknown> & {
   example?: unknown;
@@ -185,13 +179,7 @@ let rateLimitHeaders: Record<string, string>;
 const ajv = new Ajv({ strict: false, allErrors: true });
 
 beforeAll(async () => {
-  expect(existsSync(SPEC_PATH), `OpenAPI document not found at ${SPEC_PATH} (set DO_OPENAPI_SPEC)`).toBe(
-    true,
-  );
-  const document = (await $RefParser.dereference(parse(readFileSync(SPEC_PATH, 'utf8')), {
-    dereference: { circular: 'ignore' },
-  })) as { paths: Paths };
-  paths = document.paths;
+  paths = (await dereferencedSpec<{ paths: Paths }>()).paths;
   // Every documented response carries these three headers; serve their documented examples.
   const headers = paths['/v2/actions/{action_id}']?.get?.responses['200']?.headers ?? {};
   rateLimitHeaders = Object.fromEntries(
@@ -384,36 +372,6 @@ describe('the OpenAPI description of the action endpoints', () => {
 
 // -- The seeds: every JSON body in them. --
 
-/** Every top-level JSON object in a text (one that starts a line), in order. */
-function jsonObjectsIn(text: string): unknown[] {
-  const found: unknown[] = [];
-  let index = 0;
-  while (index < text.length) {
-    const start = text.indexOf('{', index);
-    if (start === -1) break;
-    if (start > 0 && text[start - 1] !== '\n') {
-      index = start + 1;
-      continue;
-    }
-    let depth = 0;
-    let inString = false;
-    let end = -1;
-    for (let i = start; i < text.length && end === -1; i++) {
-      const char = text[i];
-      if (inString) {
-        if (char === '\\') i++;
-        else if (char === '"') inString = false;
-      } else if (char === '"') inString = true;
-      else if (char === '{') depth++;
-      else if (char === '}' && --depth === 0) end = i;
-    }
-    if (end === -1) break;
-    found.push(JSON.parse(text.slice(start, end + 1)));
-    index = end + 1;
-  }
-  return found;
-}
-
 /** Which status each documented error id is served with. */
 const STATUS_OF_ERROR_ID: Record<string, number> = {
   unauthorized: 401,
@@ -436,11 +394,10 @@ const SEED_ENDPOINTS: Record<
 };
 
 describe('the seeds', () => {
-  const files = existsSync(SEEDS_DIR) ? readdirSync(SEEDS_DIR).filter((file) => file.endsWith('.txt')) : [];
-  const bodies = files.map((file) => ({
+  const bodies = Object.entries(seedBodies()).map(([file, objects]) => ({
     file,
     seed: file.slice(0, 3),
-    objects: jsonObjectsIn(readFileSync(join(SEEDS_DIR, file), 'utf8')),
+    objects,
   }));
 
   it('are all here, with the JSON bodies they are known to hold', () => {

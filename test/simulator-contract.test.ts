@@ -1,10 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import $RefParser from '@apidevtools/json-schema-ref-parser';
 import { Ajv, type ValidateFunction } from 'ajv';
 import formats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { Simulator } from '../src/simulator/simulator.js';
+import { dereferencedSpec } from './support/digitalocean-fixtures.js';
 
 /**
  * The simulator's real HTTP responses, checked against DigitalOcean's own OpenAPI document:
@@ -13,7 +11,6 @@ import { Simulator } from '../src/simulator/simulator.js';
  * schema; every header the response lists must be present and match its schema.
  */
 
-const SPEC_PATH = process.env.DO_OPENAPI_SPEC ?? '/work/shared/digitalocean-openapi/bundled.yaml';
 const TOKEN = 'contract-token';
 const T0 = Date.UTC(2025, 2, 3, 9, 30, 0);
 
@@ -132,12 +129,7 @@ async function expectConforms(
 }
 
 beforeAll(async () => {
-  expect(existsSync(SPEC_PATH), `OpenAPI document not found at ${SPEC_PATH} (set DO_OPENAPI_SPEC)`).toBe(
-    true,
-  );
-  const document = (await $RefParser.dereference(parse(readFileSync(SPEC_PATH, 'utf8')), {
-    dereference: { circular: 'ignore' },
-  })) as { paths: Record<string, Record<string, Operation>> };
+  const document = await dereferencedSpec<{ paths: Record<string, Record<string, Operation>> }>();
   routes = Object.entries(document.paths).map(([template, operations]) => {
     const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
     return {

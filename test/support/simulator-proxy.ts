@@ -7,12 +7,21 @@ export interface RecordedRequest {
   path: string;
   /** The bearer token the request carried, if any. */
   token: string | undefined;
+  /** What came back from upstream, recorded before it is passed on (absent for a lost answer). */
+  answer?: RecordedAnswer;
+}
+
+export interface RecordedAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
 }
 
 /**
- * A pass-through HTTP proxy in front of the simulator. It records every request with its bearer
- * token, so a test can tell which token reached which resource (the simulator counts requests per
- * token and per route, but not both together). It can also lose answers: a request it is told to
+ * A pass-through HTTP proxy in front of the simulator (or of Prism). It records every request with
+ * its bearer token and the answer it got, so a test can tell which token reached which resource
+ * (the simulator counts requests per token and per route, but not both together) and what a
+ * validating proxy said of each exchange. It can also lose answers: a request it is told to
  * lose reaches the simulator (the action is created) but its answer never reaches the client,
  * either cut off at once or held until the client gives up. The simulator's own faults act before
  * a request lands, so they cannot show this case, which is the one DigitalOcean's lack of an
@@ -66,11 +75,12 @@ export class SimulatorProxy {
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const header = request.headers.authorization;
-      this.requests.push({
+      const recorded: RecordedRequest = {
         method: request.method ?? 'GET',
         path: request.url ?? '/',
         token: header === undefined ? undefined : /^Bearer\s+(\S+)/i.exec(header)?.[1],
-      });
+      };
+      this.requests.push(recorded);
       const rule = this.rules.find(
         (candidate) =>
           candidate.remaining > 0 &&
@@ -83,6 +93,12 @@ export class SimulatorProxy {
         { method: request.method, headers: request.headers },
         (answer) => {
           if (rule === undefined) {
+            const body: Buffer[] = [];
+            answer.on('data', (chunk: Buffer) => body.push(chunk));
+            answer.on('end', () => {
+              const text = Buffer.concat(body).toString('utf8');
+              recorded.answer = { status: answer.statusCode ?? 502, headers: answer.headers, body: text };
+            });
             response.writeHead(answer.statusCode ?? 502, answer.headers);
             answer.pipe(response);
             return;
