@@ -1,6 +1,6 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './support/cli.js';
+import { freePort as closedPort } from './support/free-port.js';
 import { REDIS_ENV, type Stack, startStack } from './support/stack.js';
 
 interface Check {
@@ -20,14 +20,6 @@ function textLines(stdout: string): Array<[string, string, string]> {
       const [, status = '', check = '', detail = ''] = /^(\S+)\s+(.+?)\s{2,}(.*)$/.exec(line) ?? [];
       return [status, check, detail];
     });
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('actionwatch doctor', () => {

@@ -1,7 +1,6 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -16,6 +15,7 @@ import { WebhookSigner } from '../src/notifications/webhooks/webhook-signer.js';
 import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
 import type { OutcomeRecord } from '../src/watches/watch.js';
 import { CLI } from './support/cli.js';
+import { freePort } from './support/free-port.js';
 import {
   promisedEchoes,
   type RunnableBlock,
@@ -46,17 +46,6 @@ const NPM_QUIET = {
 
 function blocksOf(lang: string): RunnableBlock[] {
   return BLOCKS.filter((block) => block.lang === lang && block.file === undefined);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function processGroupAlive(pgid: number): boolean {

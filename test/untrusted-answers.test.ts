@@ -1,5 +1,3 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Secret } from '../src/config/secret.js';
 import { DigitalOceanClient } from '../src/digitalocean/client.js';
@@ -18,6 +16,7 @@ import { Metrics } from '../src/metrics/metrics.js';
 import type { FaultSpec } from '../src/simulator/faults.js';
 import { DEFAULT_TOKEN_PROFILE } from '../src/watches/watch-ref.js';
 import { runCli } from './support/cli.js';
+import { freePort } from './support/free-port.js';
 import { LogCapture, SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 
 const POST_IMAGE = 'POST /v2/images/:image_id/actions';
@@ -485,12 +484,4 @@ function counter(scrape: string, name: string, label: string): number {
     .split('\n')
     .find((candidate) => candidate.startsWith(`${name}{`) && candidate.includes(label));
   return line === undefined ? 0 : Number(line.split(' ').at(-1));
-}
-
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

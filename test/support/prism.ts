@@ -2,9 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { OPENAPI_SPEC_PATH } from './digitalocean-fixtures.js';
+import { freePort } from './free-port.js';
 
 /**
  * Stoplight Prism (`@stoplight/prism-cli`), a third-party OpenAPI server, run on the vendored
@@ -25,17 +25,6 @@ function prismEntry(): string {
   const manifest = require.resolve('@stoplight/prism-cli/package.json');
   const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin: { prism: string } };
   return join(dirname(manifest), bin.prism);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export class Prism {

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 import { TempDir } from './temp-dir.js';
+
+export { freePort };
 
 /**
  * Real Redis servers started by a test: standalone (optionally TLS), replicas and Sentinels. Each
@@ -13,17 +15,6 @@ import { TempDir } from './temp-dir.js';
 
 /** Whether `redis-server` is on PATH (the only reason to skip a test that starts servers). */
 export const HAS_REDIS_SERVER = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** One running redis-server (or Sentinel) process and its log. */
 export class RedisProcess {
