@@ -135,6 +135,25 @@ export class DurationLearner {
     return Math.min(1, Math.max(0, (now - before) / (1 - before)));
   }
 
+  /**
+   * How much longer an action seen running `elapsedMs` after its start likely runs: the time by
+   * which it has ended with probability `quantile`, at most `capMs`.
+   */
+  remainingMs(
+    kind: string,
+    type: string | undefined,
+    elapsedMs: number,
+    quantile = 0.9,
+    capMs = 3_600_000,
+  ): number {
+    let step = FIRST_BOUND_MS;
+    for (let waited = step; waited < capMs; waited += step) {
+      if (this.endedSince(kind, type, elapsedMs, elapsedMs + waited) >= quantile) return waited;
+      step *= 1.25;
+    }
+    return capMs;
+  }
+
   /** Samples behind a type's estimate, for logs. */
   samples(kind: string, type: string): number {
     return this.types.get(`${kind}:${type}`)?.total ?? 0;

@@ -15,6 +15,11 @@ export interface PlannerTarget {
   page: number | undefined;
   /** Only its own GET can resolve it (the action was seen under another resource, or is not listed). */
   directOnly: boolean;
+  /**
+   * Due before its poll schedule asks (the budget has room to look sooner): it is read only when its
+   * request is likely to find something ended (see `splitEarly`).
+   */
+  early?: boolean;
 }
 
 export interface PlanInput {
@@ -28,7 +33,15 @@ export interface PlanInput {
    * observing): with the burst of the allowance spent, a request should find something ended.
    */
   minWorth?: number;
+  /**
+   * The least expected number of newly ended actions a request made only for early targets must
+   * find (default `EARLY_REQUEST_WORTH`).
+   */
+  earlyWorth?: number;
 }
+
+/** An early look is worth a request when it expects to find at least this many newly ended actions. */
+export const EARLY_REQUEST_WORTH = 0.1;
 
 export interface ResourceGroup {
   kind: ResourceKind;
@@ -44,6 +57,8 @@ export interface Plan {
   direct: PlannerTarget[];
   /** Targets not observed this round: the budget is short and others are likelier to have ended. */
   held: PlannerTarget[];
+  /** Early targets not worth a request yet: nothing they share a request with is likely to have ended. */
+  waiting: PlannerTarget[];
   /** Requests the plan expects to make. */
   cost: number;
   /** True when the allowance could not cover every target. */
@@ -67,16 +82,57 @@ const COST = 1;
  * chances that the watches' actions have ended, and the rest wait.
  */
 export function plan(input: PlanInput): Plan {
-  const candidates = candidatesOf(input);
+  const { read, waiting } = splitEarly(input.targets, input.earlyWorth ?? EARLY_REQUEST_WORTH);
+  const candidates = candidatesOf({ ...input, targets: read });
   const minWorth = input.minWorth ?? 0;
   if (minWorth <= 0) {
     const full = greedy(candidates, () => 1, Number.POSITIVE_INFINITY, 0);
-    if (full.cost <= input.allowance) return toPlan(full.chosen, input.targets, full.cost, false);
+    if (full.cost <= input.allowance) return toPlan(full.chosen, read, waiting, full.cost, false);
   }
   const weighted = greedy(candidates, (target) => target.value, input.allowance, minWorth);
-  const result = toPlan(weighted.chosen, input.targets, weighted.cost, true);
+  const result = toPlan(weighted.chosen, read, waiting, weighted.cost, true);
   result.short = result.held.length > 0;
   return result;
+}
+
+/**
+ * Which early targets to read now. A page is read anyway when it holds a target its schedule
+ * wants looked at (the early ones on it come along for free); otherwise a page, or a target's own
+ * GET, is read early only when the chances that its watched actions ended since they were last
+ * seen add up to `minWorth`. So the pages likeliest to hold newly ended actions are re-read first
+ * and as often as the budget allows, and pages whose actions cannot have ended yet are not read.
+ */
+export function splitEarly(
+  targets: readonly PlannerTarget[],
+  minWorth: number,
+): { read: PlannerTarget[]; waiting: PlannerTarget[] } {
+  if (!targets.some((target) => target.early)) return { read: [...targets], waiting: [] };
+  const pages = new Map<number, { worth: number; scheduled: boolean }>();
+  for (const target of targets) {
+    if (target.directOnly || target.page === undefined) continue;
+    const page = pages.get(target.page) ?? { worth: 0, scheduled: false };
+    page.worth += target.value;
+    page.scheduled ||= target.early !== true;
+    pages.set(target.page, page);
+  }
+  const read: PlannerTarget[] = [];
+  const waiting: PlannerTarget[] = [];
+  for (const target of targets) {
+    const page = target.directOnly || target.page === undefined ? undefined : pages.get(target.page);
+    const worth = page?.worth ?? target.value;
+    if (target.early !== true || page?.scheduled === true || worth >= minWorth) read.push(target);
+    else waiting.push(target);
+  }
+  return { read, waiting };
+}
+
+/**
+ * The cheaper way to observe `watched` due actions sharing one listing page for the same
+ * promptness: the page when it answers two or more (one request instead of several GETs), a GET
+ * when it answers one (same cost, and a GET cannot miss an action that moved pages).
+ */
+export function cheaperRequest(watchedOnPage: number): 'page' | 'get' {
+  return watchedOnPage >= 2 ? 'page' : 'get';
 }
 
 function candidatesOf(input: PlanInput): Candidate[] {
@@ -98,9 +154,8 @@ function candidatesOf(input: PlanInput): Candidate[] {
       resources.set(key, group);
     }
   }
-  // One target alone never justifies a page: its own GET costs the same and cannot miss.
   for (const [page, members] of pages) {
-    if (members.length >= 2) candidates.push({ kind: 'page', page, members, rank: 0 });
+    if (cheaperRequest(members.length) === 'page') candidates.push({ kind: 'page', page, members, rank: 0 });
   }
   for (const group of resources.values()) {
     if (group.targets.length >= 2)
@@ -160,8 +215,14 @@ function insertSorted<T>(items: T[], item: T, compare: (a: T, b: T) => number): 
   items.splice(low, 0, item);
 }
 
-function toPlan(chosen: Candidate[], targets: readonly PlannerTarget[], cost: number, short: boolean): Plan {
-  const result: Plan = { pages: new Map(), resources: [], direct: [], held: [], cost, short };
+function toPlan(
+  chosen: Candidate[],
+  targets: readonly PlannerTarget[],
+  waiting: PlannerTarget[],
+  cost: number,
+  short: boolean,
+): Plan {
+  const result: Plan = { pages: new Map(), resources: [], direct: [], held: [], waiting, cost, short };
   const assigned = new Set<string>();
   for (const candidate of chosen) {
     const members = candidate.members.filter((target) => !assigned.has(target.watchId));

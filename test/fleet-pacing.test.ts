@@ -1,0 +1,245 @@
+import { EventEmitter } from 'node:events';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Allowance } from '../src/fleet/allowance.js';
+import { DurationLearner } from '../src/fleet/duration-learner.js';
+import { detectionBoundMs, projectPace } from '../src/fleet/hourly-projection.js';
+import { cheaperRequest, type PlannerTarget, plan, splitEarly } from '../src/fleet/planner.js';
+import { emptySweepReport, type SweepReport } from '../src/fleet/sweeper.js';
+import { Metrics } from '../src/metrics/metrics.js';
+import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
+import { REDIS_URL, testPrefix } from './support/stack.js';
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const LIMITS = { minute: { used: 0, limit: 225 }, hour: { used: 0, limit: 4500 } };
+
+describe('hourly-use projection: the minute allowance while the hour lasts, the hourly pace once it would not', () => {
+  it('lets a short burst spend the minute allowance when the projected hour stays within its limit', () => {
+    // The burst: 10 pages wanted every 2 s (300/min, capped at 225) for about 80 s.
+    const pace = projectPace({ ...LIMITS, horizonMs: 80_000, demandPerMinute: 300, reserve: 375 });
+    expect(pace.mode).toBe('burst');
+    expect(pace.perMinute).toBe(225);
+    expect(pace.projectedHourUse).toBe(375 + 225 * (80 / 60));
+  });
+
+  it('paces to the hourly rate when spending at the minute pace for the horizon would run the hour out', () => {
+    // 10,000 watches of up to an hour: 50 pages every 2 s for the whole hour.
+    const pace = projectPace({ ...LIMITS, horizonMs: HOUR, demandPerMinute: 1500, reserve: 375 });
+    expect(pace.mode).toBe('hourly');
+    // (4,500 − 375) over 60 minutes.
+    expect(pace.perMinute).toBeCloseTo(68.75, 6);
+  });
+
+  it('counts what the hour already holds, and spreads what is left over a shorter horizon', () => {
+    const fresh = projectPace({ ...LIMITS, horizonMs: 10 * MINUTE, demandPerMinute: 225 });
+    expect(fresh.mode).toBe('burst');
+    const used = projectPace({
+      minute: LIMITS.minute,
+      hour: { used: 3000, limit: 4500 },
+      horizonMs: 10 * MINUTE,
+      demandPerMinute: 225,
+    });
+    expect(used.mode).toBe('hourly');
+    expect(used.projectedHourUse).toBe(3000 + 2250);
+    // 1,500 left over ten minutes is 150 a minute: more than the steady 75, less than the minute's 225.
+    expect(used.perMinute).toBe(150);
+    // A full hour never drops below the steady hourly rate: requests older than an hour come back.
+    const full = projectPace({
+      ...LIMITS,
+      hour: { used: 4500, limit: 4500 },
+      horizonMs: HOUR,
+      demandPerMinute: 225,
+    });
+    expect(full.perMinute).toBe(75);
+  });
+
+  it('a small demand bursts even over a long horizon', () => {
+    const pace = projectPace({ ...LIMITS, horizonMs: HOUR, demandPerMinute: 30, reserve: 375 });
+    expect(pace).toMatchObject({ mode: 'burst', perMinute: 225 });
+  });
+
+  it('the allowance refills at the burst pace, and never past the minute window', () => {
+    const usage = {
+      profile: 'default',
+      ...LIMITS,
+      lastRemaining: null,
+      lastResetAtMs: null,
+      lastObservedAtMs: null,
+      grantedSinceObservation: 0,
+      estimatedRemaining: null,
+      pausedUntil: 0,
+      pauseReason: null,
+    };
+    const burst = new Allowance(500);
+    const short = { horizonMs: 80_000, perMinute: 300 };
+    expect(burst.available(usage, 0, short)).toBe(225);
+    burst.spend(375);
+    // 225 a minute is 37.5 in 10 s; at the hourly pace it would have been 11.
+    expect(burst.available(usage, 10_000, short)).toBe(37);
+    expect(burst.pace.mode).toBe('burst');
+    const paced = new Allowance(500);
+    paced.available(usage, 0, { horizonMs: HOUR, perMinute: 1500 });
+    paced.spend(375);
+    expect(paced.available(usage, 10_000, { horizonMs: HOUR, perMinute: 1500 })).toBe(11);
+    expect(paced.pace.mode).toBe('hourly');
+    expect(burst.available({ ...usage, minute: { used: 220, limit: 225 } }, 60_000, short)).toBe(5);
+  });
+});
+
+describe('detection bound: one pass over the watched pages at the allowed rate', () => {
+  it('is pages ÷ rate', () => {
+    // The burst's 10 pages at 225 a minute: every page re-read every 2.7 s.
+    expect(detectionBoundMs(10, 225)).toBeCloseTo(2667, 0);
+    // 50 pages at the steady hourly pace (68.75 a minute): about 44 s.
+    expect(detectionBoundMs(50, 68.75)).toBeCloseTo(43_636, 0);
+    expect(detectionBoundMs(0, 225)).toBe(0);
+    expect(detectionBoundMs(3, 0)).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('is exposed in metrics beside the achieved detection, with the pace', async () => {
+    const metrics = new Metrics();
+    const fleet = new EventEmitter<{ round: [SweepReport] }>();
+    metrics.observeFleet(fleet);
+    fleet.emit('round', {
+      ...emptySweepReport('default'),
+      due: 5,
+      boundMs: 2500,
+      pace: 'burst',
+      perMinute: 225,
+    });
+    let text = await metrics.render();
+    expect(text).toContain('actionwatch_fleet_detection_bound_seconds{profile="default"} 2.5');
+    expect(text).toContain(
+      'actionwatch_fleet_requests_per_minute_allowed{profile="default",pace="burst"} 225',
+    );
+    expect(text).toContain('actionwatch_detection_latency_seconds');
+    fleet.emit('round', {
+      ...emptySweepReport('default'),
+      due: 5,
+      boundMs: 40_000,
+      pace: 'hourly',
+      perMinute: 75,
+    });
+    text = await metrics.render();
+    expect(text).toContain(
+      'actionwatch_fleet_requests_per_minute_allowed{profile="default",pace="hourly"} 75',
+    );
+    expect(text).not.toContain('pace="burst"');
+  });
+});
+
+function target(
+  watchId: string,
+  page: number | undefined,
+  value: number,
+  early: boolean,
+  directOnly = false,
+): PlannerTarget {
+  const id = Number(watchId);
+  return { watchId, actionId: id, kind: 'droplet', resourceId: id, value, page, directOnly, early };
+}
+
+describe('page ordering: what can have changed is read first, what cannot is not read', () => {
+  it('reads early pages only when their actions are likely to have ended since last seen', () => {
+    const { read, waiting } = splitEarly(
+      [
+        // Page 1: many actions each a little likely to have ended: together worth a read.
+        ...Array.from({ length: 20 }, (_, i) => target(String(100 + i), 1, 0.01, true)),
+        // Page 2: actions that cannot have ended yet (learned durations): not read.
+        target('200', 2, 0, true),
+        target('201', 2, 0.001, true),
+        // Page 3: one target its schedule wants, so the early one beside it comes along.
+        target('300', 3, 0, false),
+        target('301', 3, 0, true),
+        // Alone, only its own GET sees it: read early only if it alone is likely ended.
+        target('400', undefined, 0.5, true, true),
+        target('401', undefined, 0.01, true, true),
+      ],
+      0.1,
+    );
+    expect(waiting.map((t) => t.watchId).sort()).toEqual(['200', '201', '401']);
+    expect(read).toHaveLength(20 + 2 + 1);
+  });
+
+  it('with nothing early, every due target is read', () => {
+    const targets = [target('1', 1, 0, false), target('2', 2, 0, false)];
+    expect(splitEarly(targets, 0.1)).toEqual({ read: targets, waiting: [] });
+  });
+
+  it('when the budget is short, spends it on the pages likeliest to hold newly ended actions', () => {
+    const result = plan({
+      targets: [
+        target('1', 1, 0.05, false),
+        target('2', 1, 0.05, false),
+        target('3', 2, 0.6, false),
+        target('4', 2, 0.7, false),
+        target('5', 3, 0.3, false),
+        target('6', 3, 0.3, false),
+        target('7', 4, 0, true),
+        target('8', 4, 0, true),
+      ],
+      allowance: 2,
+      resourceLists: false,
+    });
+    expect([...result.pages.keys()]).toEqual([2, 3]);
+    expect(result.held.map((t) => t.watchId)).toEqual(['1', '2']);
+    expect(result.waiting.map((t) => t.watchId)).toEqual(['7', '8']);
+    expect(result.short).toBe(true);
+  });
+
+  it('pages with nothing likely ended and nothing scheduled cost no request, and do not make the round short', () => {
+    const result = plan({
+      targets: [
+        target('1', 1, 0.01, true),
+        target('2', 1, 0.01, true),
+        target('3', 2, 0.2, true),
+        target('4', 2, 0.2, true),
+      ],
+      allowance: 10,
+      resourceLists: false,
+    });
+    expect([...result.pages.keys()]).toEqual([2]);
+    expect(result).toMatchObject({ cost: 1, short: false, held: [] });
+    expect(result.waiting).toHaveLength(2);
+  });
+});
+
+describe('GET versus page: the cheaper request for the same promptness', () => {
+  it('a page for two or more watched actions on it, a GET for one', () => {
+    expect(cheaperRequest(1)).toBe('get');
+    expect(cheaperRequest(2)).toBe('page');
+    expect(cheaperRequest(200)).toBe('page');
+  });
+
+  it('the planner follows it: a lone watch on a page gets its own GET', () => {
+    const result = plan({
+      targets: [target('1', 1, 0.5, false), target('2', 5, 0.5, false), target('3', 5, 0.5, false)],
+      allowance: 10,
+      resourceLists: false,
+    });
+    expect([...result.pages.keys()]).toEqual([5]);
+    expect(result.direct.map((t) => t.watchId)).toEqual(['1']);
+    expect(result.cost).toBe(2);
+  });
+});
+
+describe('learned remaining time (the projection horizon)', () => {
+  const prefix = testPrefix('fleet-pacing');
+  const redis = createRedis(REDIS_URL);
+  afterAll(async () => {
+    await deleteKeysWithPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('is short for short actions, long for unknown ones, and capped at the hour', async () => {
+    const learner = new DurationLearner(redis, prefix);
+    for (let i = 0; i < 30; i++) await learner.learn('droplet', 'reboot', 20_000 + i * 2000);
+    // Reboots take 20–80 s: one seen running at 30 s has ended by about 80 s.
+    const remaining = learner.remainingMs('droplet', 'reboot', 30_000);
+    expect(remaining).toBeGreaterThan(20_000);
+    expect(remaining).toBeLessThan(90_000);
+    // With no history, the prior (10 s to 2 h) says most of an hour.
+    expect(learner.remainingMs('image', 'transfer', 0)).toBeGreaterThan(30 * MINUTE);
+    expect(learner.remainingMs('image', 'transfer', 0, 0.99, HOUR)).toBe(HOUR);
+  });
+});
