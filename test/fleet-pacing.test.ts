@@ -128,23 +128,28 @@ describe('detection bound: one pass over the watched pages at the allowed rate',
   });
 });
 
+/** A due watch; `delayS` defaults to its chance of having ended × 10 s (last seen 20 s ago). */
 function target(
   watchId: string,
   page: number | undefined,
   value: number,
   early: boolean,
   directOnly = false,
+  delayS = value * 10,
 ): PlannerTarget {
   const id = Number(watchId);
-  return { watchId, actionId: id, kind: 'droplet', resourceId: id, value, page, directOnly, early };
+  return { watchId, actionId: id, kind: 'droplet', resourceId: id, value, delayS, page, directOnly, early };
 }
 
 describe('page ordering: what can have changed is read first, what cannot is not read', () => {
-  it('reads early pages only when their actions are likely to have ended since last seen', () => {
+  it('reads early pages only when the delay a read would end adds up (likely ended, long unseen)', () => {
     const { read, waiting } = splitEarly(
       [
-        // Page 1: many actions each a little likely to have ended: together worth a read.
+        // Page 1: many actions each a little likely to have ended: together worth a read
+        // (20 × 0.01 × 10 s = 2 s of expected delay ended).
         ...Array.from({ length: 20 }, (_, i) => target(String(100 + i), 1, 0.01, true)),
+        // Page 5: as likely, but seen a moment ago: nothing has waited long yet.
+        ...Array.from({ length: 20 }, (_, i) => target(String(500 + i), 5, 0.01, true, false, 0.01 * 0.5)),
         // Page 2: actions that cannot have ended yet (learned durations): not read.
         target('200', 2, 0, true),
         target('201', 2, 0.001, true),
@@ -155,15 +160,16 @@ describe('page ordering: what can have changed is read first, what cannot is not
         target('400', undefined, 0.5, true, true),
         target('401', undefined, 0.01, true, true),
       ],
-      0.1,
+      2,
     );
-    expect(waiting.map((t) => t.watchId).sort()).toEqual(['200', '201', '401']);
+    const expectedWaiting = ['200', '201', '401', ...Array.from({ length: 20 }, (_, i) => String(500 + i))];
+    expect(waiting.map((t) => t.watchId).sort()).toEqual(expectedWaiting.sort());
     expect(read).toHaveLength(20 + 2 + 1);
   });
 
   it('with nothing early, every due target is read', () => {
     const targets = [target('1', 1, 0, false), target('2', 2, 0, false)];
-    expect(splitEarly(targets, 0.1)).toEqual({ read: targets, waiting: [] });
+    expect(splitEarly(targets, 2)).toEqual({ read: targets, waiting: [] });
   });
 
   it('when the budget is short, spends it on the pages likeliest to hold newly ended actions', () => {

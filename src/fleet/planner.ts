@@ -16,10 +16,15 @@ export interface PlannerTarget {
   /** Only its own GET can resolve it (the action was seen under another resource, or is not listed). */
   directOnly: boolean;
   /**
-   * Due before its poll schedule asks (the budget has room to look sooner): it is read only when its
-   * request is likely to find something ended (see `splitEarly`).
+   * Due before its poll schedule asks (the budget has room to look sooner): it is read only when
+   * its request would end enough waiting (see `splitEarly`).
    */
   early?: boolean;
+  /**
+   * The detection delay, in seconds, a look now is expected to end: the chance its action ended
+   * since it was last seen (`value`, for a watch seen before) times half the time since.
+   */
+  delayS?: number;
 }
 
 export interface PlanInput {
@@ -34,14 +39,18 @@ export interface PlanInput {
    */
   minWorth?: number;
   /**
-   * The least expected number of newly ended actions a request made only for early targets must
-   * find (default `EARLY_REQUEST_WORTH`).
+   * The least expected delay, in seconds summed over its targets, a request made only for early
+   * targets must end (default `EARLY_READ_DELAY_S`).
    */
-  earlyWorth?: number;
+  earlyDelayS?: number;
 }
 
-/** An early look is worth a request when it expects to find at least this many newly ended actions. */
-export const EARLY_REQUEST_WORTH = 0.1;
+/**
+ * An early look is worth a request once the actions it would see ended have, in expectation,
+ * waited this many seconds in all. For a page whose watched actions end at λ a second this reads
+ * it every √(2 × 2 s ÷ λ): often for a page where many end, seldom for one where few can.
+ */
+export const EARLY_READ_DELAY_S = 2;
 
 export interface ResourceGroup {
   kind: ResourceKind;
@@ -82,7 +91,7 @@ const COST = 1;
  * chances that the watches' actions have ended, and the rest wait.
  */
 export function plan(input: PlanInput): Plan {
-  const { read, waiting } = splitEarly(input.targets, input.earlyWorth ?? EARLY_REQUEST_WORTH);
+  const { read, waiting } = splitEarly(input.targets, input.earlyDelayS ?? EARLY_READ_DELAY_S);
   const candidates = candidatesOf({ ...input, targets: read });
   const minWorth = input.minWorth ?? 0;
   if (minWorth <= 0) {
@@ -98,20 +107,21 @@ export function plan(input: PlanInput): Plan {
 /**
  * Which early targets to read now. A page is read anyway when it holds a target its schedule
  * wants looked at (the early ones on it come along for free); otherwise a page, or a target's own
- * GET, is read early only when the chances that its watched actions ended since they were last
- * seen add up to `minWorth`. So the pages likeliest to hold newly ended actions are re-read first
- * and as often as the budget allows, and pages whose actions cannot have ended yet are not read.
+ * GET, is read early only when the delay it would end (each watched action's chance of having
+ * ended since last seen, times half the time since) adds up to `minDelayS`. So pages where many
+ * actions are likely to have ended are re-read first and most often (as often as the budget
+ * allows), and pages whose actions cannot have ended yet (by learned durations) are not read.
  */
 export function splitEarly(
   targets: readonly PlannerTarget[],
-  minWorth: number,
+  minDelayS: number,
 ): { read: PlannerTarget[]; waiting: PlannerTarget[] } {
   if (!targets.some((target) => target.early)) return { read: [...targets], waiting: [] };
   const pages = new Map<number, { worth: number; scheduled: boolean }>();
   for (const target of targets) {
     if (target.directOnly || target.page === undefined) continue;
     const page = pages.get(target.page) ?? { worth: 0, scheduled: false };
-    page.worth += target.value;
+    page.worth += target.delayS ?? target.value;
     page.scheduled ||= target.early !== true;
     pages.set(target.page, page);
   }
@@ -119,8 +129,8 @@ export function splitEarly(
   const waiting: PlannerTarget[] = [];
   for (const target of targets) {
     const page = target.directOnly || target.page === undefined ? undefined : pages.get(target.page);
-    const worth = page?.worth ?? target.value;
-    if (target.early !== true || page?.scheduled === true || worth >= minWorth) read.push(target);
+    const worth = page?.worth ?? target.delayS ?? target.value;
+    if (target.early !== true || page?.scheduled === true || worth >= minDelayS) read.push(target);
     else waiting.push(target);
   }
   return { read, waiting };

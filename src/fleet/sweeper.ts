@@ -229,7 +229,8 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     await this.options.learner.refresh();
     const now = Date.now();
     if (now - this.prunedAt >= PRUNE_EVERY_MS) await this.prune(now);
-    const due = await this.registry.dueBy(now + this.options.tickMs, MAX_DUE_PER_ROUND);
+    // Due within half a tick: each watch is taken by the round nearest its time, not a tick early.
+    const due = await this.registry.dueBy(now + this.options.tickMs / 2, MAX_DUE_PER_ROUND);
     this.roundDue = due.map((entry) => entry.watchId);
     const report = due.length === 0 ? undefined : await this.round(this.roundDue);
     this.roundDue = [];
@@ -332,7 +333,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
         due.set(watchId, now + this.options.sleepMs);
         continue;
       }
-      if (observation !== undefined && observation.observedAt + interval > now + this.options.tickMs) {
+      if (observation !== undefined && observation.observedAt + interval > now + this.options.tickMs / 2) {
         // Observed recently enough (by its own GET, or a list since this round was read).
         due.set(watchId, observation.observedAt + interval);
         continue;
@@ -343,13 +344,18 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
         continue;
       }
       watches.set(watchId, { watchId, ref, entry, observation, interval, scheduledAt });
+      const value = this.worthOf(ref, observation, entry, now, apiNow);
       targets.push({
-        early: scheduledAt > now + this.options.tickMs,
+        early: scheduledAt > now + this.options.tickMs / 2,
+        delayS:
+          observation === undefined
+            ? undefined
+            : (value * Math.max(0, apiNow - observation.apiObservedAt)) / 2000,
         watchId,
         actionId: ref.actionId,
         kind: ref.kind,
         resourceId: ref.resourceId,
-        value: this.worthOf(ref, observation, entry, now, apiNow),
+        value,
         page: undefined,
         directOnly: seen !== undefined && observation === undefined,
       });
