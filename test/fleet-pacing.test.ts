@@ -1,13 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Allowance } from '../src/fleet/allowance.js';
-import { DurationLearner } from '../src/fleet/duration-learner.js';
 import { detectionBoundMs, projectPace } from '../src/fleet/hourly-projection.js';
 import { cheaperRequest, type PlannerTarget, plan, splitEarly } from '../src/fleet/planner.js';
 import { emptySweepReport, type SweepReport } from '../src/fleet/sweeper.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
-import { REDIS_URL, testPrefix } from './support/stack.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -226,26 +223,5 @@ describe('GET versus page: the cheaper request for the same promptness', () => {
     expect([...result.pages.keys()]).toEqual([5]);
     expect(result.direct.map((t) => t.watchId)).toEqual(['1']);
     expect(result.cost).toBe(2);
-  });
-});
-
-describe('learned remaining time (the projection horizon)', () => {
-  const prefix = testPrefix('fleet-pacing');
-  const redis = createRedis(REDIS_URL);
-  afterAll(async () => {
-    await deleteKeysWithPrefix(redis, prefix);
-    redis.disconnect();
-  });
-
-  it('is short for short actions, long for unknown ones, and capped at the hour', async () => {
-    const learner = new DurationLearner(redis, prefix);
-    for (let i = 0; i < 30; i++) await learner.learn('droplet', 'reboot', 20_000 + i * 2000);
-    // Reboots take 20–80 s: one seen running at 30 s has ended by about 80 s.
-    const remaining = learner.remainingMs('droplet', 'reboot', 30_000);
-    expect(remaining).toBeGreaterThan(20_000);
-    expect(remaining).toBeLessThan(90_000);
-    // With no history, the prior (10 s to 2 h) says most of an hour.
-    expect(learner.remainingMs('image', 'transfer', 0)).toBeGreaterThan(30 * MINUTE);
-    expect(learner.remainingMs('image', 'transfer', 0, 0.99, HOUR)).toBe(HOUR);
   });
 });

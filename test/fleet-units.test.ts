@@ -268,6 +268,19 @@ describe('with Redis', () => {
     expect(other.endedBy('droplet', 'power_on', 90_000)).toBeGreaterThan(0.8);
   });
 
+  it('says how much longer an action likely runs: short for short types, long for unknown ones, capped at the hour', async () => {
+    // A history of its own: the test above taught this prefix other reboots and transfers.
+    const learner = new DurationLearner(redis, `${prefix}:horizon`);
+    for (let i = 0; i < 30; i++) await learner.learn('droplet', 'reboot', 20_000 + i * 2000);
+    // Reboots take 20–80 s: one seen running at 30 s has ended by about 80 s.
+    const remaining = learner.remainingMs('droplet', 'reboot', 30_000);
+    expect(remaining).toBeGreaterThan(20_000);
+    expect(remaining).toBeLessThan(90_000);
+    // With no history, the prior (10 s to 2 h) says most of an hour.
+    expect(learner.remainingMs('image', 'transfer', 0)).toBeGreaterThan(30 * 60_000);
+    expect(learner.remainingMs('image', 'transfer', 0, 0.99, 3_600_000)).toBe(3_600_000);
+  });
+
   it('a lease has one holder; the next takes over once the holder stops renewing', async () => {
     const key = `${prefix}:lease`;
     const first = new Lease(redis, key, 300);

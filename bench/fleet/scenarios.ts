@@ -29,6 +29,8 @@ export interface Scenario {
 }
 
 const SECOND = 1_000;
+/** Two workers, the account's 3,000 finished actions, and nobody else starting actions. */
+const QUIET_ACCOUNT = { workers: 2, backgroundPerSecond: 0, history: 3_000 };
 const SHORT_DROPLET_TYPES = ['reboot', 'power_cycle', 'shutdown', 'power_on'] as const;
 
 /** `count` droplet actions on droplets of their own, started over `startSpanMs`, durations uniform in the range. */
@@ -61,9 +63,7 @@ export function scenario(name: ScenarioName, watches: number): Scenario {
         setup:
           '2,000 droplet power actions on droplets of their own, started within 5 s, each lasting 20–80 s (uniform), 2 workers, 3,000 finished actions on the account, no other activity',
         actions: shortActions(2_000, 5 * SECOND, 20 * SECOND, 80 * SECOND, 13, 7_000_000),
-        workers: 2,
-        backgroundPerSecond: 0,
-        history: 3_000,
+        ...QUIET_ACCOUNT,
         targets: { p95Ms: 8 * SECOND, maxRequests: 300 },
       };
     case 'busy':
@@ -85,9 +85,7 @@ export function scenario(name: ScenarioName, watches: number): Scenario {
         setup:
           '40 droplet actions started within 10 s, each lasting 20–120 s (uniform), 2 workers, 3,000 finished actions on the account, no other activity; the peer is `doctl … --wait` (one GET every 5 s per action from its start), replayed over the same actions',
         actions: shortActions(40, 10 * SECOND, 20 * SECOND, 120 * SECOND, 15, 7_200_000),
-        workers: 2,
-        backgroundPerSecond: 0,
-        history: 3_000,
+        ...QUIET_ACCOUNT,
         targets: { peerRequestShare: 0.1 },
         peerPollMs: 5 * SECOND,
       };
