@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { Allowance } from '../src/fleet/allowance.js';
 import { detectionBoundMs, projectPace } from '../src/fleet/hourly-projection.js';
 import { cheaperRequest, type PlannerTarget, plan, splitEarly } from '../src/fleet/planner.js';
 import { emptySweepReport, type SweepReport } from '../src/fleet/sweeper.js';
@@ -53,33 +52,6 @@ describe('hourly-use projection: the minute allowance while the hour lasts, the 
   it('a small demand bursts even over a long horizon', () => {
     const pace = projectPace({ ...LIMITS, horizonMs: HOUR, demandPerMinute: 30, reserve: 375 });
     expect(pace).toMatchObject({ mode: 'burst', perMinute: 225 });
-  });
-
-  it('the allowance refills at the burst pace, and never past the minute window', () => {
-    const usage = {
-      profile: 'default',
-      ...LIMITS,
-      lastRemaining: null,
-      lastResetAtMs: null,
-      lastObservedAtMs: null,
-      grantedSinceObservation: 0,
-      estimatedRemaining: null,
-      pausedUntil: 0,
-      pauseReason: null,
-    };
-    const burst = new Allowance(500);
-    const short = { horizonMs: 80_000, perMinute: 300 };
-    expect(burst.available(usage, 0, short)).toBe(225);
-    burst.spend(375);
-    // 225 a minute is 37.5 in 10 s; at the hourly pace it would have been 11.
-    expect(burst.available(usage, 10_000, short)).toBe(37);
-    expect(burst.pace.mode).toBe('burst');
-    const paced = new Allowance(500);
-    paced.available(usage, 0, { horizonMs: HOUR, perMinute: 1500 });
-    paced.spend(375);
-    expect(paced.available(usage, 10_000, { horizonMs: HOUR, perMinute: 1500 })).toBe(11);
-    expect(paced.pace.mode).toBe('hourly');
-    expect(burst.available({ ...usage, minute: { used: 220, limit: 225 } }, 60_000, short)).toBe(5);
   });
 });
 
