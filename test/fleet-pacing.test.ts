@@ -26,7 +26,7 @@ describe('hourly-use projection: the minute allowance while the hour lasts, the 
     expect(pace.perMinute).toBeCloseTo(68.75, 6);
   });
 
-  it('counts what the hour already holds, and spreads what is left over a shorter horizon', () => {
+  it('counts what the hour already holds: a burst that would overrun it is paced to the hourly rate', () => {
     const fresh = projectPace({ ...LIMITS, horizonMs: 10 * MINUTE, demandPerMinute: 225 });
     expect(fresh.mode).toBe('burst');
     const used = projectPace({
@@ -37,9 +37,8 @@ describe('hourly-use projection: the minute allowance while the hour lasts, the 
     });
     expect(used.mode).toBe('hourly');
     expect(used.projectedHourUse).toBe(3000 + 2250);
-    // 1,500 left over ten minutes is 150 a minute: more than the steady 75, less than the minute's 225.
-    expect(used.perMinute).toBe(150);
-    // A full hour never drops below the steady hourly rate: requests older than an hour come back.
+    // The steady hourly rate: 4,500 an hour is 75 a minute, which can go on for ever.
+    expect(used.perMinute).toBe(75);
     const full = projectPace({
       ...LIMITS,
       hour: { used: 4500, limit: 4500 },

@@ -292,6 +292,10 @@ describe('with Redis', () => {
     const remaining = learner.remainingMs('droplet', 'reboot', 30_000);
     expect(remaining).toBeGreaterThan(20_000);
     expect(remaining).toBeLessThan(90_000);
+    // One running longer than every reboot learned: the history cannot say, so the longest.
+    expect(learner.remainingMs('droplet', 'reboot', 200_000)).toBe(3_600_000);
+    // A type never seen, whose kind so far saw only short actions end, running past them: the same.
+    expect(learner.remainingMs('droplet', 'resize', 120_000)).toBe(3_600_000);
     // With no history, the prior (10 s to 2 h) says most of an hour.
     expect(learner.remainingMs('image', 'transfer', 0)).toBeGreaterThan(30 * 60_000);
     expect(learner.remainingMs('image', 'transfer', 0, 0.99, 3_600_000)).toBe(3_600_000);

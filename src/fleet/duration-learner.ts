@@ -15,6 +15,8 @@ const PRIOR_WEIGHT = 1;
 /** A kind's history stands in for a type's own until the type has this many samples of its own. */
 const KIND_PRIOR_MIN_SAMPLES = 5;
 const REFRESH_MS = 5_000;
+/** An action still running when its history says this share had ended has outlived what is known. */
+const OUTLIVED = 0.99;
 
 function bucketOf(durationMs: number): number {
   const index = BOUNDS_MS.findIndex((bound) => durationMs <= bound);
@@ -146,6 +148,9 @@ export class DurationLearner {
     quantile = 0.9,
     capMs = 3_600_000,
   ): number {
+    // Outlived nearly everything learned (a long type whose kind so far saw only short ones end):
+    // the history cannot say how much longer, so assume the longest.
+    if (this.endedBy(kind, type, elapsedMs) >= OUTLIVED) return capMs;
     let step = FIRST_BOUND_MS;
     for (let waited = step; waited < capMs; waited += step) {
       if (this.endedSince(kind, type, elapsedMs, elapsedMs + waited) >= quantile) return waited;

@@ -27,9 +27,9 @@ export interface Pace {
  * only an hour later; but a burst that ends before the hour runs out costs nothing later. So:
  * project the sliding hour's use if the demand were met at up to the minute's allowance for as long
  * as the watched actions need looks; while that stays within the hourly limit, spend at the minute's
- * pace. Otherwise spread what is left of the hour over the horizon, never below the steady hourly
- * rate (requests older than an hour expire and come back). The minute window itself is enforced by
- * the budget and the allowance's hard limits, so this never leads to a 429.
+ * pace. Otherwise pace to the steady hourly rate (less the burst the allowance may hold), which can
+ * go on for ever. The minute window itself is enforced by the budget and the allowance's hard
+ * limits, so this never leads to a 429.
  */
 export function projectPace(input: PaceInput): Pace {
   const horizonMinutes = Math.max(0, Math.min(input.horizonMs, HOUR_MS)) / MINUTE_MS;
@@ -39,13 +39,9 @@ export function projectPace(input: PaceInput): Pace {
   if (projectedHourUse <= input.hour.limit) {
     return { mode: 'burst', perMinute: input.minute.limit, projectedHourUse };
   }
+  // Requests older than an hour expire and come back: the steady hourly rate can go on for ever.
   const steady = Math.max(input.hour.limit - reserve, input.hour.limit / 2) / 60;
-  const spread = horizonMinutes > 0 ? (input.hour.limit - reserve - input.hour.used) / horizonMinutes : 0;
-  return {
-    mode: 'hourly',
-    perMinute: Math.min(input.minute.limit, Math.max(steady, spread)),
-    projectedHourUse,
-  };
+  return { mode: 'hourly', perMinute: Math.min(input.minute.limit, steady), projectedHourUse };
 }
 
 /**

@@ -168,6 +168,15 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   private cycleMs = 0;
   /** Pages that held due watched actions lately, with when; their count is the pass behind the bound. */
   private readonly watchedPages = new Map<number, number>();
+  /**
+   * Per kind and type, the start (API clock) of the youngest watched action due lately, and when
+   * it was last due: a round's due set may hold only short actions while long ones wait for a
+   * later round, so the horizon is taken over all of these.
+   */
+  private readonly youngest = new Map<
+    string,
+    { kind: string; type: string | undefined; startedAt: number; seenAt: number }
+  >();
   /** Both clocks when this sweeper began, to convert spans between them (see `apiRate`). */
   private readonly startedAt = { wall: Date.now(), api: 0 };
   /** Set when DigitalOcean refused this token a list (401/403): this process sweeps no more. */
@@ -490,8 +499,9 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   }
 
   /**
-   * How long the due watches will likely need looks: the longest of the times by which, from the
-   * learned durations, the youngest action of each kind and type has ended (nine times in ten).
+   * How long the watches will likely need looks: the longest of the times by which, from the
+   * learned durations as they stand now, the youngest action of each kind and type due lately
+   * (within two of the longest intervals) has ended, nine times in ten.
    */
   private horizonMs(
     targets: readonly PlannerTarget[],
@@ -500,20 +510,20 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     apiNow: number,
     apiRate: number,
   ): number {
-    const youngest = new Map<string, { kind: string; type: string | undefined; elapsedMs: number }>();
     for (const target of targets) {
       const watch = watches.get(target.watchId) as DueWatch;
       const action = watch.observation?.action;
       const started = action?.started_at ? Date.parse(action.started_at) : Number.NaN;
-      const elapsedMs = Number.isNaN(started) ? (now - watch.entry.enqueuedAt) * apiRate : apiNow - started;
+      const startedAt = Number.isNaN(started) ? apiNow - (now - watch.entry.enqueuedAt) * apiRate : started;
       const key = `${target.kind}:${action?.type ?? ''}`;
-      const known = youngest.get(key);
-      if (known === undefined || elapsedMs < known.elapsedMs)
-        youngest.set(key, { kind: target.kind, type: action?.type, elapsedMs });
+      const known = this.youngest.get(key);
+      if (known === undefined || startedAt >= known.startedAt)
+        this.youngest.set(key, { kind: target.kind, type: action?.type, startedAt, seenAt: now });
     }
     let horizon = 0;
-    for (const { kind, type, elapsedMs } of youngest.values()) {
-      horizon = Math.max(horizon, this.options.learner.remainingMs(kind, type, elapsedMs));
+    for (const [key, { kind, type, startedAt, seenAt }] of this.youngest) {
+      if (seenAt < now - 2 * this.options.schedule.maxIntervalMs) this.youngest.delete(key);
+      else horizon = Math.max(horizon, this.options.learner.remainingMs(kind, type, apiNow - startedAt));
     }
     return horizon;
   }
