@@ -151,9 +151,13 @@ export class DurationLearner {
     // Outlived nearly everything learned (a long type whose kind so far saw only short ones end):
     // the history cannot say how much longer, so assume the longest.
     if (this.endedBy(kind, type, elapsedMs) >= OUTLIVED) return capMs;
+    // The history holds only actions that ended, so early on it knows the short ones best: an
+    // action is taken to run at least as long again as it has run.
+    const atLeast = Math.min(capMs, elapsedMs);
     let step = FIRST_BOUND_MS;
     for (let waited = step; waited < capMs; waited += step) {
-      if (this.endedSince(kind, type, elapsedMs, elapsedMs + waited) >= quantile) return waited;
+      if (this.endedSince(kind, type, elapsedMs, elapsedMs + waited) >= quantile)
+        return Math.max(atLeast, waited);
       step *= 1.25;
     }
     return capMs;
