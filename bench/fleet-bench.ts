@@ -3,27 +3,31 @@ import { redisVariables } from '../src/config/redis-target.js';
 import type { ListOrder } from '../src/simulator/index.js';
 import { createRedis } from '../src/support/redis.js';
 import { hasRedisServer, RedisCluster } from '../test/support/redis-cluster.js';
-import { type BaselineEstimate, replayDirectPolling } from './fleet/baseline.js';
+import { type BaselineEstimate, replayDirectPolling, replayFixedPolling } from './fleet/baseline.js';
 import { type FleetRun, runFleet } from './fleet/fleet-run.js';
+import { SCENARIO_NAMES, type Scenario, type ScenarioName, scenario } from './fleet/scenarios.js';
 import { type PlannedAction, planWorkload, type WorkloadSettings } from './fleet/workload.js';
 import { parseModeArgs, positiveInteger, positiveNumber, UsageError } from './support/args.js';
 import { formatBytes, formatInteger, formatMs, formatNumber, formatPercent } from './support/format.js';
 import { describeMachine, type Machine } from './support/machine.js';
 import { markdownTable } from './support/markdown.js';
 import { writeResultsSection } from './support/results-file.js';
-import { percentile } from './support/statistics.js';
+import { median, percentile } from './support/statistics.js';
 
 export const FLEET_USAGE = `usage: npm run bench -- --fleet [options]
 
-Runs 10,000 concurrent watches in batched mode against the simulator held to DigitalOcean's
-250/min and 5,000/h, with other actions arriving all along, on a compressed clock; then replays
-one GET per poll at the core's schedule over the same actions, and measures a sample of it for real.
+Runs, in batched mode against the simulator held to DigitalOcean's 250/min and 5,000/h on a
+compressed clock, in each list order: a burst of 2,000 short actions, a busy account (600 watched
+among 4,000 others arriving), a small fleet of 40 actions (beside doctl's 5 s poll, replayed), and
+10,000 concurrent watches with other actions arriving all along (then replays one GET per poll at
+the core's schedule over the same actions, and measures a sample of it for real).
 
-  --watches <n>            watched actions (default 10000)
+  --scenarios <list>       comma-separated, of ${SCENARIO_NAMES.join(', ')} (default all)
+  --watches <n>            watched actions of the "watches" scenario (default 10000)
   --time-scale <k>         simulated time runs k times faster than the wall clock (default 6)
   --workers <n>            worker processes sharing the budget (default 2)
   --order <order>          oldest-first, newest-first or both (one run after the other): the
-                           simulator's list order (default oldest-first)
+                           simulator's list order (default both)
   --background <n>         other actions started per simulated second (default 0.5)
   --history <n>            finished actions on the account before the run (default 3000)
   --baseline-sample <n>    watches of the direct (one GET per poll) run measured for real; 0 skips it (default 500)
@@ -38,6 +42,7 @@ With FLEET_BENCH_TRACE=<file> in the environment, every worker appends each plan
 
 const OPTIONS = {
   fleet: { type: 'boolean' },
+  scenarios: { type: 'string' },
   watches: { type: 'string' },
   'time-scale': { type: 'string' },
   workers: { type: 'string' },
@@ -62,11 +67,22 @@ interface FleetSettings {
   backgroundPerSecond: number;
   history: number;
   baselineSample: number;
+  scenarios: ScenarioName[];
+}
+
+interface ScenarioRun {
+  scenario: Scenario;
+  order: ListOrder;
+  run: FleetRun;
+  /** doctl's fixed poll over the same actions, for the scenarios that have it as their peer. */
+  peer: BaselineEstimate | undefined;
 }
 
 interface FleetResults {
   machine: Machine;
   settings: FleetSettings;
+  /** Every scenario's runs, for the summary table (the watches scenario's too). */
+  scenarioRuns: ScenarioRun[];
   /** One batched run per list order. */
   runs: Array<{ order: ListOrder; batched: FleetRun }>;
   /** One GET per poll at the core's schedule, replayed over every action. */
@@ -78,7 +94,13 @@ interface FleetResults {
 
 function settingsFrom(values: Record<string, string | boolean | undefined>): FleetSettings {
   const text = (name: string) => values[name] as string | undefined;
-  const order = text('order') ?? 'oldest-first';
+  const order = text('order') ?? 'both';
+  const scenarios = (text('scenarios') ?? SCENARIO_NAMES.join(',')).split(',').map((name) => name.trim());
+  for (const name of scenarios) {
+    if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
+      throw new UsageError(`--scenarios takes ${SCENARIO_NAMES.join(', ')} (got "${name}")`);
+    }
+  }
   if (order !== 'oldest-first' && order !== 'newest-first' && order !== 'both') {
     throw new UsageError(`--order must be oldest-first, newest-first or both (got "${order}")`);
   }
@@ -108,6 +130,7 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): Fle
     backgroundPerSecond: background,
     history: text('history') === undefined ? 3000 : positiveInteger('history', text('history'), 3000),
     baselineSample: sample,
+    scenarios: scenarios as ScenarioName[],
   };
 }
 
@@ -161,6 +184,42 @@ async function runFleetBench(
   redisEnv: Record<string, string>,
   progress: (line: string) => void,
 ): Promise<FleetResults> {
+  const scenarioRuns: ScenarioRun[] = [];
+  for (const name of settings.scenarios) {
+    if (name === 'watches') continue;
+    const chosen = scenario(name, settings.workload.actions);
+    for (const order of settings.orders) {
+      progress(`${chosen.name}, ${order}: ${chosen.actions.length} watches, ${chosen.workers} workers`);
+      const run = await runFleet(
+        {
+          mode: 'batched',
+          actions: chosen.actions,
+          timeScale: settings.timeScale,
+          workers: chosen.workers,
+          listOrder: order,
+          backgroundPerSecond: chosen.backgroundPerSecond,
+          history: chosen.history,
+          rateLimit: LIMITS,
+          redisEnv,
+        },
+        progress,
+      );
+      const peer =
+        chosen.peerPollMs === undefined ? undefined : replayFixedPolling(chosen.actions, chosen.peerPollMs);
+      scenarioRuns.push({ scenario: chosen, order, run, peer });
+    }
+  }
+  if (!settings.scenarios.includes('watches')) {
+    return {
+      machine,
+      settings,
+      scenarioRuns,
+      runs: [],
+      replay: { requests: 0, latenciesMs: [] },
+      sample: undefined,
+      sampleReplay: undefined,
+    };
+  }
   const actions = planWorkload(settings.workload);
   const schedule = loadConfig({}).schedule;
   const common = {
@@ -191,11 +250,17 @@ async function runFleetBench(
         : Promise.resolve(undefined),
     ]);
     runs.push({ order, batched });
+    scenarioRuns.push({
+      scenario: scenario('watches', settings.workload.actions),
+      order,
+      run: batched,
+      peer: undefined,
+    });
     sample ??= direct;
   }
   const replay = replayDirectPolling(actions, schedule);
   const sampleReplay = subset.length === 0 ? undefined : replayDirectPolling(subset, schedule);
-  return { machine, settings, runs, replay, sample, sampleReplay };
+  return { machine, settings, scenarioRuns, runs, replay, sample, sampleReplay };
 }
 
 /** An evenly spread subset, so the sample has the whole mix's durations. */
@@ -208,7 +273,98 @@ function everyNth(actions: readonly PlannedAction[], count: number): PlannedActi
   return subset;
 }
 
+/** Issue 13's measurement of the code before it, for the table. */
+const PREVIOUS: Record<ScenarioName, string> = {
+  burst: 'p50 8 s, p95 34 s; 289 requests; no 429',
+  busy: 'p95 16.7 s; 266 requests; no 429',
+  small: 'p95 5.0 s at 1.6 requests per action (doctl: 4.5 s at 15.3)',
+  watches: 'p50 11.6 / 18.2 s, p95 53.0 / 53.6 s, 0.42 requests per action; no 429',
+};
+
+/** One row per scenario and list order: the bound beside what was achieved, and the targets. */
+function renderScenarioTable(scenarioRuns: readonly ScenarioRun[]): string {
+  const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const rows = scenarioRuns.map(({ scenario: chosen, order, run, peer }) => {
+    const latencies = run.detections.map((detection) => detection.latencyMs);
+    const count = run.settings.actionCount;
+    const wrong = run.detections.filter((detection) => !detection.right).length + run.missing;
+    const p95 = percentile(latencies, 95);
+    const bound = run.boundsMs.length === 0 ? Number.NaN : median(run.boundsMs);
+    const checks: string[] = [];
+    const { targets } = chosen;
+    if (targets.p95Ms !== undefined)
+      checks.push(`p95 ≤ ${formatMs(targets.p95Ms)}: ${verdict(p95 <= targets.p95Ms)}`);
+    if (targets.maxRequests !== undefined)
+      checks.push(
+        `≤ ${formatInteger(targets.maxRequests)} requests: ${verdict(run.requests <= targets.maxRequests)}`,
+      );
+    if (targets.p95OfBound !== undefined) {
+      const limit = bound * targets.p95OfBound;
+      checks.push(`p95 ≤ ${targets.p95OfBound} × bound = ${formatMs(limit)}: ${verdict(p95 <= limit)}`);
+    }
+    let peerCell = '—';
+    if (peer !== undefined && targets.peerRequestShare !== undefined) {
+      const peerP95 = percentile(peer.latenciesMs, 95);
+      const share = run.requests / peer.requests;
+      peerCell = `doctl 5 s: p95 ${formatMs(peerP95)}, ${formatNumber(peer.requests / count, 1)} per action`;
+      checks.push(`p95 ≤ doctl's: ${verdict(p95 <= peerP95)}`);
+      checks.push(
+        `≤ 1/10 of its requests (${formatNumber(share * 100, 1)} %): ${verdict(share <= targets.peerRequestShare)}`,
+      );
+    }
+    checks.push(`0 × 429: ${verdict(run.rateLimited === 0)}`);
+    checks.push(`outcomes right: ${verdict(wrong === 0)}`);
+    return [
+      chosen.title,
+      order,
+      Number.isNaN(bound) ? '—' : formatMs(bound),
+      formatMs(percentile(latencies, 50)),
+      formatMs(p95),
+      formatMs(Math.max(...latencies)),
+      `${formatInteger(run.requests)} (${formatNumber(run.requests / count, 3)} per action)`,
+      formatInteger(run.rateLimited),
+      peerCell,
+      checks.join('; '),
+      PREVIOUS[chosen.name],
+    ];
+  });
+  const table = markdownTable(
+    [
+      'Scenario',
+      'Lists',
+      'Detection bound (median of rounds)',
+      'p50',
+      'p95',
+      'max',
+      'Requests',
+      '429s',
+      'Peer',
+      'Targets',
+      'Before (issue 13)',
+    ],
+    rows,
+  );
+  const seen = new Set<ScenarioName>();
+  const setups = scenarioRuns
+    .filter(({ scenario: chosen }) => !seen.has(chosen.name) && seen.add(chosen.name))
+    .map(({ scenario: chosen }) => `- ${chosen.title}: ${chosen.setup}.`);
+  return [
+    table,
+    '',
+    'The detection bound is, per planning round, one read of every listing page holding watched actions in progress (and every watch only its own GET sees) at the request rate the budget allowed in that round; the column gives the median over the rounds of the run. Latencies are in simulated time, from the action’s end to its outcome recorded.',
+    '',
+    ...setups,
+  ].join('\n');
+}
+
 function renderFleetReport(results: FleetResults): string {
+  const { machine, settings } = results;
+  const summary = `${renderScenarioTable(results.scenarioRuns)}\n\nTime is compressed ${formatNumber(settings.timeScale, 0)}× (see the setup below); the simulator holds one token to 250/min and 5,000/h, the workers keep 10 % headroom. Machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node}; Redis ${machine.redis}; ${machine.date.slice(0, 10)}.`;
+  if (results.runs.length === 0) return summary;
+  return `${summary}\n\n### ${results.settings.workload.actions.toLocaleString('en-US')} watches in detail\n\n${renderWatchesReport(results)}`;
+}
+
+function renderWatchesReport(results: FleetResults): string {
   const { runs, replay, sample, sampleReplay, settings, machine } = results;
   const count = (runs[0] as { batched: FleetRun }).batched.settings.actionCount;
   const replayPerAction = replay.requests / count;
@@ -230,6 +386,7 @@ function renderFleetReport(results: FleetResults): string {
       formatMs(percentile(latencies, 50)),
       `${formatMs(p95)}: ${verdict(p95 <= TARGET_P95_MS)}`,
       formatMs(Math.max(...latencies)),
+      batched.boundsMs.length === 0 ? '—' : formatMs(median(batched.boundsMs)),
       ...phaseCells(batched),
       `${formatInteger(batched.rateLimited)}: ${verdict(batched.rateLimited === 0)}`,
       `${formatBytes(batched.keysAtPeakBytes)} (${formatBytes(batched.keysAtPeakBytes / count)} per watch), of which batching ${formatBytes(batched.fleetKeysAtPeakBytes)}`,
@@ -247,6 +404,7 @@ function renderFleetReport(results: FleetResults): string {
     ['Detection latency p50', ''],
     ['Detection latency p95', '≤ 60 s'],
     ['Detection latency max', ''],
+    ['Detection bound (median of the planning rounds)', ''],
     ['Detection latency p95, actions ending in the first 5 simulated minutes', ''],
     ['Detection latency p95, actions ending later', ''],
     ['429 responses', '0'],

@@ -231,6 +231,22 @@ describe('allowance: paced to the hourly limit, never past the windows or rateli
     expect(allowance.available(usage, 10_000)).toBe(11);
   });
 
+  it('refills at the minute’s pace while the projected hour lasts (a short burst), never past the minute window', () => {
+    const burst = new Allowance(500);
+    const short = { horizonMs: 80_000, perMinute: 300 };
+    expect(burst.available(usage, 0, short)).toBe(225);
+    burst.spend(375);
+    // 225 a minute is 37.5 in 10 s; at the hourly pace it would have been 11.
+    expect(burst.available(usage, 10_000, short)).toBe(37);
+    expect(burst.pace.mode).toBe('burst');
+    const paced = new Allowance(500);
+    paced.available(usage, 0, { horizonMs: 3_600_000, perMinute: 1500 });
+    paced.spend(375);
+    expect(paced.available(usage, 10_000, { horizonMs: 3_600_000, perMinute: 1500 })).toBe(11);
+    expect(paced.pace.mode).toBe('hourly');
+    expect(burst.available({ ...usage, minute: { used: 220, limit: 225 } }, 60_000, short)).toBe(5);
+  });
+
   it('gives nothing while paused, and keeps the headroom of ratelimit-remaining for others', () => {
     const allowance = new Allowance(500);
     expect(allowance.available({ ...usage, pausedUntil: 5 }, 0)).toBe(0);
@@ -266,6 +282,25 @@ describe('with Redis', () => {
     expect(other.endedSince('image', 'transfer', 50_000, 70_000)).toBeLessThan(0.05);
     // A type never seen borrows its kind's history.
     expect(other.endedBy('droplet', 'power_on', 90_000)).toBeGreaterThan(0.8);
+  });
+
+  it('says how much longer an action likely runs: short for short types, long for unknown ones, capped at the hour', async () => {
+    // A history of its own: the test above taught this prefix other reboots and transfers.
+    const learner = new DurationLearner(redis, `${prefix}:horizon`);
+    for (let i = 0; i < 30; i++) await learner.learn('droplet', 'reboot', 20_000 + i * 2000);
+    // Reboots take 20–80 s: one seen running at 30 s has ended by about 80 s.
+    const remaining = learner.remainingMs('droplet', 'reboot', 30_000);
+    expect(remaining).toBeGreaterThan(30_000);
+    expect(remaining).toBeLessThan(90_000);
+    // Its history holds only actions that ended: one running for 70 s is taken to run 70 s more.
+    expect(learner.remainingMs('droplet', 'reboot', 70_000)).toBe(70_000);
+    // One running longer than every reboot learned: the history cannot say, so the longest.
+    expect(learner.remainingMs('droplet', 'reboot', 200_000)).toBe(3_600_000);
+    // A type never seen, whose kind so far saw only short actions end, running past them: the same.
+    expect(learner.remainingMs('droplet', 'resize', 120_000)).toBe(3_600_000);
+    // With no history, the prior (10 s to 2 h) says most of an hour.
+    expect(learner.remainingMs('image', 'transfer', 0)).toBeGreaterThan(30 * 60_000);
+    expect(learner.remainingMs('image', 'transfer', 0, 0.99, 3_600_000)).toBe(3_600_000);
   });
 
   it('a lease has one holder; the next takes over once the holder stops renewing', async () => {

@@ -34,3 +34,18 @@ export function replayDirectPolling(
   }
   return { requests, latenciesMs };
 }
+
+/**
+ * A fixed poll, as `doctl … --wait` does (every 5 s, from the action's start, until the first
+ * poll that sees it ended), replayed over the same actions.
+ */
+export function replayFixedPolling(actions: readonly PlannedAction[], intervalMs: number): BaselineEstimate {
+  let requests = 0;
+  const latenciesMs: number[] = [];
+  for (const action of actions) {
+    const polls = Math.ceil(action.durationMs / intervalMs);
+    requests += polls + 1;
+    latenciesMs.push(polls * intervalMs - action.durationMs);
+  }
+  return { requests, latenciesMs };
+}

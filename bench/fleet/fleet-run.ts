@@ -70,6 +70,8 @@ export interface FleetRun {
   keysAtPeakBytes: number;
   fleetKeysAtPeakBytes: number;
   totals: FleetTotals[];
+  /** The detection bound of every planning round of every worker (simulated ms). */
+  boundsMs: number[];
   workerLogTail: string[];
 }
 
@@ -164,7 +166,7 @@ export async function runFleet(
       }
       const stats = simulator.stats();
       clearInterval(sampler);
-      const totals = await stopWorkers(workers);
+      const { totals, boundsMs } = await stopWorkers(workers);
       return {
         settings: {
           ...settings,
@@ -186,6 +188,7 @@ export async function runFleet(
         keysAtPeakBytes,
         fleetKeysAtPeakBytes,
         totals,
+        boundsMs,
         workerLogTail: workers.flatMap((worker) => worker.log.slice(-5)),
       };
     } finally {
@@ -275,8 +278,9 @@ async function startWorker(env: Record<string, string>, redis: Redis, prefix: st
 }
 
 /** SIGTERM each worker (in-flight steps finish) and read the totals it prints as it exits. */
-async function stopWorkers(workers: WorkerChild[]): Promise<FleetTotals[]> {
+async function stopWorkers(workers: WorkerChild[]): Promise<{ totals: FleetTotals[]; boundsMs: number[] }> {
   const totals: FleetTotals[] = [];
+  const boundsMs: number[] = [];
   for (const worker of workers.splice(0)) {
     if (worker.child.exitCode === null) {
       const exit = once(worker.child, 'exit');
@@ -288,13 +292,15 @@ async function stopWorkers(workers: WorkerChild[]): Promise<FleetTotals[]> {
     try {
       const parsed = JSON.parse(worker.stdout.trim().split('\n').pop() ?? 'null') as {
         totals: FleetTotals | null;
+        bounds?: number[];
       };
       if (parsed.totals !== null) totals.push(parsed.totals);
+      boundsMs.push(...(parsed.bounds ?? []));
     } catch {
       // killed before it could report
     }
   }
-  return totals;
+  return { totals, boundsMs };
 }
 
 /** Starts each action at its simulated start time and watches it at once, in small batches. */

@@ -14,6 +14,11 @@ const logger = createLogger({ level: config.logLevel });
 const clock = CompressedClock.fromEnv(process.env);
 const runtime = new CompressedRuntime(config, logger, clock);
 await runtime.startWorker({ webhooks: false, apiClock: clock.now });
+// The detection bound of every round that planned requests (simulated ms), reported on exit.
+const bounds: number[] = [];
+runtime.batching?.on('round', (report) => {
+  if (report.passRequests > 0 && Number.isFinite(report.boundMs)) bounds.push(report.boundMs);
+});
 const trace = process.env.FLEET_BENCH_TRACE;
 if (trace !== undefined) {
   runtime.batching?.on('round', (report) => {
@@ -26,4 +31,4 @@ await new Promise<void>((resolve) => {
   process.once('SIGINT', () => resolve());
 });
 await runtime.close();
-process.stdout.write(`${JSON.stringify({ totals: runtime.batching?.totals ?? null })}\n`);
+process.stdout.write(`${JSON.stringify({ totals: runtime.batching?.totals ?? null, bounds })}\n`);

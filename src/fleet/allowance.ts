@@ -1,28 +1,48 @@
 import type { BudgetUsage } from '../digitalocean/request-budget.js';
+import { type Pace, projectPace } from './hourly-projection.js';
 
 const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+
+/** What the sweeper expects to need: for how long, and how many requests a minute at most. */
+export interface Demand {
+  horizonMs: number;
+  perMinute: number;
+}
+
+/** With nothing known of the demand, assume the hour is needed in full (steady hourly pace). */
+const UNKNOWN_DEMAND: Demand = { horizonMs: HOUR_MS, perMinute: Number.POSITIVE_INFINITY };
 
 /**
- * How many requests the sweeper may spend now. DigitalOcean's windows slide, so a burst spends
- * capacity that only comes back an hour later; the sweeper therefore paces itself to the hourly
- * limit (a token bucket refilled at the hourly rate, holding at most five minutes of it) and never
- * asks for more than the shared budget has left in either window, nor more than
- * `ratelimit-remaining` leaves after the share kept for other users of the token.
+ * How many requests the sweeper may spend now: a token bucket holding at most five minutes of the
+ * hourly rate, refilled at the pace `projectPace` allows (the minute's allowance while the
+ * projected hour stays within its limit, the hourly rate once it would not). It never asks for more
+ * than the shared budget has left in either window, nor more than `ratelimit-remaining` leaves
+ * after the share kept for other users of the token.
  */
 export class Allowance {
   private tokens: number | undefined;
   private capacity = 0;
   private refilledAt = 0;
+  private lastPace: Pace = { mode: 'hourly', perMinute: 0, projectedHourUse: 0 };
 
   /** `reservedForOthers`: requests per hour the headroom keeps for other users of the token. */
   constructor(private readonly reservedForOthers: number) {}
 
   /** Requests available now, on the clock of DigitalOcean's windows (`apiNow`). */
-  available(usage: BudgetUsage, apiNow: number): number {
+  available(usage: BudgetUsage, apiNow: number, demand: Demand = UNKNOWN_DEMAND): number {
     const hourLimit = usage.hour.limit;
     const capacity = Math.max(2, Math.round(hourLimit / 12));
     this.capacity = capacity;
-    const rate = Math.max(hourLimit - capacity, hourLimit / 2) / HOUR_MS;
+    const pace = projectPace({
+      minute: usage.minute,
+      hour: usage.hour,
+      horizonMs: demand.horizonMs,
+      demandPerMinute: demand.perMinute,
+      reserve: capacity,
+    });
+    this.lastPace = pace;
+    const rate = pace.perMinute / MINUTE_MS;
     if (this.tokens === undefined) this.tokens = capacity;
     else this.tokens = Math.min(capacity, this.tokens + Math.max(0, apiNow - this.refilledAt) * rate);
     this.refilledAt = apiNow;
@@ -35,6 +55,11 @@ export class Allowance {
         : usage.estimatedRemaining - this.reservedForOthers,
     );
     return Math.max(0, Math.floor(Math.min(this.tokens, hard)));
+  }
+
+  /** The pace of the latest `available`: its mode and requests a minute. */
+  get pace(): Pace {
+    return this.lastPace;
   }
 
   /** More than half the burst is unspent: the sweeper can afford to look more often than it must. */

@@ -15,6 +15,8 @@ const PRIOR_WEIGHT = 1;
 /** A kind's history stands in for a type's own until the type has this many samples of its own. */
 const KIND_PRIOR_MIN_SAMPLES = 5;
 const REFRESH_MS = 5_000;
+/** An action still running when its history says this share had ended has outlived what is known. */
+const OUTLIVED = 0.99;
 
 function bucketOf(durationMs: number): number {
   const index = BOUNDS_MS.findIndex((bound) => durationMs <= bound);
@@ -133,6 +135,32 @@ export class DurationLearner {
     const now = this.endedBy(kind, type, elapsedMs);
     if (before >= 1) return 1;
     return Math.min(1, Math.max(0, (now - before) / (1 - before)));
+  }
+
+  /**
+   * How much longer an action seen running `elapsedMs` after its start likely runs: the time by
+   * which it has ended with probability `quantile`, at most `capMs`.
+   */
+  remainingMs(
+    kind: string,
+    type: string | undefined,
+    elapsedMs: number,
+    quantile = 0.9,
+    capMs = 3_600_000,
+  ): number {
+    // Outlived nearly everything learned (a long type whose kind so far saw only short ones end):
+    // the history cannot say how much longer, so assume the longest.
+    if (this.endedBy(kind, type, elapsedMs) >= OUTLIVED) return capMs;
+    // The history holds only actions that ended, so early on it knows the short ones best: an
+    // action is taken to run at least as long again as it has run.
+    const atLeast = Math.min(capMs, elapsedMs);
+    let step = FIRST_BOUND_MS;
+    for (let waited = step; waited < capMs; waited += step) {
+      if (this.endedSince(kind, type, elapsedMs, elapsedMs + waited) >= quantile)
+        return Math.max(atLeast, waited);
+      step *= 1.25;
+    }
+    return capMs;
   }
 
   /** Samples behind a type's estimate, for logs. */

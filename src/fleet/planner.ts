@@ -15,6 +15,16 @@ export interface PlannerTarget {
   page: number | undefined;
   /** Only its own GET can resolve it (the action was seen under another resource, or is not listed). */
   directOnly: boolean;
+  /**
+   * Due before its poll schedule asks (the budget has room to look sooner): it is read only when
+   * its request would end enough waiting (see `splitEarly`).
+   */
+  early?: boolean;
+  /**
+   * The detection delay, in seconds, a look now is expected to end: the chance its action ended
+   * since it was last seen (`value`, for a watch seen before) times half the time since.
+   */
+  delayS?: number;
 }
 
 export interface PlanInput {
@@ -28,7 +38,19 @@ export interface PlanInput {
    * observing): with the burst of the allowance spent, a request should find something ended.
    */
   minWorth?: number;
+  /**
+   * The least expected delay, in seconds summed over its targets, a request made only for early
+   * targets must end (default `EARLY_READ_DELAY_S`).
+   */
+  earlyDelayS?: number;
 }
+
+/**
+ * An early look is worth a request once the actions it would see ended have, in expectation,
+ * waited this many seconds in all. For a page whose watched actions end at λ a second this reads
+ * it every √(2 × 2 s ÷ λ): often for a page where many end, seldom for one where few can.
+ */
+export const EARLY_READ_DELAY_S = 2;
 
 export interface ResourceGroup {
   kind: ResourceKind;
@@ -44,6 +66,8 @@ export interface Plan {
   direct: PlannerTarget[];
   /** Targets not observed this round: the budget is short and others are likelier to have ended. */
   held: PlannerTarget[];
+  /** Early targets not worth a request yet: nothing they share a request with is likely to have ended. */
+  waiting: PlannerTarget[];
   /** Requests the plan expects to make. */
   cost: number;
   /** True when the allowance could not cover every target. */
@@ -67,16 +91,58 @@ const COST = 1;
  * chances that the watches' actions have ended, and the rest wait.
  */
 export function plan(input: PlanInput): Plan {
-  const candidates = candidatesOf(input);
+  const { read, waiting } = splitEarly(input.targets, input.earlyDelayS ?? EARLY_READ_DELAY_S);
+  const candidates = candidatesOf({ ...input, targets: read });
   const minWorth = input.minWorth ?? 0;
   if (minWorth <= 0) {
     const full = greedy(candidates, () => 1, Number.POSITIVE_INFINITY, 0);
-    if (full.cost <= input.allowance) return toPlan(full.chosen, input.targets, full.cost, false);
+    if (full.cost <= input.allowance) return toPlan(full.chosen, read, waiting, full.cost, false);
   }
   const weighted = greedy(candidates, (target) => target.value, input.allowance, minWorth);
-  const result = toPlan(weighted.chosen, input.targets, weighted.cost, true);
+  const result = toPlan(weighted.chosen, read, waiting, weighted.cost, true);
   result.short = result.held.length > 0;
   return result;
+}
+
+/**
+ * Which early targets to read now. A page is read anyway when it holds a target its schedule
+ * wants looked at (the early ones on it come along for free); otherwise a page, or a target's own
+ * GET, is read early only when the delay it would end (each watched action's chance of having
+ * ended since last seen, times half the time since) adds up to `minDelayS`. So pages where many
+ * actions are likely to have ended are re-read first and most often (as often as the budget
+ * allows), and pages whose actions cannot have ended yet (by learned durations) are not read.
+ */
+export function splitEarly(
+  targets: readonly PlannerTarget[],
+  minDelayS: number,
+): { read: PlannerTarget[]; waiting: PlannerTarget[] } {
+  if (!targets.some((target) => target.early)) return { read: [...targets], waiting: [] };
+  const pages = new Map<number, { worth: number; scheduled: boolean }>();
+  for (const target of targets) {
+    if (target.directOnly || target.page === undefined) continue;
+    const page = pages.get(target.page) ?? { worth: 0, scheduled: false };
+    page.worth += target.delayS ?? target.value;
+    page.scheduled ||= target.early !== true;
+    pages.set(target.page, page);
+  }
+  const read: PlannerTarget[] = [];
+  const waiting: PlannerTarget[] = [];
+  for (const target of targets) {
+    const page = target.directOnly || target.page === undefined ? undefined : pages.get(target.page);
+    const worth = page?.worth ?? target.delayS ?? target.value;
+    if (target.early !== true || page?.scheduled === true || worth >= minDelayS) read.push(target);
+    else waiting.push(target);
+  }
+  return { read, waiting };
+}
+
+/**
+ * The cheaper way to observe `watched` due actions sharing one listing page for the same
+ * promptness: the page when it answers two or more (one request instead of several GETs), a GET
+ * when it answers one (same cost, and a GET cannot miss an action that moved pages).
+ */
+export function cheaperRequest(watchedOnPage: number): 'page' | 'get' {
+  return watchedOnPage >= 2 ? 'page' : 'get';
 }
 
 function candidatesOf(input: PlanInput): Candidate[] {
@@ -98,9 +164,8 @@ function candidatesOf(input: PlanInput): Candidate[] {
       resources.set(key, group);
     }
   }
-  // One target alone never justifies a page: its own GET costs the same and cannot miss.
   for (const [page, members] of pages) {
-    if (members.length >= 2) candidates.push({ kind: 'page', page, members, rank: 0 });
+    if (cheaperRequest(members.length) === 'page') candidates.push({ kind: 'page', page, members, rank: 0 });
   }
   for (const group of resources.values()) {
     if (group.targets.length >= 2)
@@ -160,8 +225,14 @@ function insertSorted<T>(items: T[], item: T, compare: (a: T, b: T) => number): 
   items.splice(low, 0, item);
 }
 
-function toPlan(chosen: Candidate[], targets: readonly PlannerTarget[], cost: number, short: boolean): Plan {
-  const result: Plan = { pages: new Map(), resources: [], direct: [], held: [], cost, short };
+function toPlan(
+  chosen: Candidate[],
+  targets: readonly PlannerTarget[],
+  waiting: PlannerTarget[],
+  cost: number,
+  short: boolean,
+): Plan {
+  const result: Plan = { pages: new Map(), resources: [], direct: [], held: [], waiting, cost, short };
   const assigned = new Set<string>();
   for (const candidate of chosen) {
     const members = candidate.members.filter((target) => !assigned.has(target.watchId));

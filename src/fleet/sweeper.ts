@@ -15,6 +15,7 @@ import { AccountSweep } from './account-sweep.js';
 import { Allowance } from './allowance.js';
 import type { DurationLearner } from './duration-learner.js';
 import { type FleetKeys, fleetKeys } from './fleet-keys.js';
+import { detectionBoundMs } from './hourly-projection.js';
 import { Lease } from './lease.js';
 import { ListingModel, type ListingSnapshot } from './listing-model.js';
 import {
@@ -67,6 +68,18 @@ export interface SweepReport {
   held: number;
   /** True when the budget could not cover every due watch. */
   short: boolean;
+  /** Due watches looked at only if likely ended (the budget allows looking sooner than their schedule), left for later. */
+  waiting: number;
+  /**
+   * The best detection the budget allows now, in ms: one read of every page holding watched
+   * actions in progress (and every watch only its own GET sees) at `perMinute`.
+   */
+  boundMs: number;
+  /** Requests one such pass takes. */
+  passRequests: number;
+  /** The pace the budget allows now (`burst`: the minute's allowance; `hourly`: paced so the hour lasts). */
+  pace: 'burst' | 'hourly';
+  perMinute: number;
   /** Watched actions observed by this round's lists, due or not. */
   observed: number;
   /** Watches promoted to finish now, their action seen ended. */
@@ -87,6 +100,11 @@ export function emptySweepReport(profile: string): SweepReport {
     direct: 0,
     held: 0,
     short: false,
+    waiting: 0,
+    boundMs: 0,
+    passRequests: 0,
+    pace: 'hourly',
+    perMinute: 0,
     observed: 0,
     promoted: 0,
   };
@@ -110,6 +128,8 @@ interface DueWatch {
   entry: Registration;
   observation: Observation | undefined;
   interval: number;
+  /** When its poll schedule wants it observed (a look before then is early). */
+  scheduledAt: number;
 }
 
 /**
@@ -144,6 +164,21 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   private roundDue: string[] = [];
   /** Whether the last round left budget to spare (see `targetInterval`). */
   private spare = false;
+  /** The shortest useful time between reads of one page: the detection bound, or the minimum interval. */
+  private cycleMs = 0;
+  /** Pages that held due watched actions lately, with when; their count is the pass behind the bound. */
+  private readonly watchedPages = new Map<number, number>();
+  /**
+   * Per kind and type, the start (API clock) of the youngest watched action due lately, and when
+   * it was last due: a round's due set may hold only short actions while long ones wait for a
+   * later round, so the horizon is taken over all of these.
+   */
+  private readonly youngest = new Map<
+    string,
+    { kind: string; type: string | undefined; startedAt: number; seenAt: number }
+  >();
+  /** Both clocks when this sweeper began, to convert spans between them (see `apiRate`). */
+  private readonly startedAt = { wall: Date.now(), api: 0 };
   /** Set when DigitalOcean refused this token a list (401/403): this process sweeps no more. */
   private refused: string | undefined;
 
@@ -160,6 +195,18 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
       }),
     );
     this.allowance = new Allowance(options.reservedForOthers);
+    this.startedAt.api = options.apiClock();
+  }
+
+  /**
+   * API-clock milliseconds per wall-clock millisecond: 1 against DigitalOcean, more when the
+   * benchmark compresses time. Rates and bounds are counted on the API's clock (its windows), the
+   * poll schedule and the ticks on the wall clock.
+   */
+  private apiRate(now: number): number {
+    const wall = now - this.startedAt.wall;
+    if (wall < 500) return 1;
+    return Math.max(1e-3, (this.options.apiClock() - this.startedAt.api) / wall);
   }
 
   get profile(): string {
@@ -196,7 +243,8 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     await this.options.learner.refresh();
     const now = Date.now();
     if (now - this.prunedAt >= PRUNE_EVERY_MS) await this.prune(now);
-    const due = await this.registry.dueBy(now + this.options.tickMs, MAX_DUE_PER_ROUND);
+    // Due within half a tick: each watch is taken by the round nearest its time, not a tick early.
+    const due = await this.registry.dueBy(now + this.options.tickMs / 2, MAX_DUE_PER_ROUND);
     this.roundDue = due.map((entry) => entry.watchId);
     const report = due.length === 0 ? undefined : await this.round(this.roundDue);
     this.roundDue = [];
@@ -290,12 +338,16 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
         continue;
       }
       const interval = this.targetInterval(observation?.action ?? null, entry.enqueuedAt, now);
+      const scheduledAt =
+        observation === undefined
+          ? now
+          : observation.observedAt + this.scheduledInterval(observation.action, entry.enqueuedAt, now);
       if (entry.deadlineAt <= now) {
         // Its job times out by itself; nothing to spend on it.
         due.set(watchId, now + this.options.sleepMs);
         continue;
       }
-      if (observation !== undefined && observation.observedAt + interval > now + this.options.tickMs) {
+      if (observation !== undefined && observation.observedAt + interval > now + this.options.tickMs / 2) {
         // Observed recently enough (by its own GET, or a list since this round was read).
         due.set(watchId, observation.observedAt + interval);
         continue;
@@ -305,13 +357,19 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
         due.set(watchId, directUntil);
         continue;
       }
-      watches.set(watchId, { watchId, ref, entry, observation, interval });
+      watches.set(watchId, { watchId, ref, entry, observation, interval, scheduledAt });
+      const value = this.worthOf(ref, observation, entry, now, apiNow);
       targets.push({
+        early: scheduledAt > now + this.options.tickMs / 2,
+        delayS:
+          observation === undefined
+            ? undefined
+            : (value * Math.max(0, apiNow - observation.apiObservedAt)) / 2000,
         watchId,
         actionId: ref.actionId,
         kind: ref.kind,
         resourceId: ref.resourceId,
-        value: this.worthOf(ref, observation, entry, now, apiNow),
+        value,
         page: undefined,
         directOnly: seen !== undefined && observation === undefined,
       });
@@ -326,8 +384,18 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
 
     this.estimatePages(targets, positions, now);
     const usage = await this.options.budget.usage();
-    report.allowance = this.allowance.available(usage, apiNow);
+    report.passRequests = this.passRequests(targets, now);
+    const fastestCycleMs = Math.max(this.options.schedule.minIntervalMs, this.options.tickMs);
+    const apiRate = this.apiRate(now);
+    report.allowance = this.allowance.available(usage, apiNow, {
+      horizonMs: this.horizonMs(targets, watches, now, apiNow, apiRate),
+      perMinute: (report.passRequests * 60_000) / (fastestCycleMs * apiRate),
+    });
+    report.pace = this.allowance.pace.mode;
+    report.perMinute = this.allowance.pace.perMinute;
+    report.boundMs = detectionBoundMs(report.passRequests, report.perMinute);
     this.spare = this.allowance.plentiful;
+    this.cycleMs = Math.max(fastestCycleMs, report.boundMs / apiRate);
     const chosen = plan({
       targets,
       allowance: report.allowance,
@@ -339,6 +407,14 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     for (const target of chosen.held) {
       const watch = watches.get(target.watchId) as DueWatch;
       due.set(target.watchId, now + Math.max(this.options.tickMs, watch.interval / 2));
+    }
+    report.waiting = chosen.waiting.length;
+    for (const target of chosen.waiting) {
+      const watch = watches.get(target.watchId) as DueWatch;
+      due.set(
+        target.watchId,
+        Math.min(watch.scheduledAt, now + Math.max(this.options.tickMs, this.cycleMs / 2)),
+      );
     }
     const direct = new Set(chosen.direct.map((target) => target.watchId));
 
@@ -407,7 +483,72 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     this.allowance.spend(report.pagesRead + report.resourceListsRead + report.direct);
     await this.registry.setDue(due);
     if (report.short) this.logShort(report);
+    this.logRound(report);
     return report;
+  }
+
+  /**
+   * Requests one pass over every watched action in progress takes: each page that held due
+   * watched actions within the longest poll interval, plus each watch only its own GET sees.
+   */
+  private passRequests(targets: readonly PlannerTarget[], now: number): number {
+    let singles = 0;
+    for (const target of targets) {
+      if (target.page === undefined || target.directOnly) singles++;
+      else this.watchedPages.set(target.page, now);
+    }
+    for (const [page, seenAt] of this.watchedPages) {
+      if (seenAt < now - this.options.schedule.maxIntervalMs) this.watchedPages.delete(page);
+    }
+    return this.watchedPages.size + singles;
+  }
+
+  /**
+   * How long the watches will likely need looks: the longest of the times by which, from the
+   * learned durations as they stand now, the youngest action of each kind and type due lately
+   * (within two of the longest intervals) has ended, nine times in ten.
+   */
+  private horizonMs(
+    targets: readonly PlannerTarget[],
+    watches: Map<string, DueWatch>,
+    now: number,
+    apiNow: number,
+    apiRate: number,
+  ): number {
+    for (const target of targets) {
+      const watch = watches.get(target.watchId) as DueWatch;
+      const action = watch.observation?.action;
+      const started = action?.started_at ? Date.parse(action.started_at) : Number.NaN;
+      const startedAt = Number.isNaN(started) ? apiNow - (now - watch.entry.enqueuedAt) * apiRate : started;
+      const key = `${target.kind}:${action?.type ?? ''}`;
+      const known = this.youngest.get(key);
+      if (known === undefined || startedAt >= known.startedAt)
+        this.youngest.set(key, { kind: target.kind, type: action?.type, startedAt, seenAt: now });
+    }
+    let horizon = 0;
+    for (const [key, { kind, type, startedAt, seenAt }] of this.youngest) {
+      if (seenAt < now - 2 * this.options.schedule.maxIntervalMs) this.youngest.delete(key);
+      else horizon = Math.max(horizon, this.options.learner.remainingMs(kind, type, apiNow - startedAt));
+    }
+    return horizon;
+  }
+
+  private logRound(report: SweepReport): void {
+    this.options.logger.debug(
+      {
+        profile: report.profile,
+        due: report.due,
+        pagesRead: report.pagesRead,
+        direct: report.direct,
+        held: report.held,
+        waiting: report.waiting,
+        pace: report.pace,
+        perMinute: Math.round(report.perMinute * 10) / 10,
+        passRequests: report.passRequests,
+        boundMs: Math.round(report.boundMs),
+      },
+      'sweep round',
+    );
   }
 
   /** Pages for every target the account listing can reach; page 1 while its order is unknown. */
@@ -610,14 +751,19 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   }
 
   /**
-   * How fresh the sweep keeps a watch: the core schedule's interval for the action's age, or half
-   * of it (not below the minimum) while the budget has plenty to spare, since spare requests buy
-   * earlier detection and nothing else.
+   * How often the sweep considers a watch: its schedule's interval, or while the budget has plenty
+   * to spare, as often as a full pass of the pages allows (not below the minimum interval), since
+   * spare requests buy earlier detection and nothing else. A look sooner than the schedule asks is
+   * early: made only when the page is likely to hold newly ended actions (see `splitEarly`).
    */
   private targetInterval(action: Action | null, enqueuedAt: number, now: number): number {
-    const schedule = this.options.schedule;
-    const interval = baseInterval(schedule, actionAgeMs(action, new Date(enqueuedAt).toISOString(), now));
-    return this.spare ? Math.max(schedule.minIntervalMs, interval / 2) : interval;
+    const interval = this.scheduledInterval(action, enqueuedAt, now);
+    return this.spare ? Math.min(interval, this.cycleMs) : interval;
+  }
+
+  /** The core schedule's interval for the action's age. */
+  private scheduledInterval(action: Action | null, enqueuedAt: number, now: number): number {
+    return baseInterval(this.options.schedule, actionAgeMs(action, new Date(enqueuedAt).toISOString(), now));
   }
 
   /** Every watched action id with its watches, read again at most once a second. */

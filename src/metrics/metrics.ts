@@ -64,6 +64,8 @@ export class Metrics {
   private eventFeed: EventFeedSource | undefined;
   /** The feed's totals at the previous scrape: its counters move by the difference. */
   private feedCounted = { dispatched: 0, dropped: 0 };
+  private readonly detectionBound: Gauge<'profile'>;
+  private readonly sweepRate: Gauge<'profile' | 'pace'>;
   private readonly queues = new Map<string, JobCountSource>();
   private readonly deliveryWorkers = new WeakSet<Worker>();
   private readonly sweepSources = new WeakSet<SweepRoundSource>();
@@ -198,6 +200,18 @@ export class Metrics {
       registers,
       collect: () => this.collectEventFeedLag(),
     });
+    this.detectionBound = new Gauge({
+      name: 'actionwatch_fleet_detection_bound_seconds',
+      help: 'The best detection the request budget allows now: one read of every listing page holding watched actions in progress (plus their own GETs) at the allowed rate. Compare with actionwatch_detection_latency_seconds.',
+      labelNames: ['profile'],
+      registers,
+    });
+    this.sweepRate = new Gauge({
+      name: 'actionwatch_fleet_requests_per_minute_allowed',
+      help: 'Requests a minute the latest planning round could spend, by pace: burst (the minute limit, the projected hour stays within its limit) or hourly (paced so the hour lasts).',
+      labelNames: ['profile', 'pace'],
+      registers,
+    });
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -247,6 +261,9 @@ export class Metrics {
     if (report.promoted > 0) this.sweepPromoted.inc({ profile }, report.promoted);
     if (report.listFailure !== undefined) this.listFailures.inc({ profile });
     this.heldWatches.set({ profile }, report.held);
+    if (Number.isFinite(report.boundMs)) this.detectionBound.set({ profile }, report.boundMs / 1000);
+    this.sweepRate.remove({ profile, pace: report.pace === 'burst' ? 'hourly' : 'burst' });
+    this.sweepRate.set({ profile, pace: report.pace }, report.perMinute);
   }
 
   /** Reports this process's event feed on every scrape. */

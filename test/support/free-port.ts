@@ -1,0 +1,13 @@
+import net from 'node:net';
+
+/** A loopback port nothing listens on (just released by the OS): for a server to start on, or to be refused. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
