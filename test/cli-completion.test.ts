@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandPaths } from '../src/cli/completion.js';
 import { buildProgram } from '../src/cli/program.js';
-import { expectOneLineFailure, runCli } from './support/cli.js';
+import { CLI, expectOneLineFailure, runCli } from './support/cli.js';
 import { TempDir } from './support/temp-dir.js';
 
 function installed(shell: string): boolean {
@@ -38,6 +38,15 @@ describe('actionwatch completion bash|zsh|fish', () => {
   });
 
   afterAll(() => temp.remove());
+
+  it('ends quietly with exit 0 when its reader closes the pipe early (`| true`, `| head`)', () => {
+    // The pipeline's first exit status, as bash keeps it.
+    const status = '$' + '{PIPESTATUS[0]}';
+    const result = spawnSync('bash', ['-c', `node "${CLI}" completion zsh | true; echo "${status}" >&2`], {
+      encoding: 'utf8',
+    });
+    expect(result.stderr.trim()).toBe('0');
+  });
 
   it.each(['bash', 'zsh', 'fish'])(
     'the %s script names every command and every option of the program',

@@ -12,6 +12,13 @@ import { buildProgram } from './program.js';
 
 loadDotenv({ quiet: true });
 
+// A reader that stops early (`actionwatch list | head`) closes the pipe: that ends the output, it
+// is not a failure, and it must not print a stack.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? EXIT.ok);
+});
+
 try {
   await oneLineErrors(buildProgram()).parseAsync(process.argv);
 } catch (error) {
