@@ -25,10 +25,7 @@ describe('every command proves its Redis usable before writing', () => {
   beforeAll(async () => {
     stack = await startStack({ name: 'redis-preflight' });
     if (hasRedisServer)
-      evicting = await startPrivateRedis(
-        ['--requirepass', 'pw-16a', '--maxmemory-policy', 'allkeys-lru'],
-        'pw-16a',
-      );
+      evicting = await startPrivateRedis(['--requirepass', 'pw-16a', '--maxmemory-policy', 'allkeys-lru']);
   });
 
   afterAll(async () => {

@@ -1,11 +1,12 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
+import { HAS_REDIS_SERVER, RedisServers } from './redis-servers.js';
 import { TempDir } from './temp-dir.js';
 
 export { freePort };
 
-export const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+export const hasRedisServer = HAS_REDIS_SERVER;
 
 export interface PrivateRedis {
   port: number;
@@ -16,36 +17,10 @@ export interface PrivateRedis {
  * A redis-server of the test's own, configured by `args` (e.g. --requirepass), for what the
  * shared server must not be changed for; in a temporary folder, without persistence.
  */
-export async function startPrivateRedis(args: string[], password?: string): Promise<PrivateRedis> {
-  const dir = new TempDir('aw-redis');
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir.path,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      ...args,
-    ],
-    { stdio: 'ignore' },
-  );
-  await answering(port, password);
-  return {
-    port,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-      dir.remove();
-    },
-  };
+export async function startPrivateRedis(args: string[]): Promise<PrivateRedis> {
+  const servers = new RedisServers('redis');
+  const server = await servers.server('private', { args });
+  return { port: server.port, stop: () => servers.close() };
 }
 
 async function answering(port: number, password: string | undefined): Promise<void> {
