@@ -1,5 +1,26 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { fleetKeys } from '../src/fleet/fleet-keys.js';
+import type { Runtime } from '../src/runtime.js';
 import { type Stack, startStack, until } from './support/stack.js';
+
+/** Sweeper rounds and short rounds of every batched runtime (whichever holds the lease sweeps). */
+function fleetTotals(runtimes: readonly Runtime[]) {
+  let rounds = 0;
+  let shortRounds = 0;
+  for (const runtime of runtimes) {
+    rounds += runtime.batching?.totals.rounds ?? 0;
+    shortRounds += runtime.batching?.totals.shortRounds ?? 0;
+  }
+  return { rounds, shortRounds };
+}
+
+function dropletWatches(stack: Stack, count: number, firstResourceId: number) {
+  return Array.from({ length: count }, (_, i) => {
+    const resourceId = firstResourceId + i;
+    const action = stack.simulator.createAction({ kind: 'droplet', resourceId, durationMs: 60_000 });
+    return { kind: 'droplet' as const, resourceId, actionId: action.id };
+  });
+}
 
 describe('one request budget shared by every worker (real Redis, simulator at DigitalOcean’s limits)', () => {
   let stack: Stack;
@@ -16,37 +37,53 @@ describe('one request budget shared by every worker (real Redis, simulator at Di
     const { simulator, runtime } = stack;
     // 400 watches of actions running for a minute, each on a droplet of its own: one GET per poll
     // every 200 ms would be 2,000 requests a second.
-    const refs = Array.from({ length: 400 }, (_, i) => {
-      const action = simulator.createAction({ kind: 'droplet', resourceId: 1_000 + i, durationMs: 60_000 });
-      return { kind: 'droplet' as const, resourceId: 1_000 + i, actionId: action.id };
-    });
-    await runtime.watches.watchMany(refs);
+    await runtime.watches.watchMany(dropletWatches(stack, 400, 1_000));
     // A worker polling directly spends the budget's minute (250 less 10 % headroom) within a second…
-    await stack.another({ OBSERVE_MODE: 'direct' }).startWorker({ concurrency: 20 });
+    const direct = await stack.another({ OBSERVE_MODE: 'direct' }).startWorker({ concurrency: 20 });
+    const paused = new Promise((resolve) => direct.once('paused', resolve));
     await until(async () => ((await runtime.budget().usage()).minute.used >= 150 ? true : undefined), 20_000);
     // …while two batched workers join in, their planners drawing on the same budget.
-    await runtime.startWorker({ concurrency: 20 });
-    await stack.another({ OBSERVE_MODE: 'batched' }).startWorker({ concurrency: 20 });
+    const batched = [runtime, stack.another({ OBSERVE_MODE: 'batched' })];
+    for (const each of batched) await each.startWorker({ concurrency: 20 });
     await until(async () => ((await runtime.budget().usage()).minute.used >= 225 ? true : undefined), 20_000);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Once the direct worker has been refused (it pauses the queue until the minute frees) and the
+    // sweeper has planned ten more rounds against the spent budget…
+    await paused;
+    const roundsAtLimit = fleetTotals(batched).rounds;
+    await until(() => (fleetTotals(batched).rounds >= roundsAtLimit + 10 ? true : undefined), 20_000);
     const stats = simulator.stats();
-    // …and then nothing more is sent: no process of the three oversteps it, so DigitalOcean never says 429.
+    // …nothing more has been sent: no process of the three oversteps it, so DigitalOcean never says 429.
     expect(stats.rateLimited).toBe(0);
     expect(stats.totalRequests).toBeLessThanOrEqual(225);
     expect((await runtime.budget().usage()).minute.used).toBe(stats.totalRequests);
-    // Watches that arrive while the minute is spent cannot be observed yet (those already seen may
-    // simply be scheduled later): the planner holds them back for want of budget, and says so.
-    const late = Array.from({ length: 50 }, (_, i) => {
-      const action = simulator.createAction({ kind: 'droplet', resourceId: 2_000 + i, durationMs: 60_000 });
-      return { kind: 'droplet' as const, resourceId: 2_000 + i, actionId: action.id };
+  }, 90_000);
+
+  it('watches that arrive while the minute is spent are held by the planner, which says so and sends nothing', async () => {
+    stack = await startStack({
+      name: 'fleet-budget-held',
+      simulator: { rateLimit: { perMinute: 250, perHour: 5000 } },
+      env: { OBSERVE_MODE: 'batched' },
     });
-    await runtime.watches.watchMany(late);
+    const { simulator, runtime } = stack;
+    await runtime.startWorker({ concurrency: 20 });
+    // The sweeper is up and tells watches to wait for it…
+    const healthy = fleetKeys(stack.prefix, 'default').healthy;
+    await until(async () => ((await runtime.redis.exists(healthy)) === 1 ? true : undefined), 10_000);
+    // …when another user of the token (a `run`, another tool) spends the minute, less its headroom.
+    const budget = runtime.budget();
+    for (let i = 0; i < 225; i++) await budget.acquire({ maxWaitMs: 0 });
+    await expect(budget.acquire({ maxWaitMs: 0 })).rejects.toThrow();
+
+    await runtime.watches.watchMany(dropletWatches(stack, 50, 2_000));
     const short = await until(
       () => stack.logs.find((line) => String(line.msg).startsWith('request budget short'))[0],
-      30_000,
+      20_000,
     );
+    // Held for want of budget, every one of them: none could be observed, and none was asked for.
     expect(short).toMatchObject({ profile: 'default', held: expect.any(Number) });
-    expect(runtime.batching?.totals.shortRounds).toBeGreaterThan(0);
-    // Each wait above is on a signal; on a loaded machine they add up past the default 30 s.
-  }, 90_000);
+    expect(short?.held).toBeGreaterThan(0);
+    expect(short?.held).toBe(short?.due);
+    expect(fleetTotals([runtime]).shortRounds).toBeGreaterThan(0);
+    expect(simulator.stats().totalRequests).toBe(0);
+  }, 60_000);
 });
