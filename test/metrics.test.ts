@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fleetKeys } from '../src/fleet/fleet-keys.js';
 import { emptySweepReport, type SweepReport } from '../src/fleet/sweeper.js';
 import { startMetricsServer } from '../src/http/metrics-server.js';
 import { Metrics } from '../src/metrics/metrics.js';
@@ -151,12 +152,18 @@ describe('Metrics', () => {
   it('a batched worker started with metrics reports its sweeps', async () => {
     stack = await startStack({ name: 'metrics-fleet', env: { OBSERVE_MODE: 'batched' } });
     const metrics = new Metrics();
+    await stack.runtime.startWorker({ metrics });
+    // Once the sweeper is up, the watches wait for its sweeps rather than GET on their own; the
+    // actions end only after a sweep has seen them running, however slow the machine is.
+    const healthy = fleetKeys(stack.prefix, 'default').healthy;
+    await until(async () => ((await stack?.runtime.redis.exists(healthy)) === 1 ? true : undefined));
     const refs = [1, 2, 3].map((resourceId) => {
-      const action = stack?.simulator.createAction({ kind: 'droplet', resourceId, durationMs: 300 });
+      const action = stack?.simulator.createAction({ kind: 'droplet', resourceId, durationMs: 3_600_000 });
       return { kind: 'droplet' as const, resourceId, actionId: action?.id as number };
     });
     const results = await stack.runtime.watches.watchMany(refs);
-    await stack.runtime.startWorker({ metrics });
+    await until(() => ((stack?.simulator.stats().byRoute['GET /v2/actions'] ?? 0) >= 1 ? true : undefined));
+    for (const ref of refs) stack.simulator.finishAction(ref.actionId, 'completed');
     for (const { watch } of results) {
       expect((await stack.runtime.waitForOutcome(watch.id, { timeoutMs: 15_000 }))?.outcome).toBe(
         'completed',

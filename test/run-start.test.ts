@@ -116,7 +116,13 @@ describe('actionwatch run: start an action and watch it', () => {
   });
 
   it('a busy droplet (422 pending event) is reported in one clear line, and nothing is watched', async () => {
-    stack.simulator.createAction({ kind: 'droplet', resourceId: 4002, type: 'resize', durationMs: 3_000 });
+    // Busy for the whole test, however slowly the CLI starts.
+    stack.simulator.createAction({
+      kind: 'droplet',
+      resourceId: 4002,
+      type: 'resize',
+      durationMs: 3_600_000,
+    });
     const watchesBefore = (await stack.runtime.watches.list()).watches.length;
     const result = await runCli(['run', 'droplet', '4002', 'reboot'], env);
     expect(result.code).toBe(1);
