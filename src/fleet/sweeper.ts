@@ -9,7 +9,7 @@ import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors/d
 import type { Logger } from '../logging/logger.js';
 import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { outcomeKey, watchQueuePrefix } from '../watches/keys.js';
-import { actionAgeMs, baseInterval } from '../watches/schedule.js';
+import { intervalFor, sweepInterval } from '../watches/schedule.js';
 import { type ActionRef, parseWatchId } from '../watches/watch-ref.js';
 import { AccountSweep } from './account-sweep.js';
 import { Allowance } from './allowance.js';
@@ -750,20 +750,13 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     );
   }
 
-  /**
-   * How often the sweep considers a watch: its schedule's interval, or while the budget has plenty
-   * to spare, as often as a full pass of the pages allows (not below the minimum interval), since
-   * spare requests buy earlier detection and nothing else. A look sooner than the schedule asks is
-   * early: made only when the page is likely to hold newly ended actions (see `splitEarly`).
-   */
   private targetInterval(action: Action | null, enqueuedAt: number, now: number): number {
-    const interval = this.scheduledInterval(action, enqueuedAt, now);
-    return this.spare ? Math.min(interval, this.cycleMs) : interval;
+    const cadence = { spare: this.spare, cycleMs: this.cycleMs };
+    return sweepInterval(this.options.schedule, cadence, action, enqueuedAt, now);
   }
 
-  /** The core schedule's interval for the action's age. */
   private scheduledInterval(action: Action | null, enqueuedAt: number, now: number): number {
-    return baseInterval(this.options.schedule, actionAgeMs(action, new Date(enqueuedAt).toISOString(), now));
+    return intervalFor(this.options.schedule, action, enqueuedAt, now);
   }
 
   /** Every watched action id with its watches, read again at most once a second. */
