@@ -15,6 +15,7 @@ import {
   worthOf,
 } from '../src/fleet/due-watches.js';
 import { ListHealth } from '../src/fleet/list-health.js';
+import { PER_PAGE, parseListingSnapshot } from '../src/fleet/list-reader.js';
 import { ListingModel } from '../src/fleet/listing-model.js';
 import { MAX_MISSED_ROUNDS, MissedRounds } from '../src/fleet/missed-rounds.js';
 import type { Observation } from '../src/fleet/observation-store.js';
@@ -240,6 +241,26 @@ function usage(overrides: Partial<BudgetUsage> = {}): BudgetUsage {
     ...overrides,
   } as BudgetUsage;
 }
+
+describe('the kept listing model', () => {
+  it('reads back what a model learned, and nothing from a record that is not a snapshot', () => {
+    const model = new ListingModel(PER_PAGE);
+    const actions = Array.from({ length: 200 }, (_, i) => running(1000 - i));
+    model.learn({ actions, total: 1000, page: 1, perPage: PER_PAGE, links: { next: 'p2' } }, NOW);
+    const kept = parseListingSnapshot(JSON.stringify(model.snapshot()));
+    expect(kept).toEqual(model.snapshot());
+    expect(new ListingModel(PER_PAGE, kept).estimatePages([{ actionId: 990 }], NOW)).toEqual(
+      model.estimatePages([{ actionId: 990 }], NOW),
+    );
+    const blank = new ListingModel(PER_PAGE).snapshot();
+    expect(parseListingSnapshot(JSON.stringify(blank))).toEqual(blank);
+    expect(parseListingSnapshot('{')).toBeUndefined();
+    expect(
+      parseListingSnapshot(JSON.stringify({ order: 'sideways', orderSeenAt: 0, anchors: [] })),
+    ).toBeUndefined();
+    expect(parseListingSnapshot(JSON.stringify({ orderSeenAt: 0, anchors: [[1, 2]] }))).toBeUndefined();
+  });
+});
 
 describe('sweep pacer: the budget of a round, and the cadence it leaves', () => {
   const pacer = () =>

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
 import type { ResourceKind } from '../digitalocean/models.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
@@ -134,14 +135,32 @@ export class ListReader {
   }
 }
 
+/** A kept `ListingSnapshot` (JSON leaves out an unknown order or total). */
+const listingSnapshotSchema = z.object({
+  order: z.enum(['oldest-first', 'newest-first', 'unsorted']).optional(),
+  total: z.number().optional(),
+  totalSeenAt: z.number().optional(),
+  growthPerMs: z.number().optional(),
+  orderSeenAt: z.number(),
+  anchors: z.array(z.tuple([z.number(), z.number(), z.number()])),
+});
+
 /** What the sweepers learned about GET /v2/actions, or a blank model if nothing (readable) is kept. */
 export async function loadListingModel(redis: Redis, key: string): Promise<ListingModel> {
   const json = await redis.get(key);
-  if (json === null) return new ListingModel(PER_PAGE);
+  const snapshot = json === null ? undefined : parseListingSnapshot(json);
+  return new ListingModel(PER_PAGE, snapshot);
+}
+
+/** A kept snapshot, or undefined when it is not one (a blank model is then used). */
+export function parseListingSnapshot(json: string): ListingSnapshot | undefined {
   try {
-    return new ListingModel(PER_PAGE, JSON.parse(json) as ListingSnapshot);
+    const parsed = listingSnapshotSchema.safeParse(JSON.parse(json));
+    if (!parsed.success) return undefined;
+    const { order, total, ...rest } = parsed.data;
+    return { order, total, ...rest };
   } catch {
-    return new ListingModel(PER_PAGE);
+    return undefined;
   }
 }
 
