@@ -16,6 +16,7 @@ import { InputError } from '../errors/input-error.js';
 import type { Logger } from '../logging/logger.js';
 import { type ActionStarter, RunKeyBusyError } from '../runs/action-starter.js';
 import { describeRun, type RunSpec } from '../runs/run-request.js';
+import { chainCheckDelay } from '../watches/schedule.js';
 import type { WatchQueue } from '../watches/watch-queue.js';
 import {
   type ChainOutcome,
@@ -55,7 +56,6 @@ export interface ChainProcessorEvents {
 
 /** How long a completed snapshot's image may take to show up in the droplet's snapshot list. */
 const SNAPSHOT_LOOKUP_MS = 2 * 60_000;
-const MAX_CHECK_DELAY_MS = 5_000;
 const MAX_BUSY_DELAY_MS = 30_000;
 
 type StartResult =
@@ -361,8 +361,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
 
   /** Re-check often at first, then less: a chain waits on actions that take seconds to hours. */
   private checkDelay(step: StepState): number {
-    const elapsed = this.now() - (Date.parse(step.startedAt ?? '') || this.now());
-    return Math.min(MAX_CHECK_DELAY_MS, Math.max(this.options.schedule.minIntervalMs, elapsed * 0.1));
+    return chainCheckDelay(this.options.schedule, step.startedAt, this.now());
   }
 
   private async finish(

@@ -61,20 +61,8 @@ export class AccountSweep {
     while (remaining.size > 0 && result.reads < maxReads) {
       const choice = this.nextPage(remaining, read, result);
       if (choice === undefined) break;
-      let listing: ActionPage;
-      try {
-        listing = await this.client.listActions({
-          page: choice.page,
-          perPage: this.model.perPage,
-          retries: 0,
-          ...(signal === undefined ? {} : { signal }),
-        });
-      } catch (error) {
-        if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError)
-          result.outOfBudget = true;
-        else result.failure = error;
-        break;
-      }
+      const listing = await this.readPage(choice.page, result, signal);
+      if (listing === undefined) break;
       result.reads++;
       read.add(choice.page);
       const lesson = this.model.learn(listing, this.now());
@@ -90,26 +78,60 @@ export class AccountSweep {
         result.conflict = lesson.conflict;
         break;
       }
-      const range = lesson.idRange;
-      for (const [id, target] of [...remaining]) {
-        if (range !== undefined && id >= range[0] && id <= range[1]) {
-          result.absent.add(id);
-          remaining.delete(id);
-          continue;
-        }
-        if (!choice.expected.has(id)) continue;
-        // It should have been here: a recorded position is stale; search by anchors instead.
-        target.position = undefined;
-        const missed = (misses.get(id) ?? 0) + 1;
-        misses.set(id, missed);
-        if (missed >= MAX_MISSES) {
-          result.gaveUp.add(id);
-          remaining.delete(id);
-        }
-      }
+      this.afterMisses(lesson.idRange, choice.expected, remaining, misses, result);
     }
     for (const id of remaining.keys()) result.notReached.add(id);
     return result;
+  }
+
+  /** One page, or undefined when the request failed or the budget refused it (noted in `result`). */
+  private async readPage(
+    page: number,
+    result: AccountSweepResult,
+    signal: AbortSignal | undefined,
+  ): Promise<ActionPage | undefined> {
+    try {
+      return await this.client.listActions({
+        page,
+        perPage: this.model.perPage,
+        retries: 0,
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (error) {
+      if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError)
+        result.outOfBudget = true;
+      else result.failure = error;
+      return undefined;
+    }
+  }
+
+  /**
+   * After a page: targets within its id range that it did not show are absent; a target it was
+   * expected to hold is searched for by anchors from now on, and given up after `MAX_MISSES`.
+   */
+  private afterMisses(
+    range: [number, number] | undefined,
+    expected: ReadonlySet<number>,
+    remaining: Map<number, SweepTarget>,
+    misses: Map<number, number>,
+    result: AccountSweepResult,
+  ): void {
+    for (const [id, target] of [...remaining]) {
+      if (range !== undefined && id >= range[0] && id <= range[1]) {
+        result.absent.add(id);
+        remaining.delete(id);
+        continue;
+      }
+      if (!expected.has(id)) continue;
+      // It should have been here: a recorded position is stale; search by anchors instead.
+      target.position = undefined;
+      const missed = (misses.get(id) ?? 0) + 1;
+      misses.set(id, missed);
+      if (missed >= MAX_MISSES) {
+        result.gaveUp.add(id);
+        remaining.delete(id);
+      }
+    }
   }
 
   /**

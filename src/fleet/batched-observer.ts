@@ -2,7 +2,7 @@ import type { PollSchedule } from '../config/config.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import type { Redis } from '../support/redis.js';
 import type { ActionObserver, Observation, ObserveOptions } from '../watches/action-observer.js';
-import { actionAgeMs, baseInterval } from '../watches/schedule.js';
+import { batchedBudgetRetry, intervalFor } from '../watches/schedule.js';
 import type { WatchData } from '../watches/watch.js';
 import { type ActionRef, watchIdOf } from '../watches/watch-ref.js';
 import type { DurationLearner } from './duration-learner.js';
@@ -90,10 +90,7 @@ export class BatchedObserver implements ActionObserver {
     }
     if (observation !== undefined && observation.observedAt > (entry?.givenAt ?? 0)) {
       // A list saw it after this watch last looked, recently enough: no need for its own GET.
-      const interval = baseInterval(
-        this.options.schedule,
-        actionAgeMs(observation.action, watch.enqueuedAt, now),
-      );
+      const interval = intervalFor(this.options.schedule, observation.action, watch.enqueuedAt, now);
       if (observation.observedAt >= now - interval) {
         await this.registry.register(
           watchId,
@@ -121,10 +118,7 @@ export class BatchedObserver implements ActionObserver {
     } catch (error) {
       if (!(error instanceof BudgetExhaustedError)) throw error;
       // No request was made. The sweeper may still see it meanwhile (and promote it if it ended).
-      const retry = Math.min(
-        sleep,
-        Math.max(error.waitMs, this.options.schedule.minIntervalMs) + this.random() * 1_000,
-      );
+      const retry = batchedBudgetRetry(this.options.schedule, error.waitMs, sleep, this.random);
       const now = Date.now();
       await this.registry.register(watchId, registration(watch, now + retry, entry?.givenAt ?? 0), now, true);
       return { found: false, reason: error.message, retryInMs: Math.round(retry) };
@@ -143,7 +137,7 @@ export class BatchedObserver implements ActionObserver {
       await this.registry.remove([watchId]);
       return result;
     }
-    const interval = baseInterval(this.options.schedule, actionAgeMs(action, watch.enqueuedAt, observedAt));
+    const interval = intervalFor(this.options.schedule, action, watch.enqueuedAt, observedAt);
     await this.registry.register(
       watchId,
       registration(watch, observedAt + interval, observedAt),

@@ -49,8 +49,3 @@ export class Lease {
     await this.redis.eval(RELEASE, 1, this.key, this.token);
   }
 }
-
-/** Whether someone holds the lease now (observers ask this before waiting for a sweep). */
-export async function leaseHeld(redis: Redis, key: string): Promise<boolean> {
-  return (await redis.exists(key)) === 1;
-}

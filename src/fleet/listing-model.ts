@@ -204,10 +204,17 @@ export class ListingModel {
         estimates.set(target.actionId, this.pageOfPosition(position, total));
       }
     }
+    this.placeNewer(newer, total, estimates);
+    this.placeOlder(older, total, estimates);
+    return estimates;
+  }
+
+  /** Ids newer than every anchor: by the id density near the newest anchor, or packed at the newest end. */
+  private placeNewer(ids: number[], total: number, estimates: Map<number, PageEstimate>): void {
     const newest = this.anchors[this.anchors.length - 1];
     const floor = newest === undefined ? 0 : newest.position + 1;
     const upward = this.density('newest');
-    newer
+    ids
       .sort((a, b) => b - a)
       .forEach((id, rank) => {
         // Ids per position near the newest anchor place it; without one, packed at the newest end.
@@ -217,9 +224,18 @@ export class ListingModel {
             : total - 1 - rank;
         estimates.set(id, this.pageOfPosition(Math.min(total - 1, Math.max(floor, position)), total));
       });
+  }
+
+  /** Ids older than every anchor (grouped by that anchor's position): below it, by the density there. */
+  private placeOlder(
+    groups: ReadonlyMap<number, number[]>,
+    total: number,
+    estimates: Map<number, PageEstimate>,
+  ): void {
+    const above = this.anchors[0];
+    if (above === undefined) return;
     const downward = this.density('oldest');
-    for (const [abovePosition, ids] of older) {
-      const above = this.anchors[0] as Anchor;
+    for (const [abovePosition, ids] of groups) {
       ids
         .sort((a, b) => b - a)
         .forEach((id, rank) => {
@@ -230,7 +246,6 @@ export class ListingModel {
           estimates.set(id, this.pageOfPosition(Math.max(0, position), total));
         });
     }
-    return estimates;
   }
 
   /**

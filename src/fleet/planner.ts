@@ -27,8 +27,8 @@ export interface PlannerTarget {
   delayS?: number;
 }
 
-export interface PlanInput {
-  targets: readonly PlannerTarget[];
+export interface PlanInput<T extends PlannerTarget = PlannerTarget> {
+  targets: readonly T[];
   /** Requests the planner may spend now (list pages plus the watches' own GETs). */
   allowance: number;
   /** Whether resource-scoped lists may be used (they failed recently otherwise). */
@@ -52,32 +52,32 @@ export interface PlanInput {
  */
 export const EARLY_READ_DELAY_S = 2;
 
-export interface ResourceGroup {
+export interface ResourceGroup<T extends PlannerTarget = PlannerTarget> {
   kind: ResourceKind;
   resourceId: number;
-  targets: PlannerTarget[];
+  targets: T[];
 }
 
-export interface Plan {
+export interface Plan<T extends PlannerTarget = PlannerTarget> {
   /** Account listing pages to read, with the targets each is expected to hold. */
-  pages: Map<number, PlannerTarget[]>;
-  resources: ResourceGroup[];
+  pages: Map<number, T[]>;
+  resources: ResourceGroup<T>[];
   /** Targets left to their own GET. */
-  direct: PlannerTarget[];
+  direct: T[];
   /** Targets not observed this round: the budget is short and others are likelier to have ended. */
-  held: PlannerTarget[];
+  held: T[];
   /** Early targets not worth a request yet: nothing they share a request with is likely to have ended. */
-  waiting: PlannerTarget[];
+  waiting: T[];
   /** Requests the plan expects to make. */
   cost: number;
   /** True when the allowance could not cover every target. */
   short: boolean;
 }
 
-type Candidate =
-  | { kind: 'page'; page: number; members: PlannerTarget[]; rank: 0 }
-  | { kind: 'resource'; group: ResourceGroup; members: PlannerTarget[]; rank: 1 }
-  | { kind: 'single'; members: PlannerTarget[]; rank: 2 };
+type Candidate<T extends PlannerTarget> =
+  | { kind: 'page'; page: number; members: T[]; rank: 0 }
+  | { kind: 'resource'; group: ResourceGroup<T>; members: T[]; rank: 1 }
+  | { kind: 'single'; members: T[]; rank: 2 };
 
 /** Every candidate costs one request: a page, a resource's list page, or a GET. */
 const COST = 1;
@@ -90,7 +90,7 @@ const COST = 1;
  * allowance goes instead to the candidates worth the most per request, worth being the summed
  * chances that the watches' actions have ended, and the rest wait.
  */
-export function plan(input: PlanInput): Plan {
+export function plan<T extends PlannerTarget>(input: PlanInput<T>): Plan<T> {
   const { read, waiting } = splitEarly(input.targets, input.earlyDelayS ?? EARLY_READ_DELAY_S);
   const candidates = candidatesOf({ ...input, targets: read });
   const minWorth = input.minWorth ?? 0;
@@ -112,10 +112,10 @@ export function plan(input: PlanInput): Plan {
  * actions are likely to have ended are re-read first and most often (as often as the budget
  * allows), and pages whose actions cannot have ended yet (by learned durations) are not read.
  */
-export function splitEarly(
-  targets: readonly PlannerTarget[],
+export function splitEarly<T extends PlannerTarget>(
+  targets: readonly T[],
   minDelayS: number,
-): { read: PlannerTarget[]; waiting: PlannerTarget[] } {
+): { read: T[]; waiting: T[] } {
   if (!targets.some((target) => target.early)) return { read: [...targets], waiting: [] };
   const pages = new Map<number, { worth: number; scheduled: boolean }>();
   for (const target of targets) {
@@ -125,8 +125,8 @@ export function splitEarly(
     page.scheduled ||= target.early !== true;
     pages.set(target.page, page);
   }
-  const read: PlannerTarget[] = [];
-  const waiting: PlannerTarget[] = [];
+  const read: T[] = [];
+  const waiting: T[] = [];
   for (const target of targets) {
     const page = target.directOnly || target.page === undefined ? undefined : pages.get(target.page);
     const worth = page?.worth ?? target.delayS ?? target.value;
@@ -145,10 +145,10 @@ export function cheaperRequest(watchedOnPage: number): 'page' | 'get' {
   return watchedOnPage >= 2 ? 'page' : 'get';
 }
 
-function candidatesOf(input: PlanInput): Candidate[] {
-  const candidates: Candidate[] = [];
-  const pages = new Map<number, PlannerTarget[]>();
-  const resources = new Map<string, ResourceGroup>();
+function candidatesOf<T extends PlannerTarget>(input: PlanInput<T>): Candidate<T>[] {
+  const candidates: Candidate<T>[] = [];
+  const pages = new Map<number, T[]>();
+  const resources = new Map<string, ResourceGroup<T>>();
   for (const target of input.targets) {
     candidates.push({ kind: 'single', members: [target], rank: 2 });
     if (target.directOnly) continue;
@@ -179,23 +179,26 @@ function candidatesOf(input: PlanInput): Candidate[] {
  * request while the budget lasts; a candidate's worth only falls as others cover its targets, so a
  * stale score at the top is re-scored and put back rather than taken.
  */
-function greedy(
-  candidates: readonly Candidate[],
-  worth: (target: PlannerTarget) => number,
+function greedy<T extends PlannerTarget>(
+  candidates: readonly Candidate<T>[],
+  worth: (target: T) => number,
   budget: number,
   minWorth: number,
-): { chosen: Candidate[]; cost: number } {
+): { chosen: Candidate<T>[]; cost: number } {
   const covered = new Set<string>();
-  const score = (candidate: Candidate) =>
+  const score = (candidate: Candidate<T>) =>
     candidate.members.reduce((sum, target) => (covered.has(target.watchId) ? sum : sum + worth(target)), 0) /
     COST;
-  const better = (a: { score: number; candidate: Candidate }, b: { score: number; candidate: Candidate }) =>
-    b.score - a.score || a.candidate.rank - b.candidate.rank;
+  const better = (
+    a: { score: number; candidate: Candidate<T> },
+    b: { score: number; candidate: Candidate<T> },
+  ) => b.score - a.score || a.candidate.rank - b.candidate.rank;
   const queue = candidates.map((candidate) => ({ score: score(candidate), candidate })).sort(better);
-  const chosen: Candidate[] = [];
+  const chosen: Candidate<T>[] = [];
   let cost = 0;
-  while (queue.length > 0 && cost + COST <= budget) {
-    const top = queue.shift() as { score: number; candidate: Candidate };
+  while (cost + COST <= budget) {
+    const top = queue.shift();
+    if (top === undefined) break;
     const current = score(top.candidate);
     if (current <= 0 || current < minWorth) continue;
     const next = queue[0];
@@ -219,20 +222,21 @@ function insertSorted<T>(items: T[], item: T, compare: (a: T, b: T) => number): 
   let high = items.length;
   while (low < high) {
     const middle = (low + high) >> 1;
-    if (compare(items[middle] as T, item) <= 0) low = middle + 1;
+    const current = items[middle];
+    if (current !== undefined && compare(current, item) <= 0) low = middle + 1;
     else high = middle;
   }
   items.splice(low, 0, item);
 }
 
-function toPlan(
-  chosen: Candidate[],
-  targets: readonly PlannerTarget[],
-  waiting: PlannerTarget[],
+function toPlan<T extends PlannerTarget>(
+  chosen: Candidate<T>[],
+  targets: readonly T[],
+  waiting: T[],
   cost: number,
   short: boolean,
-): Plan {
-  const result: Plan = { pages: new Map(), resources: [], direct: [], held: [], waiting, cost, short };
+): Plan<T> {
+  const result: Plan<T> = { pages: new Map(), resources: [], direct: [], held: [], waiting, cost, short };
   const assigned = new Set<string>();
   for (const candidate of chosen) {
     const members = candidate.members.filter((target) => !assigned.has(target.watchId));

@@ -114,8 +114,4 @@ export class WatchRegistry {
     for (const [watchId, at] of until) flat.push(watchId, Math.round(at));
     await this.redis.hset(this.keys.direct, ...flat);
   }
-
-  async clearDirect(watchIds: readonly string[]): Promise<void> {
-    if (watchIds.length > 0) await this.redis.hdel(this.keys.direct, ...watchIds);
-  }
 }

@@ -15,7 +15,7 @@ import type { Logger } from '../logging/logger.js';
 import type { ActionObserver } from './action-observer.js';
 import type { OutcomeSink } from './outcome-sink.js';
 import type { OutcomeStore } from './outcome-store.js';
-import { actionAgeMs, nextPollDelay } from './schedule.js';
+import { afterBudgetWait, pollDelay, untilDeadline } from './schedule.js';
 import { type Outcome, type OutcomeRecord, type WatchData, waitingAction } from './watch.js';
 
 /**
@@ -137,7 +137,7 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
 
   /** `delayMs`, but waking at the deadline rather than after it. */
   private untilDeadline(data: WatchData, delayMs: number): number {
-    return Math.max(1, Math.min(delayMs, data.deadlineAt - this.now()));
+    return untilDeadline(delayMs, data.deadlineAt, this.now());
   }
 
   private async afterFailedPoll(
@@ -150,7 +150,7 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
     if (error instanceof BudgetExhaustedError) {
       // No request was made: not a poll. Come back when the budget allows, spread a little.
       if (error.waitMs > 5_000) throw new PauseQueueError(error.waitMs, error.reason);
-      return this.reschedule(job, token, data, error.waitMs + this.random() * 1_000);
+      return this.reschedule(job, token, data, afterBudgetWait(error.waitMs, this.random));
     }
     if (error instanceof RateLimitedError) {
       this.emit('poll', { watchId: id, result: 'failed', error: error.message });
@@ -192,14 +192,7 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
   }
 
   private pollDelay(data: WatchData): number {
-    const now = this.now();
-    const delay = nextPollDelay(
-      this.options.schedule,
-      actionAgeMs(data.action, data.enqueuedAt, now),
-      this.random,
-    );
-    // Wake at the deadline rather than after it, so timed_out is reported on time.
-    return Math.max(1, Math.min(delay, data.deadlineAt - now));
+    return pollDelay(this.options.schedule, data, this.now(), this.random);
   }
 
   private async reschedule(
