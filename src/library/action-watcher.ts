@@ -4,7 +4,7 @@ import { parseChainId } from '../chains/chain-keys.js';
 import { type ChainPlanInput, parseChainPlan } from '../chains/chain-plan.js';
 import type { ChainStateFilter } from '../chains/chain-queue.js';
 import { type Config, loadConfig } from '../config/config.js';
-import { type Action, isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../digitalocean/models.js';
+import type { Action, ResourceKind } from '../digitalocean/models.js';
 import { InputError } from '../errors/input-error.js';
 import { WaitTimeoutError } from '../errors/wait-timeout-error.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -17,7 +17,7 @@ import { parseResourceId, parseRunKey, parseRunRequest, type RunRequest } from '
 import { Runtime } from '../runtime.js';
 import { assertRedisReachable } from '../support/redis.js';
 import { isOutcome, type OutcomeRecord, type Watch, type WatchWebhook } from '../watches/watch.js';
-import { type ActionRef, parseWatchId } from '../watches/watch-ref.js';
+import { type ActionRef, parseResourceKind, parseWatchId } from '../watches/watch-ref.js';
 import {
   normaliseWatch,
   normaliseWatchSettings,
@@ -338,7 +338,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   actions(kind: ResourceKind, resourceId: number): AsyncGenerator<Action> {
     return this.runtime
       .client()
-      .iterateResourceActions(parseKind(kind), parseResourceId(resourceId, 'resourceId'));
+      .iterateResourceActions(parseResourceKind(kind), parseResourceId(resourceId, 'resourceId'));
   }
 
   /** Lists every action of the resource (all pages) and watches each one not yet ended. */
@@ -347,7 +347,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     resourceId: number,
     options: WatchOptions & { perPage?: number } = {},
   ): Promise<Watch[]> {
-    const validKind = parseKind(kind);
+    const validKind = parseResourceKind(kind);
     const validId = parseResourceId(resourceId, 'resourceId');
     const watchOptions = await this.watchOptions(options);
     const results = await watchUnfinishedActions(
@@ -413,12 +413,6 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     for (const url of new Set(webhooks.map((webhook) => webhook.url)))
       await assertTargetAllowed(url, { allowPrivate });
   }
-}
-
-function parseKind(kind: unknown): ResourceKind {
-  if (typeof kind !== 'string' || !isResourceKind(kind))
-    throw new InputError(`kind must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
-  return kind;
 }
 
 function settingsInput(options: WatchOptions): WatchSettingsInput {
