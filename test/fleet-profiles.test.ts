@@ -22,7 +22,7 @@ describe('token profiles: configuration, ids and queues', () => {
     );
   });
 
-  it('gives a profile’s watches ids and a queue of their own; the default token’s stay as they were', () => {
+  it('gives a profile’s watches ids and a queue of their own; the default token’s stay as they were', async () => {
     const ref = { kind: 'droplet' as const, resourceId: 3, actionId: 4 };
     expect(watchIdOf(ref)).toBe('droplet-3-4');
     expect(watchIdOf({ ...ref, tokenProfile: 'team_b' })).toBe('team_b.droplet-3-4');
@@ -34,7 +34,7 @@ describe('token profiles: configuration, ids and queues', () => {
     expect(parseTokenProfile('TEAM_B')).toBe('team_b');
     expect(parseTokenProfile('default')).toBeUndefined();
     expect(() => parseTokenProfile('team-b')).toThrow(/token profile must be/);
-    const [request] = requestsFromArgs(['image', '7', '8'], { tokenProfile: 'Team_B' }, 'usage');
+    const [request] = await requestsFromArgs(['image', '7', '8'], { tokenProfile: 'Team_B' }, 'usage');
     expect(request).toEqual({ kind: 'image', resourceId: 7, actionId: 8, tokenProfile: 'team_b' });
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseTimeout, readWatchFile } from '../src/cli/watch-input.js';
 import { validateTargetUrl } from '../src/notifications/webhooks/target-url.js';
 import { parseActionRef, parseWatchId, watchIdOf } from '../src/watches/watch-ref.js';
+import { normaliseWatch } from '../src/watches/watch-request.js';
 import { TempDir } from './support/temp-dir.js';
 
 const temp = new TempDir('aw-input');
@@ -28,8 +29,8 @@ describe('watch input', () => {
     expect(() => parseActionRef(kind, resourceId, actionId)).toThrow(message);
   });
 
-  it('reads JSON Lines with timeouts and webhooks', () => {
-    const requests = readWatchFile(
+  it('reads JSON Lines with timeouts and webhooks', async () => {
+    const requests = await readWatchFile(
       file(
         '{"kind":"droplet","resourceId":1,"actionId":2}\n\n{"kind":"image","resourceId":3,"actionId":4,"timeout":"2h","webhook":"https://example.com/hook","on":"errored"}\n',
       ),
@@ -47,21 +48,21 @@ describe('watch input', () => {
     ]);
   });
 
-  it('rejects the whole file for one bad line, naming the line', () => {
+  it('rejects the whole file for one bad line, naming the line', async () => {
     const path = file(
       '{"kind":"droplet","resourceId":1,"actionId":2}\n{"kind":"droplet","resourceId":1}\nnot json\n',
     );
-    expect(() => readWatchFile(path, validateTargetUrl)).toThrow(
+    await expect(readWatchFile(path, validateTargetUrl)).rejects.toThrow(
       /:2: actionId .*; .*:3:2: not valid JSON: Unexpected token 'o'; nothing was enqueued/,
     );
-    expect(() =>
+    await expect(
       readWatchFile(file('{"kind":"droplet","resourceId":1,"actionId":2,"colour":"red"}'), validateTargetUrl),
-    ).toThrow(/:1: unknown field "colour"/);
-    expect(() => readWatchFile(file('\n'), validateTargetUrl)).toThrow(/no watches/);
-    expect(() => readWatchFile('/nonexistent/file', validateTargetUrl)).toThrow(/cannot read/);
+    ).rejects.toThrow(/:1: unknown field "colour"/);
+    await expect(readWatchFile(file('\n'), validateTargetUrl)).rejects.toThrow(/no watches/);
+    await expect(readWatchFile('/nonexistent/file', validateTargetUrl)).rejects.toThrow(/cannot read/);
   });
 
-  it('takes a token profile per line; --token-profile fills in lines that name none', () => {
+  it('takes a token profile per line; --token-profile fills in lines that name none', async () => {
     const path = file(
       [
         '{"kind":"droplet","resourceId":1,"actionId":2}',
@@ -69,28 +70,26 @@ describe('watch input', () => {
         '{"kind":"droplet","resourceId":1,"actionId":4,"tokenProfile":"default"}',
       ].join('\n'),
     );
-    expect(readWatchFile(path, validateTargetUrl).map((request) => request.tokenProfile)).toEqual([
+    expect((await readWatchFile(path, validateTargetUrl)).map((request) => request.tokenProfile)).toEqual([
       undefined,
       'team_b',
       undefined,
     ]);
-    expect(readWatchFile(path, validateTargetUrl, 'ops').map((request) => request.tokenProfile)).toEqual([
-      'ops',
-      'team_b',
-      undefined,
-    ]);
-    expect(() =>
+    expect(
+      (await readWatchFile(path, validateTargetUrl, 'ops')).map((request) => request.tokenProfile),
+    ).toEqual(['ops', 'team_b', undefined]);
+    await expect(
       readWatchFile(
         file('{"kind":"droplet","resourceId":1,"actionId":2,"tokenProfile":"no way"}'),
         validateTargetUrl,
       ),
-    ).toThrow(/:1: tokenProfile: token profile must be .*nothing was enqueued/);
-    expect(() =>
+    ).rejects.toThrow(/:1: tokenProfile: token profile must be .*nothing was enqueued/);
+    await expect(
       readWatchFile(
         file('{"kind":"droplet","resourceId":1,"actionId":2,"tokenProfile":7}'),
         validateTargetUrl,
       ),
-    ).toThrow(/:1: tokenProfile: /);
+    ).rejects.toThrow(/:1: tokenProfile: /);
   });
 
   it('validates timeouts and webhook URLs', () => {
@@ -99,5 +98,55 @@ describe('watch input', () => {
     expect(() => validateTargetUrl('ftp://example.com')).toThrow(/http or https/);
     expect(() => validateTargetUrl('https://user:pw@example.com/')).toThrow(/credentials/);
     expect(() => validateTargetUrl('/relative')).toThrow(/absolute/);
+  });
+
+  it('one normaliser names the field at fault, wherever the watch sits', async () => {
+    const ref = { kind: 'droplet', resourceId: 1, actionId: 2 };
+    const checkTarget = validateTargetUrl;
+    await expect(
+      normaliseWatch({ ...ref, actionId: -3 }, { checkTarget, field: 'watches[2].' }),
+    ).rejects.toThrow(/^watches\[2\]\.actionId must be a positive whole number \(got -3\)$/);
+    await expect(normaliseWatch({ ...ref, timeout: 0 }, { checkTarget })).rejects.toThrow(
+      /^timeout must be a positive number of ms \(got 0\)$/,
+    );
+    await expect(
+      normaliseWatch({ ...ref, webhooks: [{ url: 'https://example.com/' }, { url: '/x' }] }, { checkTarget }),
+    ).rejects.toThrow(/^webhooks\[1\]\.url: webhook URL "\/x" is not an absolute URL$/);
+    await expect(
+      normaliseWatch({ ...ref, webhooks: [{ url: 'https://example.com/', on: [] }] }, { checkTarget }),
+    ).rejects.toThrow(/^webhooks\[0\]\.on must list outcomes among completed, .* \(got \[\]\)$/);
+    await expect(normaliseWatch({ ...ref, tokenProfile: 'no way' }, { checkTarget })).rejects.toThrow(
+      /^tokenProfile: token profile must be/,
+    );
+    expect(
+      await normaliseWatch(
+        { ...ref, timeout: '2h', webhooks: [{ url: 'https://example.com', on: ['errored'] }] },
+        { checkTarget, defaultProfile: 'ops' },
+      ),
+    ).toEqual({
+      kind: 'droplet',
+      resourceId: 1,
+      actionId: 2,
+      timeoutMs: 7_200_000,
+      webhooks: [{ url: 'https://example.com/', on: ['errored'] }],
+      tokenProfile: 'ops',
+    });
+  });
+
+  it('names a file line’s webhook fields as the line spells them', async () => {
+    await expect(
+      readWatchFile(
+        file(
+          '{"kind":"droplet","resourceId":1,"actionId":2,"webhook":"https://example.com/","webhooks":["https://example.com/",7]}',
+        ),
+        validateTargetUrl,
+      ),
+    ).rejects.toThrow(/:1: webhooks\[1\] must be a URL string; nothing was enqueued/);
+    await expect(
+      readWatchFile(
+        file('{"kind":"droplet","resourceId":1,"actionId":2,"webhook":"ftp://x"}'),
+        validateTargetUrl,
+      ),
+    ).rejects.toThrow(/:1: webhook: webhook URL "ftp:\/\/x" must use http or https/);
   });
 });

@@ -11,8 +11,6 @@ import { FAST_RETRIES, startWebhookStack, type WebhookStack } from './fixtures/w
 import { exited, startCli } from './support/cli.js';
 import { REDIS_TARGET, until } from './support/stack.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Every message arrived exactly once as a success; anything else that arrived was a retry of one. */
 function expectEachOnce(received: Received[], ids: string[]): void {
   const successes = received.filter((request) => request.status !== null && request.status < 300);
@@ -50,13 +48,31 @@ describe('durable webhook delivery', () => {
     );
     expect(ids).toHaveLength(20);
 
-    await sleep(1_500); // connection refused, retried on the schedule
+    // Connection refused, and retried on the schedule: every message has been tried twice.
+    await until(async () => {
+      const jobs = await hooks?.stack.runtime.deliveries().queue.getJobs(['delayed', 'wait', 'active']);
+      return jobs?.length === 20 && jobs.every((job) => job.attemptsMade >= 2) ? true : undefined;
+    }, 20_000);
     expect(receiver.received).toHaveLength(0);
     await receiver.up();
-    await sleep(800); // 500s, retried
+    // 500s, retried: every message has met one.
+    await until(
+      () =>
+        new Set(receiver.received.filter((request) => request.status === 500).map((request) => request.id))
+          .size === 20 || undefined,
+      20_000,
+    );
     phase = 'up';
-    await until(() => receiver.successes().length >= 20 || undefined, 20_000);
-    await sleep(500); // nothing more is coming
+    // Nothing more is coming once every message's job is done.
+    await until(async () => {
+      const counts = await hooks?.stack.runtime
+        .deliveries()
+        .queue.getJobCounts('completed', 'wait', 'active', 'delayed');
+      return counts?.completed === 20 && counts.wait === 0 && counts.active === 0 && counts.delayed === 0
+        ? true
+        : undefined;
+    }, 20_000);
+    expect(receiver.successes()).toHaveLength(20);
 
     expectEachOnce(receiver.received, ids);
     expect(receiver.received.some((request) => request.status === 500)).toBe(true);
@@ -103,8 +119,9 @@ describe('durable webhook delivery', () => {
     // A new worker takes the job once its lock expires, sees the outcome, queues the messages.
     await stack.runtime.startWorker({ concurrency: 2 });
     await until(() => (receiver.successes().length >= 2 ? true : undefined), 20_000);
+    // Nothing more is coming once the watch job is done and every message it queued is sent.
     await until(async () => (await stack.runtime.watches.queue.getJob(watch.id))?.isCompleted());
-    await sleep(500);
+    await hooks.settled(watch.id);
     const ids = (await hooks.jobsOf(watch.id)).map((delivery) => delivery.data.webhookId);
     expect(ids).toHaveLength(2); // WEBHOOK_URL and the watch's own
     expectEachOnce(receiver.received, ids);
@@ -160,8 +177,9 @@ describe('durable webhook delivery', () => {
     await stack.runtime.startDeliveryWorker({ retry: FAST_RETRIES });
     await stack.runtime.startWorker({ concurrency: 2 });
     await until(() => receiver.successes().length >= 1 || undefined, 20_000);
+    // Nothing more is coming once the watch job is done and every message it queued is sent.
     await until(async () => (await stack.runtime.watches.queue.getJob(watch.id))?.isCompleted());
-    await sleep(500);
+    await hooks.settled(watch.id);
     const ids = (await hooks.jobsOf(watch.id)).map((delivery) => delivery.data.webhookId);
     expect(ids).toHaveLength(1);
     expectEachOnce(receiver.received, ids);
@@ -204,7 +222,9 @@ describe('durable webhook delivery', () => {
     await stack.runtime.startDeliveryWorker({ retry: FAST_RETRIES });
     await stack.runtime.startWorker({ concurrency: 2 });
     await until(() => receiver.successes().length >= 1 || undefined, 20_000);
-    await sleep(500);
+    // Nothing more is coming once the watch job is done and every message it queued is sent.
+    await until(async () => (await stack.runtime.watches.queue.getJob(watch.id))?.isCompleted());
+    await hooks.settled(watch.id);
     const ids = (await hooks.jobsOf(watch.id)).map((delivery) => delivery.data.webhookId);
     expect(ids).toHaveLength(1);
     expectEachOnce(receiver.received, ids);

@@ -5,8 +5,7 @@ import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import { fileLabel, formatSyntaxProblem, jsonSyntaxProblem } from '../support/syntax-errors.js';
 import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
 import type { WatchRequest } from '../watches/watch-queue.js';
-import { parseActionRef, parseTokenProfile } from '../watches/watch-ref.js';
-import { parseTimeout } from '../watches/watch-request.js';
+import { batchRejected, normaliseWatch, parseTimeout, type TargetCheck } from '../watches/watch-request.js';
 
 export { parseTimeout };
 
@@ -52,61 +51,51 @@ const LINE_FIELDS = new Set([
  * line's own `tokenProfile` ("default" for DIGITALOCEAN_TOKEN) wins over `defaultProfile`
  * (--token-profile).
  */
-function parseWatchEntry(
+async function parseWatchEntry(
   value: unknown,
-  validateWebhook: (url: string) => string,
+  checkTarget: TargetCheck,
   defaultProfile: string | undefined,
-): WatchRequest {
+): Promise<WatchRequest> {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new InputError('must be a JSON object');
   const entry = value as Record<string, unknown>;
   const unknown = Object.keys(entry).filter((key) => !LINE_FIELDS.has(key));
   if (unknown.length > 0) throw new InputError(`unknown field ${JSON.stringify(unknown[0])}`);
-  const ref = parseActionRef(entry.kind, entry.resourceId, entry.actionId);
-  const tokenProfile =
-    entry.tokenProfile === undefined
-      ? defaultProfile
-      : prefixed('tokenProfile: ', () => parseTokenProfile(entry.tokenProfile));
-  const timeoutMs = entry.timeout === undefined ? undefined : parseTimeout(String(entry.timeout));
+  // A line's own shorthands: one `webhook` and a `webhooks` list of URLs share one `on`, which
+  // may be a list or comma-separated text.
   const on =
     entry.on === undefined
       ? undefined
       : parseOutcomeList(Array.isArray(entry.on) ? entry.on.join(',') : String(entry.on));
-  const urls = [
-    ...(entry.webhook === undefined ? [] : [entry.webhook]),
-    ...(Array.isArray(entry.webhooks)
-      ? entry.webhooks
-      : entry.webhooks === undefined
-        ? []
-        : [entry.webhooks]),
-  ];
-  const webhooks: WatchWebhook[] = urls.map((url) => {
-    if (typeof url !== 'string') throw new InputError('webhook must be a URL string');
-    return { url: validateWebhook(url), ...(on === undefined ? {} : { on }) };
-  });
-  return {
-    ...ref,
-    ...(timeoutMs === undefined ? {} : { timeoutMs }),
-    ...(webhooks.length === 0 ? {} : { webhooks }),
-    ...(tokenProfile === undefined ? {} : { tokenProfile }),
-  };
-}
-
-function prefixed<T>(prefix: string, parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    if (error instanceof InputError) throw new InputError(`${prefix}${error.message}`);
-    throw error;
-  }
+  const single = entry.webhook === undefined ? [] : [entry.webhook];
+  const listed = Array.isArray(entry.webhooks)
+    ? entry.webhooks
+    : entry.webhooks === undefined
+      ? []
+      : [entry.webhooks];
+  return normaliseWatch(
+    {
+      kind: entry.kind,
+      resourceId: entry.resourceId,
+      actionId: entry.actionId,
+      timeout: entry.timeout === undefined ? undefined : String(entry.timeout),
+      webhooks: [...single, ...listed].map((url) => ({ url, ...(on === undefined ? {} : { on }) })),
+      tokenProfile: entry.tokenProfile,
+    },
+    {
+      checkTarget,
+      defaultProfile,
+      webhookField: (index) => (index < single.length ? 'webhook' : `webhooks[${index - single.length}]`),
+    },
+  );
 }
 
 /** Reads a whole JSON Lines file (or stdin for `-`); any bad line rejects the whole file. */
-export function readWatchFile(
+export async function readWatchFile(
   path: string,
-  validateWebhook: (url: string) => string,
+  checkTarget: TargetCheck,
   defaultProfile?: string,
-): WatchRequest[] {
+): Promise<WatchRequest[]> {
   let text: string;
   try {
     text = readFileSync(path === '-' ? 0 : path, 'utf8');
@@ -116,8 +105,8 @@ export function readWatchFile(
   const requests: WatchRequest[] = [];
   const problems: string[] = [];
   const file = fileLabel(path);
-  text.split(/\r?\n/).forEach((line, index) => {
-    if (line.trim() === '') return;
+  for (const [index, line] of text.split(/\r?\n/).entries()) {
+    if (line.trim() === '') continue;
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -125,18 +114,15 @@ export function readWatchFile(
       problems.push(
         formatSyntaxProblem(file, 'JSON', { ...jsonSyntaxProblem(line, error), line: index + 1 }),
       );
-      return;
+      continue;
     }
     try {
-      requests.push(parseWatchEntry(value, validateWebhook, defaultProfile));
+      requests.push(await parseWatchEntry(value, checkTarget, defaultProfile));
     } catch (error) {
       problems.push(`${file}:${index + 1}: ${error instanceof Error ? error.message : String(error)}`);
     }
-  });
-  if (problems.length > 0) {
-    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
-    throw new InputError(`${problems.slice(0, 3).join('; ')}${more}; nothing was enqueued`);
   }
+  if (problems.length > 0) throw batchRejected(problems);
   if (requests.length === 0) throw new InputError(`${file}: no watches in the file; nothing was enqueued`);
   return requests;
 }

@@ -108,7 +108,7 @@ interface Listing {
   meta?: { total?: number | undefined } | undefined;
 }
 
-// The whole-exchange deadline is our own (attemptSignal); this is the operating system's connect timeout.
+// The whole-exchange deadline is our own (the deadline signal of each request); this is the operating system's connect timeout.
 const NETWORK_TIMEOUT_CODES = new Set(['ETIMEDOUT']);
 
 /**
@@ -433,7 +433,9 @@ export class DigitalOceanClient {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     options.signal?.throwIfAborted();
-    const attempt = attemptSignal(this.timeoutMs, options.signal);
+    // axios' own `timeout` stops counting when the response starts, so a body that trickles in
+    // would never time out; this deadline covers the whole exchange.
+    const deadline = AbortSignal.timeout(this.timeoutMs);
     let response: AxiosResponse<string>;
     try {
       response = await this.http.request<string>({
@@ -441,18 +443,16 @@ export class DigitalOceanClient {
         url: path,
         ...(options.query === undefined ? {} : { params: options.query }),
         ...(options.body === undefined ? {} : { data: options.body }),
-        signal: attempt.signal,
+        signal: options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline]),
       });
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error;
-      const why = attempt.timedOut ? `timed out after ${this.timeoutMs} ms` : describeNetworkError(error);
+      const timedOut = deadline.aborted;
+      const why = timedOut ? `timed out after ${this.timeoutMs} ms` : describeNetworkError(error);
       const details = { method, path, cause: networkCause(error) };
-      const neverSent =
-        !attempt.timedOut && axios.isAxiosError(error) && NEVER_SENT_CODES.has(error.code ?? '');
+      const neverSent = !timedOut && axios.isAxiosError(error) && NEVER_SENT_CODES.has(error.code ?? '');
       if (neverSent) throw new ConnectionFailedError(`${method} ${path} failed: ${why}`, details);
       throw new TransientError(`${method} ${path} failed: ${why}`, details);
-    } finally {
-      attempt.release();
     }
 
     const rateLimit = parseRateLimitHeaders(response.headers as Record<string, unknown>);
@@ -526,28 +526,6 @@ function parseJson(text: unknown): unknown {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The signal for one attempt: aborted by the caller's signal, or once `timeoutMs` have passed.
- * axios' own `timeout` stops counting when the response starts, so a body that trickles in would
- * never time out; this deadline covers the whole exchange.
- */
-function attemptSignal(timeoutMs: number, outer: AbortSignal | undefined) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
-  const forward = () => controller.abort(outer?.reason);
-  outer?.addEventListener('abort', forward, { once: true });
-  return {
-    signal: controller.signal,
-    get timedOut(): boolean {
-      return controller.signal.aborted && outer?.aborted !== true;
-    },
-    release(): void {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', forward);
-    },
-  };
 }
 
 /** What explains a network failure, without the axios error itself: its config and socket hold the token. */

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Metrics } from '../metrics/metrics.js';
+import { deliverableTarget } from '../notifications/webhooks/target-url.js';
 import type { Runtime } from '../runtime.js';
 import { VERSION } from '../version.js';
 import { requireBearer } from './auth.js';
@@ -13,7 +14,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { watchRoutes } from './routes/watches.js';
 import { SHARED_SCHEMAS } from './schemas.js';
-import { deliverableTarget, type TargetCheck } from './watch-body.js';
+import type { TargetCheck } from './watch-body.js';
 
 export interface ServerOptions {
   /** Shared with a worker in the same process (`serve --with-worker`); a fresh one otherwise. */

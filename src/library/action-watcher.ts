@@ -4,27 +4,28 @@ import { parseChainId } from '../chains/chain-keys.js';
 import { type ChainPlanInput, parseChainPlan } from '../chains/chain-plan.js';
 import type { ChainStateFilter } from '../chains/chain-queue.js';
 import { type Config, loadConfig } from '../config/config.js';
-import { type Action, isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../digitalocean/models.js';
+import type { Action, ResourceKind } from '../digitalocean/models.js';
 import { InputError } from '../errors/input-error.js';
 import { WaitTimeoutError } from '../errors/wait-timeout-error.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import type { FeedSubscription } from '../notifications/event-feed.js';
 import type { StreamEvent } from '../notifications/event-stream.js';
 import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
-import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
+import { deliverableTarget, validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import { watchUnfinishedActions } from '../runs/discover.js';
 import { parseResourceId, parseRunKey, parseRunRequest, type RunRequest } from '../runs/run-request.js';
 import { Runtime } from '../runtime.js';
 import { assertRedisReachable } from '../support/redis.js';
+import { isOutcome, type OutcomeRecord, type Watch, type WatchWebhook } from '../watches/watch.js';
+import { type ActionRef, parseResourceKind, parseWatchId } from '../watches/watch-ref.js';
 import {
-  isOutcome,
-  type Outcome,
-  type OutcomeRecord,
-  type Watch,
-  type WatchWebhook,
-} from '../watches/watch.js';
-import { type ActionRef, parseActionRef, parseTokenProfile, parseWatchId } from '../watches/watch-ref.js';
-import { parseTimeout } from '../watches/watch-request.js';
+  normaliseWatch,
+  normaliseWatchSettings,
+  parseTimeoutOrMs,
+  type WatchInputOptions,
+  type WatchSettings,
+  type WatchSettingsInput,
+} from '../watches/watch-request.js';
 
 /** How to build an ActionWatcher. With neither `env` nor `config`, the process environment is read. */
 export interface ActionWatcherOptions {
@@ -208,9 +209,11 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
    * A watch that ended `timed_out` or `cancelled` is started afresh.
    */
   async watch(ref: ActionRef, options: WatchOptions = {}): Promise<Watch> {
-    const valid = parseActionRef(ref.kind, ref.resourceId, ref.actionId);
-    const watchOptions = await this.watchOptions(options);
-    const { watch } = await this.runtime.watches.watch({ ...valid, ...watchOptions });
+    const request = await normaliseWatch(
+      { kind: ref.kind, resourceId: ref.resourceId, actionId: ref.actionId, ...settingsInput(options) },
+      this.inputOptions(),
+    );
+    const { watch } = await this.runtime.watches.watch(request);
     return watch;
   }
 
@@ -223,7 +226,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
    */
   async waitFor(ref: ActionRef | Watch | string, options: WaitForOptions = {}): Promise<OutcomeRecord> {
     options.signal?.throwIfAborted();
-    const timeoutMs = toMs(options.timeout, 'timeout');
+    const timeoutMs = parseTimeoutOrMs(options.timeout, 'timeout');
     let watch: Watch | undefined;
     if (typeof ref === 'string') {
       if (parseWatchId(ref) === undefined)
@@ -269,7 +272,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
         ? DEFAULT_RETRY_PENDING_MS
         : options.retryPending === false || options.retryPending === undefined
           ? undefined
-          : toMs(options.retryPending, 'retryPending');
+          : parseTimeoutOrMs(options.retryPending, 'retryPending');
     const watchOptions = await this.watchOptions(options);
     // Builds the profile's client first: a missing token is a ConfigError before anything is sent.
     const starter = this.runtime.actionStarter({ tokenProfile: watchOptions.tokenProfile });
@@ -306,7 +309,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   async waitForChain(chain: Chain | string, options: WaitForOptions = {}): Promise<ChainOutcomeRecord> {
     options.signal?.throwIfAborted();
     const chainId = parseChainId(typeof chain === 'string' ? chain : chain.id);
-    const timeoutMs = toMs(options.timeout, 'timeout');
+    const timeoutMs = parseTimeoutOrMs(options.timeout, 'timeout');
     if ((await this.runtime.chains().store.get(chainId)) === undefined)
       throw new InputError(`no chain with id ${chainId}`);
     const record = await this.runtime.waitForChainOutcome(chainId, {
@@ -335,7 +338,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   actions(kind: ResourceKind, resourceId: number): AsyncGenerator<Action> {
     return this.runtime
       .client()
-      .iterateResourceActions(parseKind(kind), parseResourceId(resourceId, 'resourceId'));
+      .iterateResourceActions(parseResourceKind(kind), parseResourceId(resourceId, 'resourceId'));
   }
 
   /** Lists every action of the resource (all pages) and watches each one not yet ended. */
@@ -344,7 +347,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     resourceId: number,
     options: WatchOptions & { perPage?: number } = {},
   ): Promise<Watch[]> {
-    const validKind = parseKind(kind);
+    const validKind = parseResourceKind(kind);
     const validId = parseResourceId(resourceId, 'resourceId');
     const watchOptions = await this.watchOptions(options);
     const results = await watchUnfinishedActions(
@@ -397,25 +400,12 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     else this.runtime.logger.warn({ err: error.message }, 'reading the events stream failed; retrying');
   }
 
-  private async watchOptions(
-    options: WatchOptions,
-  ): Promise<{ timeoutMs?: number; webhooks?: WatchWebhook[]; tokenProfile?: string }> {
-    const timeoutMs = toMs(options.timeout, 'timeout');
-    const tokenProfile =
-      options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
-    const webhooks = (options.webhooks ?? []).map((entry) => {
-      const webhook = typeof entry === 'string' ? { url: entry } : entry;
-      const on = webhook.on;
-      if (on !== undefined && (on.length === 0 || !on.every((outcome: Outcome) => isOutcome(outcome))))
-        throw new InputError(`webhook on must list outcomes (got ${JSON.stringify(on)})`);
-      return { url: validateTargetUrl(webhook.url), ...(on === undefined ? {} : { on }) };
-    });
-    await this.assertTargetsAllowed(webhooks);
-    return {
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(webhooks.length === 0 ? {} : { webhooks }),
-      ...(tokenProfile === undefined ? {} : { tokenProfile }),
-    };
+  private watchOptions(options: WatchOptions): Promise<WatchSettings> {
+    return normaliseWatchSettings(settingsInput(options), this.inputOptions());
+  }
+
+  private inputOptions(): WatchInputOptions {
+    return { checkTarget: deliverableTarget(this.runtime.config.webhooks.allowPrivate) };
   }
 
   private async assertTargetsAllowed(webhooks: WatchWebhook[]): Promise<void> {
@@ -425,18 +415,10 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   }
 }
 
-function parseKind(kind: unknown): ResourceKind {
-  if (typeof kind !== 'string' || !isResourceKind(kind))
-    throw new InputError(`kind must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
-  return kind;
-}
-
-function toMs(value: Duration | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value <= 0)
-      throw new InputError(`${name} must be a positive number of ms (got ${value})`);
-    return value;
-  }
-  return parseTimeout(value, name);
+function settingsInput(options: WatchOptions): WatchSettingsInput {
+  return {
+    timeout: options.timeout,
+    webhooks: (options.webhooks ?? []).map((entry) => (typeof entry === 'string' ? { url: entry } : entry)),
+    tokenProfile: options.tokenProfile,
+  };
 }

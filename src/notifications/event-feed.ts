@@ -356,7 +356,7 @@ export class EventFeed {
           this.gap = false;
           await this.resync(stream);
         }
-        const { events, oldestId } = await stream.waitAfterNoting(this.cursor, this.blockMs, this.batchSize);
+        const { events, oldestId } = await stream.waitAfter(this.cursor, this.blockMs, this.batchSize);
         if (this.closed) return;
         if (failures > 0) {
           this.options.logger.info({ failures }, 'event feed reading the events stream again');
@@ -425,13 +425,12 @@ export class EventFeed {
   private async replay(subscription: Subscription, after: string, pace?: () => Promise<void>): Promise<void> {
     const stream = new EventStream(this.options.redis, this.options.prefix);
     let cursor = after;
-    for (;;) {
-      const page = await stream.readAfter(cursor, this.batchSize);
+    for await (const page of stream.pagesAfter(after, this.batchSize)) {
       subscription.deliver(page);
       const last = page.at(-1);
       if (last !== undefined) cursor = last.id;
-      if (subscription.ended || page.length < this.batchSize) break;
-      await pace?.();
+      if (subscription.ended) break;
+      if (page.length === this.batchSize) await pace?.();
     }
     // Live events that arrived meanwhile, minus those the replay already covered.
     const pending = subscription.pending;

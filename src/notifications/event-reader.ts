@@ -72,16 +72,16 @@ export async function* readEvents(
   const stopped = () => options.signal?.aborted === true;
   let cursor = options.after;
   try {
-    let page: StreamEvent[];
-    do {
-      page = await stream.readAfter(cursor, batch);
+    for await (const page of stream.pagesAfter(cursor, batch)) {
       for (const event of page) {
         cursor = event.id;
         yield event;
       }
-    } while (page.length === batch && !stopped());
+      if (stopped()) break;
+    }
     while (options.follow && !stopped()) {
-      for (const event of await stream.waitAfter(cursor, options.blockMs ?? 5_000, batch)) {
+      const { events } = await stream.waitAfter(cursor, options.blockMs ?? 5_000, batch);
+      for (const event of events) {
         cursor = event.id;
         yield event;
       }

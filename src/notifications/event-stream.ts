@@ -67,16 +67,27 @@ export class EventStream {
     return entries.flatMap(([id, fields]) => toEvent(id, fields) ?? []);
   }
 
-  /** Blocks up to `blockMs` for entries after `afterId`. */
-  async waitAfter(afterId: string, blockMs: number, count = 100): Promise<StreamEvent[]> {
-    return (await this.waitAfterNoting(afterId, blockMs, count)).events;
+  /**
+   * The backlog after `afterId`, oldest first, a page of up to `count` at a time, until a page
+   * comes back short (the end, as far as the stream held when it was read).
+   */
+  async *pagesAfter(afterId: string, count = 100): AsyncGenerator<StreamEvent[]> {
+    let cursor = afterId;
+    for (;;) {
+      const page = await this.readAfter(cursor, count);
+      yield page;
+      const last = page.at(-1);
+      if (last === undefined || page.length < count) return;
+      cursor = last.id;
+    }
   }
 
   /**
-   * Like waitAfter, and also returns the id of the oldest entry the stream held right after the
-   * read: when it is past `afterId`, entries may have been trimmed before they could be read.
+   * Blocks up to `blockMs` for entries after `afterId`. Also returns the id of the oldest entry
+   * the stream held right after the read: when it is past `afterId`, entries may have been
+   * trimmed before they could be read.
    */
-  async waitAfterNoting(
+  async waitAfter(
     afterId: string,
     blockMs: number,
     count = 100,

@@ -25,6 +25,8 @@ const CONTROL_PREFIX = '/_sim';
 const tokenOf = new WeakMap<FastifyRequest, string>();
 const dropped = new WeakSet<FastifyRequest>();
 const rewrites = new WeakMap<FastifyRequest, AnswerRewrite>();
+/** When each request arrived (wall clock), for the request log. */
+const arrivals = new WeakMap<FastifyRequest, number>();
 
 export function isControlPath(url: string): boolean {
   return (
@@ -52,6 +54,7 @@ function setRateHeaders(reply: FastifyReply, decision: RateLimitDecision): void 
 export function installRequestPipeline(app: FastifyInstance, state: SimulatorState, sleeper: Sleeper): void {
   app.addHook('onRequest', async (request, reply) => {
     if (isControlPath(request.url)) return;
+    arrivals.set(request, Date.now());
     const now = state.now();
     state.store.settle(now);
 
@@ -89,7 +92,7 @@ export function installRequestPipeline(app: FastifyInstance, state: SimulatorSta
 
   app.addHook('onResponse', async (request, reply) => {
     if (isControlPath(request.url) || dropped.has(request)) return;
-    state.stats.record(routeKey(request), reply.statusCode, tokenOf.get(request));
+    state.stats.record(routeKey(request), reply.statusCode, tokenOf.get(request), arrivals.get(request));
   });
 }
 
@@ -109,7 +112,7 @@ function applyFault(
       return undefined;
     case 'drop':
       dropped.add(request);
-      state.stats.record(routeKey(request), 'dropped', token);
+      state.stats.record(routeKey(request), 'dropped', token, arrivals.get(request));
       reply.hijack();
       request.raw.socket.destroy();
       return reply;

@@ -11,13 +11,13 @@ import type { CreateActionInput, SimulatorOptions } from './options.js';
 import { installRequestPipeline } from './request-pipeline.js';
 import { SimulatorState } from './simulator-state.js';
 import { Sleeper } from './sleeper.js';
-import type { SimulatorStats } from './stats.js';
+import type { LoggedRequest, SimulatorStats } from './stats.js';
 import { actionView, imageView } from './views.js';
 
 export type { ActionResult } from './action-store.js';
 export type { FaultSpec } from './faults.js';
 export type { BackgroundOptions, CreateActionInput, SimulatorOptions } from './options.js';
-export type { SimulatorStats } from './stats.js';
+export type { LoggedRequest, SimulatorStats } from './stats.js';
 
 /**
  * A DigitalOcean API stand-in for the action endpoints: same paths, JSON shapes, bearer auth,
@@ -139,6 +139,11 @@ export class Simulator {
 
   stats(): SimulatorStats {
     return this.state.stats.snapshot();
+  }
+
+  /** The latest DigitalOcean-facing requests (up to 10,000), oldest first, with when each arrived. */
+  requestLog(): LoggedRequest[] {
+    return this.state.stats.requests();
   }
 
   resetStats(): void {

@@ -15,7 +15,19 @@ export interface SimulatorStats {
   faultsApplied: number;
 }
 
+/** One DigitalOcean-facing request, as it arrived. */
+export interface LoggedRequest {
+  /** Wall-clock ms at which it arrived (not the simulator's own clock, which a test may move). */
+  arrivedAt: number;
+  route: string;
+  status: number | 'dropped';
+}
+
+/** The request log keeps this many of the latest requests. */
+const LOG_LIMIT = 10_000;
+
 export class StatsRecorder {
+  private log: LoggedRequest[] = [];
   private total = 0;
   private routes = new Map<string, number>();
   private statuses = new Map<string, number>();
@@ -23,7 +35,9 @@ export class StatsRecorder {
   private limited = 0;
   private faults = 0;
 
-  record(route: string, status: number | 'dropped', token: string | undefined): void {
+  record(route: string, status: number | 'dropped', token: string | undefined, arrivedAt = Date.now()): void {
+    this.log.push({ arrivedAt, route, status });
+    if (this.log.length > LOG_LIMIT) this.log.splice(0, this.log.length - LOG_LIMIT);
     this.total++;
     bump(this.routes, route);
     bump(this.statuses, String(status));
@@ -47,7 +61,13 @@ export class StatsRecorder {
     };
   }
 
+  /** The latest requests, oldest first: what tests read to tell when something was asked. */
+  requests(): LoggedRequest[] {
+    return [...this.log];
+  }
+
   reset(): void {
+    this.log = [];
     this.total = 0;
     this.limited = 0;
     this.faults = 0;

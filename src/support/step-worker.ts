@@ -10,23 +10,31 @@ export interface StepWorkerOptions {
   concurrency: number;
   /** How long a job stays locked to this worker; a killed worker's jobs come back after it. */
   lockDurationMs: number;
-  /** What the logs call this worker and its jobs, e.g. `{worker: 'chain worker', job: 'chain'}`. */
-  names: { worker: string; job: string; idField: string };
+  /**
+   * What the logs call this worker and its jobs, e.g. `{worker: 'chain worker', job: 'chain'}`.
+   * Without `job`, a failed job is not logged here: its processor already said why.
+   */
+  names: { worker: string; job?: string; idField?: string };
   limiter?: WorkerOptions['limiter'];
   /**
    * Keep finished (completed or failed) jobs this long, then remove them: BullMQ's removeOnComplete
    * and removeOnFail set on the worker, for jobs whose own opts do not say. Default: keep them.
    */
   keepFinishedMs?: number;
+  /** How many times a job may stall (its worker die) before it fails; default: any number. */
+  maxStalledCount?: number;
+  /** The delay before a failed job's next attempt; default exponential up to a minute. */
+  backoff?: (attemptsMade: number, type?: string, error?: Error) => number;
 }
 
 /** Upper bound between retries of a job whose step failed unexpectedly (a Redis blip, a bug). */
 const MAX_BACKOFF_MS = 60_000;
 
 /**
- * The BullMQ worker shared by the watch and chain workers: one long-lived job per watch or chain,
- * advanced one step at a time, that survives any number of worker crashes and backs off when a
- * step fails unexpectedly.
+ * The BullMQ worker shared by the watch, chain and webhook delivery workers: by default one
+ * long-lived job per watch or chain, advanced one step at a time, that survives any number of
+ * worker crashes and backs off when a step fails unexpectedly. Its start and close are the one
+ * lifecycle of every worker in the process.
  */
 export class StepWorker<Data, Result> {
   readonly worker: Worker<Data, Result>;
@@ -45,7 +53,7 @@ export class StepWorker<Data, Result> {
       lockDuration: options.lockDurationMs,
       stalledInterval: options.lockDurationMs,
       // A crash is not the job's fault: it may stall (its worker die) any number of times.
-      maxStalledCount: 1_000_000,
+      maxStalledCount: options.maxStalledCount ?? 1_000_000,
       autorun: false,
       ...(options.limiter === undefined ? {} : { limiter: options.limiter }),
       ...(options.keepFinishedMs === undefined
@@ -55,17 +63,20 @@ export class StepWorker<Data, Result> {
             removeOnFail: { age: Math.ceil(options.keepFinishedMs / 1000) },
           }),
       settings: {
-        backoffStrategy: (attemptsMade: number) =>
-          Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attemptsMade, 10)),
+        backoffStrategy:
+          options.backoff ??
+          ((attemptsMade: number) => Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attemptsMade, 10))),
       },
     });
     this.worker.on('error', (error) => logger.error({ err: error.message }, `${names.worker} error`));
-    this.worker.on('failed', (job, error) =>
-      logger.error(
-        { [names.idField]: job?.id, err: error.message },
-        `${names.job} step failed unexpectedly; it will be retried`,
-      ),
-    );
+    const { job: jobName, idField = 'jobId' } = names;
+    if (jobName !== undefined)
+      this.worker.on('failed', (job, error) =>
+        logger.error(
+          { [idField]: job?.id, err: error.message },
+          `${jobName} step failed unexpectedly; it will be retried`,
+        ),
+      );
   }
 
   async start(): Promise<void> {

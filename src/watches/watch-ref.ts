@@ -17,13 +17,17 @@ function positiveId(name: string, value: unknown): number {
   return Number(text);
 }
 
+/** A resource kind as a user gives it (`droplet`, `image`), refused with the kinds there are. */
+export function parseResourceKind(kind: unknown): ResourceKind {
+  if (typeof kind !== 'string' || !isResourceKind(kind))
+    throw new InputError(`kind must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
+  return kind;
+}
+
 /** Validates user input into an ActionRef; the error names the bad field and value. */
 export function parseActionRef(kind: unknown, resourceId: unknown, actionId: unknown): ActionRef {
-  if (typeof kind !== 'string' || !isResourceKind(kind)) {
-    throw new InputError(`kind must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
-  }
   return {
-    kind,
+    kind: parseResourceKind(kind),
     resourceId: positiveId('resourceId', resourceId),
     actionId: positiveId('actionId', actionId),
   };

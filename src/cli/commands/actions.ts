@@ -1,18 +1,11 @@
 import type { Command } from 'commander';
-import { isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../../digitalocean/models.js';
 import { InputError } from '../../errors/input-error.js';
 import { parseResourceId } from '../../runs/run-request.js';
-import { parseTokenProfile } from '../../watches/watch-ref.js';
+import { parseResourceKind, parseTokenProfile } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
 import { type OutputFormat, outputOption, RecordPrinter } from '../output.js';
 import { ACTION_COLUMNS } from '../tables.js';
 import { parseTimeout, webhooksFromOptions } from '../watch-input.js';
-
-function parseKind(kind: string | undefined): ResourceKind {
-  if (kind === undefined || !isResourceKind(kind))
-    throw new InputError(`kind must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
-  return kind;
-}
 
 export function registerActions(program: Command): void {
   program
@@ -24,7 +17,7 @@ export function registerActions(program: Command): void {
     .argument('<resourceId>', 'the droplet or image id')
     .addOption(outputOption())
     .action(async (kind: string, resourceId: string, options: { output: OutputFormat }) => {
-      const validKind = parseKind(kind);
+      const validKind = parseResourceKind(kind);
       const id = parseResourceId(resourceId, 'resourceId');
       const tokenPurpose = 'actions needs it to list actions';
       await withRuntime({ needsToken: true, tokenPurpose }, async (runtime) => {
@@ -56,7 +49,7 @@ export async function watchInProgressFromArgs(
   const [kind, resourceId, actionId] = args;
   if (options.fromFile !== undefined || actionId !== undefined || resourceId === undefined)
     throw new InputError('usage: actionwatch watch <droplet|image> <resourceId> --in-progress (no actionId)');
-  const validKind = parseKind(kind);
+  const validKind = parseResourceKind(kind);
   const id = parseResourceId(resourceId, 'resourceId');
   const timeoutMs = parseTimeout(options.timeout);
   const webhooks = webhooksFromOptions(options);

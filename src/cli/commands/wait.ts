@@ -43,7 +43,7 @@ export function registerWait(program: Command): void {
       '\nExit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled, 1 bad input or failure, 130 interrupted.',
     )
     .action(async (kind: string, resourceId: string, actionId: string, options: WaitOptions) => {
-      const [request] = requestsFromArgs(
+      const [request] = await requestsFromArgs(
         [kind, resourceId, actionId],
         options,
         'actionwatch wait <kind> <resourceId> <actionId>',

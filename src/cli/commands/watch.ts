@@ -18,11 +18,11 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function requestsFromArgs(
+export async function requestsFromArgs(
   args: Array<string | undefined>,
   options: WatchCommandOptions,
   usage: string,
-): WatchRequest[] {
+): Promise<WatchRequest[]> {
   const tokenProfile =
     options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
   const given = args.filter((arg): arg is string => arg !== undefined);
@@ -90,7 +90,7 @@ export function registerWatch(program: Command): void {
           await watchInProgressFromArgs([kind, resourceId, actionId], options);
           return;
         }
-        const requests = requestsFromArgs([kind, resourceId, actionId], options, usage);
+        const requests = await requestsFromArgs([kind, resourceId, actionId], options, usage);
         await withRuntime({}, async (runtime) => {
           await assertWebhooksAllowed(requests, runtime.config.webhooks.allowPrivate);
           const results = await runtime.watches.watchMany(requests);

@@ -1,6 +1,7 @@
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, UnrecoverableError, type Worker } from 'bullmq';
 import type { Logger } from '../../logging/logger.js';
 import type { Redis } from '../../support/redis.js';
+import { StepWorker } from '../../support/step-worker.js';
 import type { Resolver } from './address-guard.js';
 import {
   DELIVERY_QUEUE,
@@ -48,45 +49,38 @@ class RetryLaterError extends Error {
  * the failed set for `actionwatch webhooks failed` and `retry`.
  */
 export class DeliveryWorker {
-  readonly worker: Worker<DeliveryJobData, DeliveryResult>;
+  private readonly steps: StepWorker<DeliveryJobData, DeliveryResult>;
   private readonly attemptsAllowed: number;
   private readonly random: () => number;
-  private running: Promise<void> | undefined;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.attemptsAllowed = maxAttempts(options.schedule);
     this.random = options.random ?? Math.random;
-    this.worker = new Worker<DeliveryJobData, DeliveryResult>(DELIVERY_QUEUE, (job) => this.deliver(job), {
+    this.steps = new StepWorker(DELIVERY_QUEUE, (job) => this.deliver(job), {
       connection: options.connection,
       prefix: options.prefix,
+      logger: options.logger,
       concurrency: options.concurrency ?? 20,
-      lockDuration: options.lockDurationMs ?? 30_000,
-      stalledInterval: options.lockDurationMs ?? 30_000,
+      lockDurationMs: options.lockDurationMs ?? 30_000,
+      // Each attempt's outcome is logged by logAttempt; a failed job is no surprise here.
+      names: { worker: 'webhook delivery worker' },
       // A worker dying mid-POST is not the message's fault; it is simply sent again.
       maxStalledCount: 1_000,
-      autorun: false,
-      settings: {
-        backoffStrategy: (_attemptsMade: number, _type?: string, error?: Error) =>
-          error instanceof RetryLaterError ? error.delayMs : options.schedule.baseDelayMs,
-      },
+      backoff: (_attemptsMade, _type, error) =>
+        error instanceof RetryLaterError ? error.delayMs : options.schedule.baseDelayMs,
     });
-    this.worker.on('error', (error) =>
-      options.logger.error({ err: error.message }, 'webhook delivery worker error'),
-    );
+  }
+
+  /** The BullMQ worker underneath (metrics follow its events). */
+  get worker(): Worker<DeliveryJobData, DeliveryResult> {
+    return this.steps.worker;
   }
 
   async start(): Promise<void> {
     if (!this.options.signer.signs) {
       this.options.logger.warn('WEBHOOK_SECRET is not set: webhooks are sent without a webhook-signature');
     }
-    this.running = this.worker.run();
-    this.running.catch((error: unknown) => {
-      this.options.logger.error(
-        { err: error instanceof Error ? error.message : String(error) },
-        'webhook delivery worker stopped',
-      );
-    });
-    await this.worker.waitUntilReady();
+    await this.steps.start();
   }
 
   /**
@@ -103,9 +97,9 @@ export class DeliveryWorker {
     }
   }
 
-  async close(force = false): Promise<void> {
-    await this.worker.close(force);
-    await this.running?.catch(() => {});
+  /** Finishes the attempts in flight, then disconnects. */
+  close(force = false): Promise<void> {
+    return this.steps.close(force);
   }
 
   private async deliver(job: Job<DeliveryJobData, DeliveryResult>): Promise<DeliveryResult> {

@@ -1,4 +1,5 @@
 import { InputError } from '../../errors/input-error.js';
+import { assertTargetAllowed } from './address-guard.js';
 
 /**
  * Checks a webhook target as given: an absolute http(s) URL without credentials. Returns it
@@ -18,4 +19,16 @@ export function validateTargetUrl(text: string): string {
     throw new InputError('webhook URL must not contain credentials; sign with WEBHOOK_SECRET instead');
   }
   return url.toString();
+}
+
+/**
+ * The check a per-watch webhook URL passes at enqueue: well-formed (validateTargetUrl), and not
+ * resolving to a private or loopback address unless WEBHOOK_ALLOW_PRIVATE (the address guard).
+ */
+export function deliverableTarget(allowPrivate: boolean): (url: string) => Promise<string> {
+  return async (url) => {
+    const normalised = validateTargetUrl(url);
+    await assertTargetAllowed(normalised, { allowPrivate });
+    return normalised;
+  };
 }
