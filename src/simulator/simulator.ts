@@ -1,10 +1,18 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Action, ResourceKind } from '../digitalocean/models.js';
+import type { Action } from '../digitalocean/models.js';
+import {
+  ACTION_KINDS,
+  type ActionKind,
+  checkResourceId,
+  isActionKind,
+  type ResourceId,
+} from './action-kinds.js';
 import type { ActionResult } from './action-store.js';
 import { registerApiRoutes } from './api-routes.js';
 import { BackgroundActivity } from './background.js';
 import { registerControlRoutes } from './control-routes.js';
+import { registerDeployRoutes } from './deploy-routes.js';
 import { errorBody } from './errors.js';
 import type { FaultSpec } from './faults.js';
 import type { CreateActionInput, SimulatorOptions } from './options.js';
@@ -14,6 +22,7 @@ import { Sleeper } from './sleeper.js';
 import type { SimulatorStats } from './stats.js';
 import { actionView, imageView } from './views.js';
 
+export type { ActionKind, ResourceId } from './action-kinds.js';
 export type { ActionResult } from './action-store.js';
 export type { FaultSpec } from './faults.js';
 export type { BackgroundOptions, CreateActionInput, SimulatorOptions } from './options.js';
@@ -72,6 +81,7 @@ export class Simulator {
     app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody(404)));
     installRequestPipeline(app, state, sleeper);
     registerApiRoutes(app, state);
+    registerDeployRoutes(app, state);
     registerControlRoutes(app, state);
 
     const host = options.host ?? '127.0.0.1';
@@ -99,13 +109,14 @@ export class Simulator {
   }
 
   /** The resource is gone: its actions leave every list, and GETs of them answer 404. */
-  deleteResource(kind: ResourceKind, resourceId: number): void {
+  deleteResource(kind: ActionKind, resourceId: ResourceId): void {
     this.state.deleteResource(kind, resourceId);
   }
 
   /** Make a resource exist before it has any action (its lists are then empty, not 404). */
-  ensureResource(kind: ResourceKind, resourceId: number, region?: string): void {
-    this.state.store.ensureResource(kind, resourceId, this.state.now(), region);
+  ensureResource(kind: ActionKind, resourceId: ResourceId, region?: string): void {
+    if (!isActionKind(kind)) throw new Error(`kind must be one of ${ACTION_KINDS.join(', ')}`);
+    this.state.store.ensureResource(kind, checkResourceId(kind, resourceId), this.state.now(), region);
   }
 
   /** The image object GET /v2/images/{id} serves, if that image exists. */
