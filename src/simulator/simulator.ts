@@ -17,6 +17,7 @@ import { errorBody } from './errors.js';
 import type { FaultSpec } from './faults.js';
 import type { CreateActionInput, SimulatorOptions } from './options.js';
 import { installRequestPipeline } from './request-pipeline.js';
+import { dropletView, volumeView } from './resource-views.js';
 import { SimulatorState } from './simulator-state.js';
 import { Sleeper } from './sleeper.js';
 import type { SimulatorStats } from './stats.js';
@@ -29,7 +30,8 @@ export type { BackgroundOptions, CreateActionInput, SimulatorOptions } from './o
 export type { SimulatorStats } from './stats.js';
 
 /**
- * A DigitalOcean API stand-in for the action endpoints: same paths, JSON shapes, bearer auth,
+ * A DigitalOcean API stand-in for the action endpoints and the resources of a deploy (droplets,
+ * volumes, reserved and floating IPs, NFS shares): same paths, JSON shapes, bearer auth,
  * per-token sliding-window rate limits and headers, plus injectable faults and quirks. Used
  * in-process by tests, the benchmark and the demo, and standalone by `actionwatch sim` (see
  * control-routes.ts for the curl-able `/_sim/` API).
@@ -125,6 +127,23 @@ export class Simulator {
     this.state.store.settle(now);
     const image = this.state.store.image(id);
     return image === undefined ? undefined : imageView(image);
+  }
+
+  /** The droplet object GET /v2/droplets/{id} serves, if that droplet exists. */
+  getDroplet(id: number): Record<string, unknown> | undefined {
+    const now = this.state.now();
+    this.state.store.settle(now);
+    const droplet = this.state.store.resource('droplet', id);
+    return droplet === undefined
+      ? undefined
+      : dropletView(this.state.lifecycle, this.state.store, droplet, now);
+  }
+
+  /** The volume object GET /v2/volumes/{id} serves, if that volume exists. */
+  getVolume(id: string): Record<string, unknown> | undefined {
+    this.state.store.settle(this.state.now());
+    const volume = this.state.store.resource('volume', id.toLowerCase());
+    return volume === undefined ? undefined : volumeView(this.state.lifecycle, volume);
   }
 
   injectFault(fault: FaultSpec): void {
