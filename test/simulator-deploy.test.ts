@@ -349,6 +349,10 @@ describe('the programmatic and control APIs for the new kinds', () => {
     expect(controlled.status).toBe(201);
     expect(((await controlled.json()) as Json).action.resource_type).toBe('reserved_ipv6');
     expect((await call(sim, '/v2/reserved_ipv6/2001:db8::9')).status).toBe(200);
+    expect(
+      (await fetch(`${sim.url}/_sim/resources/reserved_ipv6/2001:db8::9`, { method: 'DELETE' })).status,
+    ).toBe(204);
+    expect((await call(sim, '/v2/reserved_ipv6/2001:db8::9')).status).toBe(404);
 
     const removed = await fetch(`${sim.url}/_sim/resources/volume/${volumeId}`, { method: 'DELETE' });
     expect(removed.status).toBe(204);

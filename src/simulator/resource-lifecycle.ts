@@ -175,10 +175,9 @@ export class ResourceLifecycle {
     while (this.store.resource(kind, ipv4From(n)) !== undefined || this.store.isDeleted(kind, ipv4From(n))) {
       n = this.nextIpv4++;
     }
+    // Given to a droplet at once, the address is in the droplet's region.
     const region =
-      'region' in create
-        ? create.region
-        : (this.store.resource('droplet', create.dropletId)?.regionSlug ?? undefined);
+      'region' in create ? create.region : this.store.resource('droplet', create.dropletId)?.regionSlug;
     const resource = this.store.ensureResource(kind, ipv4From(n), now, region);
     resource.address = {
       createdAtIso: isoSeconds(now),
