@@ -10,6 +10,7 @@ import {
   dereferencedSpec,
   OPENAPI_SPEC_PATH,
   readFixture,
+  SIMULATOR_OPERATIONS,
   seedBodies,
 } from './support/digitalocean-fixtures.js';
 import { TempDir } from './support/temp-dir.js';
@@ -21,9 +22,11 @@ import { TempDir } from './support/temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCRIPT = join(ROOT, 'scripts', 'refresh-digitalocean-fixtures.mjs');
-/** The paths of the operations the client calls: what the script keeps. */
+/** The paths of the operations the client calls and the simulator serves: what the script keeps. */
 const USED_PATHS = [
-  ...new Set(CLIENT_OPERATIONS.map((operation) => operation.split(' ')[1] as string)),
+  ...new Set(
+    [...CLIENT_OPERATIONS, ...SIMULATOR_OPERATIONS].map((operation) => operation.split(' ')[1] as string),
+  ),
 ].sort();
 
 const temp = new TempDir('actionwatch-fixtures');

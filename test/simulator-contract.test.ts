@@ -118,6 +118,14 @@ async function expectConforms(
     }
   }
 
+  if (response.status === 204) {
+    // No content: the spec gives headers only, and the body must be empty.
+    expect(spec?.content, `${where}: the spec promises a body`).toBeUndefined();
+    expect(text).toBe('');
+    checked.add(`${method} ${route?.template} ${response.status}`);
+    return undefined;
+  }
+
   const schema = spec?.content?.['application/json']?.schema;
   expect(schema, `${where}: the spec gives no JSON schema`).toBeDefined();
   expect(response.headers.get('content-type')).toMatch(/^application\/json/);
@@ -239,6 +247,204 @@ describe('simulator responses conform to the DigitalOcean OpenAPI document', () 
     await expectConforms('GET', '/v2/droplets/501/actions', 404);
   });
 
+  it('serves the deploy routes (droplets, volumes, reserved and floating IPs, NFS) in the documented shapes', async () => {
+    const size = 's-1vcpu-1gb';
+    const image = 'ubuntu-24-04-x64';
+    const single = await expectConforms('POST', '/v2/droplets', 202, {
+      name: 'web-1',
+      region: 'ams3',
+      size,
+      image,
+    });
+    const droplet = single?.droplet as { id: number; status: string; networks: { v4: unknown[] } };
+    const [create] =
+      (single?.links as { actions: Array<{ id: number; rel: string; href: string }> } | undefined)?.actions ??
+      [];
+    expect(droplet).toMatchObject({ status: 'new', networks: { v4: [] } });
+    expect(create).toMatchObject({ rel: 'create', href: `${sim.url}/v2/actions/${create?.id}` });
+    const multiple = await expectConforms('POST', '/v2/droplets', 202, {
+      names: ['web-2', 'web-3'],
+      size,
+      image,
+    });
+    expect(multiple?.droplets).toHaveLength(2);
+    expect(multiple?.links).toHaveProperty('actions.length', 2);
+    await expectConforms('POST', '/v2/droplets', 422, { name: 'web-4', image });
+    await expectConforms('GET', `/v2/droplets/${droplet.id}`, 200);
+    await expectConforms('GET', `/v2/actions/${create?.id}`, 200);
+    await expectConforms('POST', `/v2/droplets/${droplet.id}/actions`, 422, { type: 'reboot' });
+
+    const volume = (
+      await expectConforms('POST', '/v2/volumes', 201, {
+        name: 'data',
+        size_gigabytes: 10,
+        region: 'ams3',
+        filesystem_type: 'ext4',
+      })
+    )?.volume as { id: string };
+    await expectConforms('POST', '/v2/volumes', 422, { name: 'data', region: 'ams3' });
+    await expectConforms('GET', `/v2/volumes/${volume.id}`, 200);
+    const attach = (
+      await expectConforms('POST', `/v2/volumes/${volume.id}/actions`, 202, {
+        type: 'attach',
+        droplet_id: droplet.id,
+      })
+    )?.action as { id: number };
+    await expectConforms('POST', `/v2/volumes/${volume.id}/actions`, 422, { type: 'attach' });
+
+    const reserved = (await expectConforms('POST', '/v2/reserved_ips', 202, { region: 'ams3' }))
+      ?.reserved_ip as { ip: string };
+    const assigning = await expectConforms('POST', '/v2/reserved_ips', 202, { droplet_id: droplet.id });
+    expect(assigning?.links).toHaveProperty('actions.0.rel', 'assign_ip');
+    const assign = (
+      await expectConforms('POST', `/v2/reserved_ips/${reserved.ip}/actions`, 201, {
+        type: 'assign',
+        droplet_id: droplet.id,
+      })
+    )?.action as { id: number };
+    await expectConforms('POST', `/v2/reserved_ips/${reserved.ip}/actions`, 422, { type: 'assign' });
+    const floating = (await expectConforms('POST', '/v2/floating_ips', 202, { region: 'ams3' }))
+      ?.floating_ip as { ip: string };
+    await expectConforms('POST', '/v2/floating_ips', 202, { droplet_id: droplet.id });
+    const floatingAssign = (
+      await expectConforms('POST', `/v2/floating_ips/${floating.ip}/actions`, 201, {
+        type: 'assign',
+        droplet_id: droplet.id,
+      })
+    )?.action as { id: number };
+    const ipv6 = (await expectConforms('POST', '/v2/reserved_ipv6', 201, { region_slug: 'ams3' }))
+      ?.reserved_ipv6 as { ip: string };
+    const ipv6Assign = (
+      await expectConforms('POST', `/v2/reserved_ipv6/${ipv6.ip}/actions`, 201, {
+        type: 'assign',
+        droplet_id: droplet.id,
+      })
+    )?.action as { id: number };
+
+    const share = (
+      await expectConforms('POST', '/v2/nfs', 201, {
+        name: 'shared',
+        size_gib: 50,
+        region: 'ams3',
+        vpc_ids: ['796c6fe3-2a1d-4da2-9f3e-38239827dc91'],
+      })
+    )?.share as { id: string };
+    await expectConforms('POST', '/v2/nfs', 422, { name: 'shared', region: 'ams3' });
+    await expectConforms('GET', `/v2/nfs/${share.id}`, 200);
+    const resize = (
+      await expectConforms('POST', `/v2/nfs/${share.id}/actions`, 201, {
+        type: 'resize',
+        params: { size_gib: 100 },
+      })
+    )?.action as { id: string };
+    await expectConforms('POST', `/v2/nfs/${share.id}/actions`, 422, { type: 'resize' });
+
+    // While running, then after everything has ended.
+    await expectConforms('GET', '/v2/actions?per_page=200', 200);
+    clock.t += 60_000;
+    const active = await expectConforms('GET', `/v2/droplets/${droplet.id}`, 200);
+    expect(active?.droplet).toMatchObject({ status: 'active', volume_ids: [volume.id] });
+    await expectConforms('GET', '/v2/actions?per_page=200', 200);
+    await expectConforms('GET', `/v2/actions/${create?.id}`, 200);
+    await expectConforms('POST', `/v2/droplets/${droplet.id}/actions`, 201, { type: 'reboot' });
+
+    await expectConforms('GET', `/v2/volumes/${volume.id}`, 200);
+    await expectConforms('GET', `/v2/volumes/${volume.id}/actions`, 200);
+    await expectConforms('GET', `/v2/volumes/${volume.id}/actions/${attach.id}`, 200);
+    await expectConforms('GET', `/v2/volumes/${volume.id}/actions/${assign.id}`, 404);
+    await expectConforms('GET', `/v2/actions/${attach.id}`, 200);
+    await expectConforms('POST', '/v2/volumes/actions', 202, {
+      type: 'detach',
+      volume_name: 'data',
+      region: 'ams3',
+      droplet_id: droplet.id,
+    });
+    await expectConforms('POST', '/v2/volumes/actions', 404, {
+      type: 'detach',
+      volume_name: 'nothing-by-that-name',
+      droplet_id: droplet.id,
+    });
+    await expectConforms('POST', `/v2/volumes/${volume.id}/actions`, 202, {
+      type: 'resize',
+      size_gigabytes: 20,
+    });
+    await expectConforms('GET', '/v2/volumes/506f78a4-e098-11e5-ad9f-ffffffffffff', 404);
+
+    const assigned = await expectConforms('GET', `/v2/reserved_ips/${reserved.ip}`, 200);
+    expect(assigned?.reserved_ip).toHaveProperty('droplet.id', droplet.id);
+    await expectConforms('GET', `/v2/reserved_ips/${reserved.ip}/actions`, 200);
+    await expectConforms('GET', `/v2/reserved_ips/${reserved.ip}/actions/${assign.id}`, 200);
+    await expectConforms('GET', `/v2/actions/${assign.id}`, 200);
+    await expectConforms('POST', `/v2/reserved_ips/${reserved.ip}/actions`, 201, { type: 'unassign' });
+    await expectConforms('GET', '/v2/reserved_ips/192.0.2.1', 404);
+    await expectConforms('GET', `/v2/floating_ips/${floating.ip}`, 200);
+    await expectConforms('GET', `/v2/floating_ips/${floating.ip}/actions`, 200);
+    await expectConforms('GET', `/v2/floating_ips/${floating.ip}/actions/${floatingAssign.id}`, 200);
+    await expectConforms('GET', `/v2/actions/${floatingAssign.id}`, 200);
+    await expectConforms('GET', `/v2/reserved_ipv6/${ipv6.ip}`, 200);
+    await expectConforms('GET', `/v2/actions/${ipv6Assign.id}`, 200);
+    await expectConforms('GET', `/v2/nfs/${share.id}`, 200);
+    await expectConforms('GET', `/v2/actions/${resize.id}`, 200);
+
+    await expectConforms('DELETE', `/v2/droplets/${droplet.id}`, 204);
+    await expectConforms('GET', `/v2/droplets/${droplet.id}`, 404);
+    await expectConforms('DELETE', `/v2/droplets/${droplet.id}`, 404);
+    await expectConforms('DELETE', `/v2/volumes/${volume.id}`, 204);
+    await expectConforms('GET', `/v2/volumes/${volume.id}`, 404);
+    await expectConforms('DELETE', `/v2/reserved_ips/${reserved.ip}`, 204);
+    await expectConforms('GET', `/v2/reserved_ips/${reserved.ip}`, 404);
+    await expectConforms('DELETE', `/v2/floating_ips/${floating.ip}`, 204);
+    await expectConforms('DELETE', `/v2/reserved_ipv6/${ipv6.ip}`, 204);
+    await expectConforms('GET', `/v2/reserved_ipv6/${ipv6.ip}`, 404);
+    await expectConforms('DELETE', `/v2/nfs/${share.id}`, 204);
+    await expectConforms('GET', `/v2/nfs/${share.id}`, 404);
+  });
+
+  it('sends documented 401, 429 and 500 answers on every deploy route', async () => {
+    const volume = sim.createAction({
+      kind: 'volume',
+      resourceId: '506f78a4-e098-11e5-ad9f-00000000abcd',
+    });
+    const address = sim.createAction({ kind: 'reserved_ip', resourceId: '203.0.113.7' });
+    sim.createAction({ kind: 'reserved_ipv6', resourceId: '2001:db8::7' });
+    sim.createAction({ kind: 'nfs', resourceId: '0a1b2c3d-4e5f-4a6b-8c7d-00000000abcd' });
+    const volumePath = '/v2/volumes/506f78a4-e098-11e5-ad9f-00000000abcd';
+    const routesToCheck: Array<[string, string, unknown?]> = [
+      ['POST', '/v2/droplets', { name: 'x', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64' }],
+      ['GET', '/v2/droplets/301'],
+      ['DELETE', '/v2/droplets/302'],
+      ['POST', '/v2/volumes', { name: 'v', size_gigabytes: 1, region: 'nyc3' }],
+      ['GET', volumePath],
+      ['POST', '/v2/volumes/actions', { type: 'attach', volume_name: 'v', droplet_id: 301 }],
+      ['GET', `${volumePath}/actions`],
+      ['POST', `${volumePath}/actions`, { type: 'resize', size_gigabytes: 20 }],
+      ['GET', `${volumePath}/actions/${volume.id}`],
+      ['POST', '/v2/reserved_ips', { region: 'nyc3' }],
+      ['GET', '/v2/reserved_ips/203.0.113.7'],
+      ['GET', '/v2/reserved_ips/203.0.113.7/actions'],
+      ['POST', '/v2/reserved_ips/203.0.113.7/actions', { type: 'unassign' }],
+      ['GET', `/v2/reserved_ips/203.0.113.7/actions/${address.id}`],
+      ['POST', '/v2/floating_ips', { region: 'nyc3' }],
+      ['GET', '/v2/floating_ips/203.0.113.7'],
+      ['GET', '/v2/floating_ips/203.0.113.7/actions'],
+      ['POST', '/v2/floating_ips/203.0.113.7/actions', { type: 'unassign' }],
+      ['GET', `/v2/floating_ips/203.0.113.7/actions/${address.id}`],
+      ['POST', '/v2/reserved_ipv6', { region_slug: 'nyc3' }],
+      ['GET', '/v2/reserved_ipv6/2001:db8::7'],
+      ['POST', '/v2/reserved_ipv6/2001:db8::7/actions', { type: 'unassign' }],
+      ['POST', '/v2/nfs', { name: 'n', size_gib: 50, region: 'nyc3', vpc_ids: [] }],
+      ['GET', '/v2/nfs/0a1b2c3d-4e5f-4a6b-8c7d-00000000abcd'],
+      ['POST', '/v2/nfs/0a1b2c3d-4e5f-4a6b-8c7d-00000000abcd/actions', { type: 'reassign' }],
+    ];
+    for (const [method, path, body] of routesToCheck) {
+      await expectConforms(method, path, 401, body);
+      sim.injectFault({ kind: 'status', status: 429, retryAfterSeconds: 3 });
+      await expectConforms(method, path, 429, body);
+      sim.injectFault({ kind: 'status', status: 500 });
+      await expectConforms(method, path, 500, body);
+    }
+  });
+
   it('answers 429 from the real limiter in the documented shape', async () => {
     const limited = await Simulator.start({ tokens: [TOKEN], rateLimit: { perMinute: 1, perHour: 10 } });
     const previous = sim;
@@ -251,6 +457,6 @@ describe('simulator responses conform to the DigitalOcean OpenAPI document', () 
       await limited.close();
     }
     // Every status of every route above was looked up and validated.
-    expect(checked.size).toBeGreaterThanOrEqual(40);
+    expect(checked.size).toBeGreaterThanOrEqual(150);
   });
 });

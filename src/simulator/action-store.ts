@@ -1,24 +1,28 @@
-import type { ResourceKind } from '../digitalocean/models.js';
+import { type ActionKind, ipv4Number, type ResourceId, type ResourceTable, tableOf } from './action-kinds.js';
 import { DEFAULT_REGION_SLUG } from './regions.js';
+import type { AddressRecord, DropletRecord, ShareRecord, VolumeRecord } from './resource-records.js';
 import { isoSeconds } from './time.js';
 
 /**
- * All simulated state: actions, the droplets and images they belong to, and the snapshot
- * images that completed `snapshot` actions leave behind. Every single-item lookup is a Map
+ * All simulated state: actions, the resources they belong to (droplets, images, volumes,
+ * reserved IPs, NFS shares), and what completed actions leave behind. Every single-item lookup is a Map
  * hit; lists are slices of arrays kept in id order, so 10,000+ actions stay cheap to serve.
  *
  * Status is derived from the clock on every read rather than flipped by timers, so a fake
- * `now()` moves actions along without anything having to run. The only side effect of an
- * action ending (a snapshot image appearing) is applied by `settle()`, which the server calls
- * before answering each request.
+ * `now()` moves actions along without anything having to run. What an action leaves behind when
+ * it ends (a snapshot image, a volume attached, an address assigned) and deletions that take
+ * effect later are applied by `settle()`, which the server calls before answering each request.
  */
 
 export type ActionResult = 'completed' | 'errored';
 
 export interface ActionRecord {
   readonly id: number;
-  readonly kind: ResourceKind;
-  readonly resourceId: number;
+  readonly kind: ActionKind;
+  readonly resourceId: ResourceId;
+  /** What `resource_id` shows (see action-kinds.ts). */
+  readonly viewResourceId: number | null;
+  readonly resource: ResourceRecord;
   readonly type: string;
   readonly regionSlug: string;
   readonly startedAtMs: number;
@@ -43,8 +47,11 @@ export interface ImageRecord {
 }
 
 export interface ResourceRecord {
-  readonly kind: ResourceKind;
-  readonly id: number;
+  /** The kind it was first seen as; reserved and floating IPs share a table. */
+  readonly kind: ActionKind;
+  readonly id: ResourceId;
+  /** What its actions' `resource_id` shows. */
+  readonly viewId: number | null;
   readonly regionSlug: string;
   readonly createdAtMs: number;
   deleted: boolean;
@@ -55,11 +62,21 @@ export interface ResourceRecord {
   readonly snapshotIds: number[];
   /** Images only: set for images this simulator made; others get a synthesized record. */
   image: ImageRecord | undefined;
+  /** Details of the other kinds, made on first need (resources seen only through actions get defaults). */
+  droplet?: DropletRecord;
+  volume?: VolumeRecord;
+  address?: AddressRecord;
+  share?: ShareRecord;
+  /** A DELETE was accepted: GETs answer 404 from this time on. */
+  goneAtMs?: number;
 }
 
+/** What an action changes when it completes (nothing when it errors). */
+export type ActionEffect = (now: number) => void;
+
 export interface NewAction {
-  kind: ResourceKind;
-  resourceId: number;
+  kind: ActionKind;
+  resourceId: ResourceId;
   type: string;
   durationMs: number;
   result: ActionResult;
@@ -67,6 +84,7 @@ export interface NewAction {
   startedAtMs: number;
   initialStatus: { status: string; forMs: number } | undefined;
   snapshotName: string | undefined;
+  effect?: ActionEffect;
 }
 
 export interface ActionStoreOptions {
@@ -78,11 +96,22 @@ export class ActionStore {
   private readonly actions = new Map<number, ActionRecord>();
   /** Every live action id, ascending (= creation order). */
   private allIds: number[] = [];
-  private readonly droplets = new Map<number, ResourceRecord>();
-  private readonly images = new Map<number, ResourceRecord>();
+  private readonly tables: Record<ResourceTable, Map<ResourceId, ResourceRecord>> = {
+    droplet: new Map(),
+    image: new Map(),
+    volume: new Map(),
+    ipv4: new Map(),
+    ipv6: new Map(),
+    nfs: new Map(),
+  };
   /** Snapshot actions whose image has not been made yet. */
   private readonly pendingSnapshots = new Set<ActionRecord>();
+  /** Actions whose effect has not been applied yet. */
+  private readonly pendingEffects = new Map<ActionRecord, ActionEffect>();
+  /** Resources a DELETE will remove. */
+  private readonly pendingDeletions = new Set<ResourceRecord>();
   private nextActionId: number;
+  private nextIpv6Number = 1;
   private nextImageId: number;
 
   constructor(options: ActionStoreOptions) {
@@ -103,17 +132,22 @@ export class ActionStore {
   }
 
   /** A resource that exists (has been seen and not deleted). */
-  resource(kind: ResourceKind, id: number): ResourceRecord | undefined {
+  resource(kind: ActionKind, id: ResourceId): ResourceRecord | undefined {
     const resource = this.table(kind).get(id);
     return resource === undefined || resource.deleted ? undefined : resource;
   }
 
-  isDeleted(kind: ResourceKind, id: number): boolean {
+  isDeleted(kind: ActionKind, id: ResourceId): boolean {
     return this.table(kind).get(id)?.deleted === true;
   }
 
+  /** Every live resource of a kind's table, in the order they were first seen. */
+  resources(kind: ActionKind): ResourceRecord[] {
+    return [...this.table(kind).values()].filter((resource) => !resource.deleted);
+  }
+
   /** Make a resource exist (resources otherwise appear with their first action). */
-  ensureResource(kind: ResourceKind, id: number, now: number, regionSlug?: string): ResourceRecord {
+  ensureResource(kind: ActionKind, id: ResourceId, now: number, regionSlug?: string): ResourceRecord {
     const table = this.table(kind);
     const existing = table.get(id);
     if (existing !== undefined) {
@@ -123,6 +157,7 @@ export class ActionStore {
     const resource: ResourceRecord = {
       kind,
       id,
+      viewId: this.viewIdOf(kind, id),
       regionSlug: regionSlug ?? DEFAULT_REGION_SLUG,
       createdAtMs: now,
       deleted: false,
@@ -142,6 +177,8 @@ export class ActionStore {
       id,
       kind: input.kind,
       resourceId: input.resourceId,
+      viewResourceId: resource.viewId,
+      resource,
       type: input.type,
       regionSlug: input.regionSlug ?? resource.regionSlug,
       startedAtMs: input.startedAtMs,
@@ -159,6 +196,7 @@ export class ActionStore {
     resource.actionIds.push(id);
     resource.unfinished.add(id);
     if (record.type === 'snapshot' && record.kind === 'droplet') this.pendingSnapshots.add(record);
+    if (input.effect !== undefined) this.pendingEffects.set(record, input.effect);
     this.settle(now);
     return record;
   }
@@ -187,12 +225,13 @@ export class ActionStore {
    * The resource and its actions disappear: its action ids leave every index (an O(n) filter
    * of the account-wide list, paid once per deletion rather than on every read).
    */
-  deleteResource(kind: ResourceKind, id: number): void {
+  deleteResource(kind: ActionKind, id: ResourceId): void {
     const resource = this.table(kind).get(id);
     if (resource === undefined) {
       this.table(kind).set(id, {
         kind,
         id,
+        viewId: null,
         regionSlug: DEFAULT_REGION_SLUG,
         createdAtMs: 0,
         deleted: true,
@@ -205,30 +244,58 @@ export class ActionStore {
     }
     if (resource.deleted) return;
     resource.deleted = true;
+    this.pendingDeletions.delete(resource);
     const gone = new Set(resource.actionIds);
     for (const actionId of resource.actionIds) {
       const action = this.actions.get(actionId);
-      if (action !== undefined) this.pendingSnapshots.delete(action);
+      if (action !== undefined) {
+        this.pendingSnapshots.delete(action);
+        this.pendingEffects.delete(action);
+      }
       this.actions.delete(actionId);
     }
     if (gone.size > 0) this.allIds = this.allIds.filter((actionId) => !gone.has(actionId));
     resource.actionIds.length = 0;
     resource.unfinished.clear();
     const source = resource.image?.sourceDropletId;
-    if (kind === 'image' && source !== undefined) {
-      const droplet = this.droplets.get(source);
+    if (kind === 'image' && source !== undefined && typeof id === 'number') {
+      const droplet = this.tables.droplet.get(source);
       const index = droplet?.snapshotIds.indexOf(id) ?? -1;
       if (droplet !== undefined && index >= 0) droplet.snapshotIds.splice(index, 1);
     }
   }
 
-  /** Apply what ended actions leave behind. O(1) when no snapshot is running. */
+  /** The resource goes at `goneAtMs` (now or later), with its actions, as `deleteResource` does. */
+  scheduleDeletion(resource: ResourceRecord, goneAtMs: number, now: number): void {
+    if (resource.deleted || resource.goneAtMs !== undefined) return;
+    resource.goneAtMs = goneAtMs;
+    this.pendingDeletions.add(resource);
+    this.settle(now);
+  }
+
+  /**
+   * Apply what ended actions leave behind, and deletions that are due. O(1) when nothing is
+   * pending.
+   */
   settle(now: number): void {
-    if (this.pendingSnapshots.size === 0) return;
-    for (const action of this.pendingSnapshots) {
-      if (now < action.endsAtMs) continue;
-      this.pendingSnapshots.delete(action);
-      if (action.result === 'completed') this.createSnapshotImage(action, now);
+    if (this.pendingSnapshots.size > 0) {
+      for (const action of this.pendingSnapshots) {
+        if (now < action.endsAtMs) continue;
+        this.pendingSnapshots.delete(action);
+        if (action.result === 'completed') this.createSnapshotImage(action, now);
+      }
+    }
+    if (this.pendingEffects.size > 0) {
+      for (const [action, effect] of this.pendingEffects) {
+        if (now < action.endsAtMs) continue;
+        this.pendingEffects.delete(action);
+        if (action.result === 'completed') effect(now);
+      }
+    }
+    if (this.pendingDeletions.size > 0) {
+      for (const resource of this.pendingDeletions) {
+        if (now >= (resource.goneAtMs ?? now)) this.deleteResource(resource.kind, resource.id);
+      }
     }
   }
 
@@ -249,8 +316,8 @@ export class ActionStore {
     return resource.image;
   }
 
-  /** A resource id in neither use nor history, for background activity. */
-  freshResourceId(kind: ResourceKind, start: number): number {
+  /** A resource id in neither use nor history, for background activity and created droplets. */
+  freshResourceId(kind: ActionKind, start: number): number {
     const table = this.table(kind);
     let id = start;
     while (table.has(id)) id++;
@@ -258,10 +325,10 @@ export class ActionStore {
   }
 
   private createSnapshotImage(action: ActionRecord, now: number): void {
-    const droplet = this.droplets.get(action.resourceId);
+    const droplet = this.tables.droplet.get(action.resourceId);
     if (droplet === undefined || droplet.deleted) return;
     let id = this.nextImageId++;
-    while (this.images.has(id)) id = this.nextImageId++;
+    while (this.tables.image.has(id)) id = this.nextImageId++;
     const resource = this.ensureResource('image', id, now, action.regionSlug);
     resource.image = {
       id,
@@ -272,12 +339,20 @@ export class ActionStore {
       createdAtIso: action.startedAtIso,
       minDiskSize: 25,
       sizeGigabytes: 2.34,
-      sourceDropletId: action.resourceId,
+      sourceDropletId: droplet.id as number,
     };
     droplet.snapshotIds.push(id);
   }
 
-  private table(kind: ResourceKind): Map<number, ResourceRecord> {
-    return kind === 'droplet' ? this.droplets : this.images;
+  private viewIdOf(kind: ActionKind, id: ResourceId): number | null {
+    if (typeof id === 'number') return id;
+    const table = tableOf(kind);
+    if (table === 'ipv4') return ipv4Number(id);
+    if (table === 'ipv6') return this.nextIpv6Number++;
+    return null;
+  }
+
+  private table(kind: ActionKind): Map<ResourceId, ResourceRecord> {
+    return this.tables[tableOf(kind)];
   }
 }

@@ -20,13 +20,13 @@ type Params = Record<string, string>;
 
 const ID = /^[1-9]\d{0,15}$/;
 
-function parseId(raw: string | undefined): number | undefined {
+export function parseId(raw: string | undefined): number | undefined {
   if (raw === undefined || !ID.test(raw)) return undefined;
   const id = Number(raw);
   return Number.isSafeInteger(id) ? id : undefined;
 }
 
-function notFound(reply: FastifyReply): FastifyReply {
+export function notFound(reply: FastifyReply): FastifyReply {
   return reply.code(404).send(errorBody(404));
 }
 
@@ -35,27 +35,29 @@ function searchOf(url: string): URLSearchParams {
   return new URLSearchParams(query === -1 ? '' : url.slice(query + 1));
 }
 
+/** One page of a list, with `links` and `meta.total`; a bad `page`/`per_page` is a 400. */
+export function sendList<T>(
+  state: SimulatorState,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  key: string,
+  items: readonly T[],
+  view: (item: T) => unknown,
+): FastifyReply {
+  const search = searchOf(request.url);
+  const paging = parsePageRequest(search);
+  if ('error' in paging) return reply.code(400).send(errorBody(400, paging.error));
+  const page = pageOf(items, paging, state.listOrder);
+  const base = `${request.protocol}://${request.host}${pathOf(request.url)}`;
+  return reply.send({
+    [key]: page.map(view),
+    links: pageLinks(base, search, paging, items.length),
+    meta: { total: items.length },
+  });
+}
+
 export function registerApiRoutes(app: FastifyInstance, state: SimulatorState): void {
   const { store } = state;
-
-  function sendList<T>(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    key: string,
-    items: readonly T[],
-    view: (item: T) => unknown,
-  ): FastifyReply {
-    const search = searchOf(request.url);
-    const paging = parsePageRequest(search);
-    if ('error' in paging) return reply.code(400).send(errorBody(400, paging.error));
-    const page = pageOf(items, paging, state.listOrder);
-    const base = `${request.protocol}://${request.host}${pathOf(request.url)}`;
-    return reply.send({
-      [key]: page.map(view),
-      links: pageLinks(base, search, paging, items.length),
-      meta: { total: items.length },
-    });
-  }
 
   // Lists never apply the completed_at quirk: it was only ever seen on the single droplet GET.
   function actionViews(now: number) {
@@ -67,7 +69,7 @@ export function registerApiRoutes(app: FastifyInstance, state: SimulatorState): 
       const id = parseId(request.params[param]);
       const resource = id === undefined ? undefined : store.resource(kind, id);
       if (resource === undefined) return notFound(reply);
-      return sendList(request, reply, 'actions', resource.actionIds, actionViews(state.now()));
+      return sendList(state, request, reply, 'actions', resource.actionIds, actionViews(state.now()));
     };
   }
 
@@ -85,7 +87,7 @@ export function registerApiRoutes(app: FastifyInstance, state: SimulatorState): 
   }
 
   app.get('/v2/actions', async (request, reply) =>
-    sendList(request, reply, 'actions', store.ids(), actionViews(state.now())),
+    sendList(state, request, reply, 'actions', store.ids(), actionViews(state.now())),
   );
 
   app.get<{ Params: Params }>('/v2/actions/:action_id', async (request, reply) => {
@@ -147,7 +149,7 @@ export function registerApiRoutes(app: FastifyInstance, state: SimulatorState): 
     const id = parseId(request.params.droplet_id);
     const droplet = id === undefined ? undefined : store.resource('droplet', id);
     if (droplet === undefined) return notFound(reply);
-    return sendList(request, reply, 'snapshots', droplet.snapshotIds, (imageId) => {
+    return sendList(state, request, reply, 'snapshots', droplet.snapshotIds, (imageId) => {
       const image = store.image(imageId);
       return image === undefined ? undefined : snapshotView(image);
     });

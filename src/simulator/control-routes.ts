@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { RESOURCE_KINDS } from '../digitalocean/models.js';
+import { ACTION_KINDS, isActionKind, isNumericKind } from './action-kinds.js';
 import { errorBody } from './errors.js';
 import type { FaultSpec } from './faults.js';
 import type { CreateActionInput } from './options.js';
@@ -15,7 +15,7 @@ import { actionView } from './views.js';
  *   POST   /_sim/actions                {CreateActionInput}        → 201 {"action": …}
  *   GET    /_sim/actions/{id}                                      → 200 {"action": …}
  *   POST   /_sim/actions/{id}/finish    {"result"?: "completed"|"errored"} → 200 {"action": …}
- *   DELETE /_sim/resources/{droplet|image}/{id}                    → 204 (its actions then 404)
+ *   DELETE /_sim/resources/{kind}/{id}                             → 204 (its actions then 404)
  *   POST   /_sim/faults                 {FaultSpec, `path` as a regex string} → 201 {"armed": n}
  *   DELETE /_sim/faults                                            → 204
  *   GET    /_sim/stats                                             → 200 SimulatorStats
@@ -26,8 +26,9 @@ import { actionView } from './views.js';
  */
 
 const createActionSchema = z.strictObject({
-  kind: z.enum(RESOURCE_KINDS),
-  resourceId: z.number().int().positive(),
+  kind: z.enum(ACTION_KINDS),
+  // Checked against the kind by createAction: a number, a UUID or an address.
+  resourceId: z.union([z.number().int().positive(), z.string().min(1)]),
   type: z.string().min(1).optional(),
   durationMs: z.number().nonnegative().optional(),
   result: z.enum(['completed', 'errored']).optional(),
@@ -119,11 +120,16 @@ export function registerControlRoutes(app: FastifyInstance, state: SimulatorStat
 
   app.delete<{ Params: Params }>('/_sim/resources/:kind/:id', async (request, reply) => {
     const kind = request.params.kind;
-    const id = positiveId(request.params.id);
-    if ((kind !== 'droplet' && kind !== 'image') || id === undefined) {
-      return badRequest(reply, 'expected /_sim/resources/{droplet|image}/{positive id}');
+    const raw = request.params.id;
+    const id = isActionKind(kind) && isNumericKind(kind) ? positiveId(raw) : raw;
+    if (!isActionKind(kind) || id === undefined) {
+      return badRequest(reply, `expected /_sim/resources/{${ACTION_KINDS.join('|')}}/{id}`);
     }
-    state.deleteResource(kind, id);
+    try {
+      state.deleteResource(kind, id);
+    } catch (error) {
+      return badRequest(reply, (error as Error).message);
+    }
     return reply.code(204).send();
   });
 

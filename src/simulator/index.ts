@@ -1,3 +1,4 @@
+export { ACTION_KINDS, type ActionKind, type ResourceId } from './action-kinds.js';
 export { DROPLET_ACTION_TYPES, IMAGE_ACTION_TYPES } from './action-requests.js';
 export type { ActionResult } from './action-store.js';
 export type { FaultKind, FaultMatch, FaultSpec } from './faults.js';

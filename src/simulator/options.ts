@@ -1,4 +1,5 @@
 import type { ResourceKind } from '../digitalocean/models.js';
+import type { ActionKind, ResourceId } from './action-kinds.js';
 import type { ListOrder } from './pagination.js';
 import type { RateLimitConfig } from './rate-limiter.js';
 
@@ -29,6 +30,13 @@ export interface SimulatorOptions {
   firstActionId?: number;
   /** First id for images the simulator makes (snapshots); default 150000000. */
   firstImageId?: number;
+  /** First id for droplets created by POST /v2/droplets; default 400000000. */
+  firstDropletId?: number;
+  /**
+   * How long a deleted droplet, volume, address or share still answers GET after its DELETE
+   * was accepted (204); default 0: 404 from the next request on.
+   */
+  deleteDelayMs?: number;
 }
 
 export interface BackgroundOptions {
@@ -38,9 +46,16 @@ export interface BackgroundOptions {
 }
 
 export interface CreateActionInput {
-  kind: ResourceKind;
-  resourceId: number;
-  /** Default `reboot` for droplets, `transfer` for images. */
+  kind: ActionKind;
+  /**
+   * A positive integer for droplets and images, a UUID for volumes and NFS shares, the address
+   * for reserved (IPv4 or IPv6) and floating IPs.
+   */
+  resourceId: ResourceId;
+  /**
+   * Default `reboot` for droplets, `transfer` for images, `attach_volume` for volumes,
+   * `assign_ip` for addresses, `RESIZE_SHARE` for NFS shares.
+   */
   type?: string;
   /** Default `defaultDurationMs`. */
   durationMs?: number;

@@ -1,10 +1,17 @@
-import { isResourceKind, type ResourceKind } from '../digitalocean/models.js';
-import { type ActionRecord, type ActionResult, ActionStore } from './action-store.js';
+import {
+  ACTION_KINDS,
+  type ActionKind,
+  checkResourceId,
+  isActionKind,
+  type ResourceId,
+} from './action-kinds.js';
+import { type ActionEffect, type ActionRecord, type ActionResult, ActionStore } from './action-store.js';
 import { FaultQueue } from './faults.js';
 import type { CreateActionInput, SimulatorOptions } from './options.js';
 import type { ListOrder } from './pagination.js';
 import { SlidingWindowRateLimiter } from './rate-limiter.js';
 import { isRegionSlug } from './regions.js';
+import { ResourceLifecycle } from './resource-lifecycle.js';
 import { StatsRecorder } from './stats.js';
 
 export const DEFAULT_TOKENS: readonly string[] = ['sim-token'];
@@ -12,6 +19,7 @@ export const DEFAULT_DURATION_MS = 5000;
 export const DEFAULT_RATE_LIMIT = { perMinute: 250, perHour: 5000 } as const;
 export const DEFAULT_FIRST_ACTION_ID = 100_000_000;
 export const DEFAULT_FIRST_IMAGE_ID = 150_000_000;
+export const DEFAULT_FIRST_DROPLET_ID = 400_000_000;
 
 /** Everything the HTTP routes and the public class share; no knowledge of Fastify here. */
 export class SimulatorState {
@@ -22,6 +30,9 @@ export class SimulatorState {
   readonly listOrder: ListOrder;
   readonly completedAtNullOnDropletGet: boolean;
   readonly now: () => number;
+  readonly firstDropletId: number;
+  readonly deleteDelayMs: number;
+  readonly lifecycle: ResourceLifecycle;
   private tokens: Set<string>;
   private readonly defaultDurationMs: number;
   private readonly durationsByType: Readonly<Record<string, number>>;
@@ -44,10 +55,16 @@ export class SimulatorState {
       options.defaultDurationMs ?? DEFAULT_DURATION_MS,
     );
     this.durationsByType = { ...options.durationsByType };
+    this.firstDropletId = positiveInteger(
+      'firstDropletId',
+      options.firstDropletId ?? DEFAULT_FIRST_DROPLET_ID,
+    );
+    this.deleteDelayMs = nonNegative('deleteDelayMs', options.deleteDelayMs ?? 0);
     this.store = new ActionStore({
       firstActionId: positiveInteger('firstActionId', options.firstActionId ?? DEFAULT_FIRST_ACTION_ID),
       firstImageId: positiveInteger('firstImageId', options.firstImageId ?? DEFAULT_FIRST_IMAGE_ID),
     });
+    this.lifecycle = new ResourceLifecycle(this);
   }
 
   isAccepted(token: string): boolean {
@@ -74,13 +91,15 @@ export class SimulatorState {
     return this.durationsByType[type] ?? this.defaultDurationMs;
   }
 
-  /** Validates like an API would, throwing `Error` with a readable message. */
-  createAction(input: CreateActionInput): ActionRecord {
+  /**
+   * Validates like an API would, throwing `Error` with a readable message. `effect` is what the
+   * action changes if it completes (the HTTP routes pass it; the programmatic API has none).
+   */
+  createAction(input: CreateActionInput, effect?: ActionEffect): ActionRecord {
     const kind: unknown = input.kind;
-    if (typeof kind !== 'string' || !isResourceKind(kind)) throw new Error('kind must be droplet or image');
-    positiveInteger('resourceId', input.resourceId);
-    if (this.store.isDeleted(kind, input.resourceId))
-      throw new Error(`${kind} ${input.resourceId} was deleted`);
+    if (!isActionKind(kind)) throw new Error(`kind must be one of ${ACTION_KINDS.join(', ')}`);
+    const resourceId = checkResourceId(kind, input.resourceId);
+    if (this.store.isDeleted(kind, resourceId)) throw new Error(`${kind} ${resourceId} was deleted`);
     if (input.region !== undefined && !isRegionSlug(input.region))
       throw new Error(`unknown region ${input.region}`);
     if (input.result !== undefined && input.result !== 'completed' && input.result !== 'errored') {
@@ -100,7 +119,7 @@ export class SimulatorState {
     return this.store.create(
       {
         kind,
-        resourceId: input.resourceId,
+        resourceId,
         type,
         durationMs: nonNegative('durationMs', input.durationMs ?? this.durationFor(type)),
         result: input.result ?? 'completed',
@@ -108,6 +127,7 @@ export class SimulatorState {
         startedAtMs: input.startedAt === undefined ? now : finite('startedAt', input.startedAt),
         initialStatus: input.initialStatus,
         snapshotName: input.snapshotName,
+        ...(effect === undefined ? {} : { effect }),
       },
       now,
     );
@@ -119,13 +139,26 @@ export class SimulatorState {
     return this.store.finish(id, result, this.now());
   }
 
-  deleteResource(kind: ResourceKind, id: number): void {
-    this.store.deleteResource(kind, id);
+  /** Gone at once (the control API and `Simulator.deleteResource`), whatever `deleteDelayMs` says. */
+  deleteResource(kind: ActionKind, id: ResourceId): void {
+    const key: unknown = id;
+    if (!isActionKind(kind)) throw new Error(`kind must be one of ${ACTION_KINDS.join(', ')}`);
+    this.store.deleteResource(kind, checkResourceId(kind, key));
   }
 }
 
-function defaultType(kind: ResourceKind): string {
-  return kind === 'droplet' ? 'reboot' : 'transfer';
+const DEFAULT_TYPES: Record<ActionKind, string> = {
+  droplet: 'reboot',
+  image: 'transfer',
+  volume: 'attach_volume',
+  reserved_ip: 'assign_ip',
+  reserved_ipv6: 'assign_ip',
+  floating_ip: 'assign_ip',
+  nfs: 'RESIZE_SHARE',
+};
+
+function defaultType(kind: ActionKind): string {
+  return DEFAULT_TYPES[kind];
 }
 
 function finite(name: string, value: number): number {

@@ -1,26 +1,37 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Action, ResourceKind } from '../digitalocean/models.js';
+import type { Action } from '../digitalocean/models.js';
+import {
+  ACTION_KINDS,
+  type ActionKind,
+  checkResourceId,
+  isActionKind,
+  type ResourceId,
+} from './action-kinds.js';
 import type { ActionResult } from './action-store.js';
 import { registerApiRoutes } from './api-routes.js';
 import { BackgroundActivity } from './background.js';
 import { registerControlRoutes } from './control-routes.js';
+import { registerDeployRoutes } from './deploy-routes.js';
 import { errorBody } from './errors.js';
 import type { FaultSpec } from './faults.js';
 import type { CreateActionInput, SimulatorOptions } from './options.js';
 import { installRequestPipeline } from './request-pipeline.js';
+import { dropletView, volumeView } from './resource-views.js';
 import { SimulatorState } from './simulator-state.js';
 import { Sleeper } from './sleeper.js';
 import type { LoggedRequest, SimulatorStats } from './stats.js';
 import { actionView, imageView } from './views.js';
 
+export type { ActionKind, ResourceId } from './action-kinds.js';
 export type { ActionResult } from './action-store.js';
 export type { FaultSpec } from './faults.js';
 export type { BackgroundOptions, CreateActionInput, SimulatorOptions } from './options.js';
 export type { LoggedRequest, SimulatorStats } from './stats.js';
 
 /**
- * A DigitalOcean API stand-in for the action endpoints: same paths, JSON shapes, bearer auth,
+ * A DigitalOcean API stand-in for the action endpoints and the resources of a deploy (droplets,
+ * volumes, reserved and floating IPs, NFS shares): same paths, JSON shapes, bearer auth,
  * per-token sliding-window rate limits and headers, plus injectable faults and quirks. Used
  * in-process by tests, the benchmark and the demo, and standalone by `actionwatch sim` (see
  * control-routes.ts for the curl-able `/_sim/` API).
@@ -72,6 +83,7 @@ export class Simulator {
     app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody(404)));
     installRequestPipeline(app, state, sleeper);
     registerApiRoutes(app, state);
+    registerDeployRoutes(app, state);
     registerControlRoutes(app, state);
 
     const host = options.host ?? '127.0.0.1';
@@ -99,13 +111,14 @@ export class Simulator {
   }
 
   /** The resource is gone: its actions leave every list, and GETs of them answer 404. */
-  deleteResource(kind: ResourceKind, resourceId: number): void {
+  deleteResource(kind: ActionKind, resourceId: ResourceId): void {
     this.state.deleteResource(kind, resourceId);
   }
 
   /** Make a resource exist before it has any action (its lists are then empty, not 404). */
-  ensureResource(kind: ResourceKind, resourceId: number, region?: string): void {
-    this.state.store.ensureResource(kind, resourceId, this.state.now(), region);
+  ensureResource(kind: ActionKind, resourceId: ResourceId, region?: string): void {
+    if (!isActionKind(kind)) throw new Error(`kind must be one of ${ACTION_KINDS.join(', ')}`);
+    this.state.store.ensureResource(kind, checkResourceId(kind, resourceId), this.state.now(), region);
   }
 
   /** The image object GET /v2/images/{id} serves, if that image exists. */
@@ -114,6 +127,23 @@ export class Simulator {
     this.state.store.settle(now);
     const image = this.state.store.image(id);
     return image === undefined ? undefined : imageView(image);
+  }
+
+  /** The droplet object GET /v2/droplets/{id} serves, if that droplet exists. */
+  getDroplet(id: number): Record<string, unknown> | undefined {
+    const now = this.state.now();
+    this.state.store.settle(now);
+    const droplet = this.state.store.resource('droplet', id);
+    return droplet === undefined
+      ? undefined
+      : dropletView(this.state.lifecycle, this.state.store, droplet, now);
+  }
+
+  /** The volume object GET /v2/volumes/{id} serves, if that volume exists. */
+  getVolume(id: string): Record<string, unknown> | undefined {
+    this.state.store.settle(this.state.now());
+    const volume = this.state.store.resource('volume', id.toLowerCase());
+    return volume === undefined ? undefined : volumeView(this.state.lifecycle, volume);
   }
 
   injectFault(fault: FaultSpec): void {

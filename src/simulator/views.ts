@@ -26,7 +26,7 @@ export function actionView(action: ActionRecord, now: number, options: ActionVie
     type: action.type,
     started_at: action.startedAtIso,
     completed_at: ended && !hideCompletedAt ? isoSeconds(action.endsAtMs) : null,
-    resource_id: action.resourceId,
+    resource_id: action.viewResourceId,
     resource_type: action.kind,
     // Shared frozen object: serialized, never mutated.
     region: regionBySlug(action.regionSlug) as Action['region'],

@@ -24,6 +24,36 @@ export const CLIENT_OPERATIONS = [
   'GET /v2/images/{image_id}/actions/{action_id}',
 ] as const;
 
+/** The operations the simulator serves beyond the client's (the vendored spec holds these paths too). */
+export const SIMULATOR_OPERATIONS = [
+  'POST /v2/droplets',
+  'GET /v2/droplets/{droplet_id}',
+  'DELETE /v2/droplets/{droplet_id}',
+  'POST /v2/volumes',
+  'POST /v2/volumes/actions',
+  'GET /v2/volumes/{volume_id}',
+  'DELETE /v2/volumes/{volume_id}',
+  'GET /v2/volumes/{volume_id}/actions',
+  'POST /v2/volumes/{volume_id}/actions',
+  'GET /v2/volumes/{volume_id}/actions/{action_id}',
+  'POST /v2/reserved_ips',
+  'GET /v2/reserved_ips/{reserved_ip}',
+  'GET /v2/reserved_ips/{reserved_ip}/actions',
+  'POST /v2/reserved_ips/{reserved_ip}/actions',
+  'GET /v2/reserved_ips/{reserved_ip}/actions/{action_id}',
+  'POST /v2/reserved_ipv6',
+  'GET /v2/reserved_ipv6/{reserved_ipv6}',
+  'POST /v2/reserved_ipv6/{reserved_ipv6}/actions',
+  'POST /v2/floating_ips',
+  'GET /v2/floating_ips/{floating_ip}',
+  'GET /v2/floating_ips/{floating_ip}/actions',
+  'POST /v2/floating_ips/{floating_ip}/actions',
+  'GET /v2/floating_ips/{floating_ip}/actions/{action_id}',
+  'POST /v2/nfs',
+  'GET /v2/nfs/{nfs_id}',
+  'POST /v2/nfs/{nfs_id}/actions',
+] as const;
+
 const DIRECTORY = fileURLToPath(new URL('../fixtures/digitalocean/', import.meta.url));
 
 /** The vendored OpenAPI document (YAML), for tools that read a file, such as Prism. */
