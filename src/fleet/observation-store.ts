@@ -1,12 +1,12 @@
 import { answers } from '../digitalocean/action-answer.js';
 import { type Action, classifyStatus } from '../digitalocean/models.js';
-import { loadLua } from '../support/lua.js';
+import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 import { compactAction } from '../watches/watch.js';
 import type { ActionRef } from '../watches/watch-ref.js';
 import type { FleetKeys } from './fleet-keys.js';
 
-const RECORD = loadLua(import.meta.url, 'record-observations');
+const RECORD = new LuaScript(import.meta.url, 'record-observations', 1);
 
 export type ObservedVia = 'list' | 'resource-list' | 'get';
 
@@ -73,9 +73,7 @@ export class ObservationStore {
     for (const observation of observations) {
       args.push(observation.action.id, Math.round(observation.observedAt), encode(observation));
     }
-    const ended = (await this.redis.eval(RECORD, 1, this.keys.observations, ...args)) as Array<
-      string | number
-    >;
+    const ended = (await RECORD.run(this.redis, [this.keys.observations], args)) as Array<string | number>;
     return ended.map(Number);
   }
 

@@ -1,9 +1,9 @@
-import { loadLua } from '../support/lua.js';
+import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 import { outcomeKey, recordOutcomeKeys } from './keys.js';
 import type { OutcomeRecord } from './watch.js';
 
-const RECORD_OUTCOME = loadLua(import.meta.url, 'record-outcome');
+const RECORD_OUTCOME = new LuaScript(import.meta.url, 'record-outcome', 2);
 
 export interface OutcomeStoreOptions {
   prefix: string;
@@ -34,16 +34,13 @@ export async function recordOnce<T>(
   record: T,
   event: { type: string; subjectId: string },
 ): Promise<{ created: boolean; record: T; eventId: string | undefined }> {
-  const [created, json, eventId] = (await redis.eval(
-    RECORD_OUTCOME,
-    2,
-    ...keys,
+  const [created, json, eventId] = (await RECORD_OUTCOME.run(redis, keys, [
     JSON.stringify(record),
     event.type,
     event.subjectId,
     options.eventsMaxLength,
     Math.max(1000, options.retentionMs),
-  )) as [number, string, string];
+  ])) as [number, string, string];
   return { created: created === 1, record: JSON.parse(json) as T, eventId: eventId || undefined };
 }
 
