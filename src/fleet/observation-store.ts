@@ -1,5 +1,6 @@
 import { answers } from '../digitalocean/action-answer.js';
 import { type Action, classifyStatus } from '../digitalocean/models.js';
+import type { BatchedRead } from '../support/batched-read.js';
 import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 import { compactAction } from '../watches/watch.js';
@@ -75,6 +76,14 @@ export class ObservationStore {
     }
     const ended = (await RECORD.run(this.redis, [this.keys.observations], args)) as Array<string | number>;
     return ended.map(Number);
+  }
+
+  /** The observation of one action, as a read to make together with others (readTogether). */
+  read(actionId: number): BatchedRead<Observation | undefined> {
+    return {
+      queue: (transaction) => transaction.hget(this.keys.observations, String(actionId)),
+      decode: (reply) => (typeof reply === 'string' ? decodeObservation(reply) : undefined),
+    };
   }
 
   async getMany(actionIds: readonly number[]): Promise<Map<number, Observation>> {
