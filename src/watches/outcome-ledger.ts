@@ -1,5 +1,7 @@
+import type { Job } from 'bullmq';
 import type { z } from 'zod';
 import { LuaScript } from '../support/lua.js';
+import { promoteIfDelayed } from '../support/promote-delayed.js';
 import type { Redis } from '../support/redis.js';
 import { parseStoredRecord, parseStoredRecordOrNone } from '../support/stored-record.js';
 
@@ -72,6 +74,22 @@ export class OutcomeLedger<T> {
     return values.map((json, index) =>
       parseStoredRecordOrNone(this.subject.schema, keys[index] as string, json),
     );
+  }
+
+  /**
+   * Ends a subject as cancelled: records `cancelled()` unless an outcome is recorded already, and
+   * then promotes its job (from `jobOf`), so a worker finishes it and delivers its notifications
+   * now rather than at its next step. Resolves with the outcome that stands.
+   */
+  async cancel(id: string, cancelled: () => T, jobOf: () => Promise<Job | undefined>): Promise<T> {
+    const existing = await this.get(id);
+    if (existing !== undefined) return existing;
+    const { record } = await this.record(cancelled());
+    const job = await jobOf();
+    // The cancel is recorded: a job that could not be promoted just ends at its next step, when
+    // its worker reads that outcome.
+    if (job !== undefined) await promoteIfDelayed(job).catch(() => false);
+    return record;
   }
 
   /** Forget an outcome so the subject can be watched afresh (after timed_out or cancelled). */
