@@ -3,9 +3,13 @@ import type { ActionPage } from '../src/digitalocean/client.js';
 import type { Action } from '../src/digitalocean/models.js';
 import { Allowance } from '../src/fleet/allowance.js';
 import { DurationLearner } from '../src/fleet/duration-learner.js';
+import { fleetKeys } from '../src/fleet/fleet-keys.js';
 import { Lease } from '../src/fleet/lease.js';
 import { directionOf, ListingModel, totalOf } from '../src/fleet/listing-model.js';
+import { ObservationStore } from '../src/fleet/observation-store.js';
 import { type PlannerTarget, plan } from '../src/fleet/planner.js';
+import { WatchRegistry } from '../src/fleet/watch-registry.js';
+import { readTogether } from '../src/support/batched-read.js';
 import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
 import { REDIS_TARGET, testPrefix } from './support/stack.js';
 
@@ -318,5 +322,42 @@ describe('with Redis', () => {
     expect(await redis.exists(key)).toBe(1);
     await second.release();
     expect(await redis.exists(key)).toBe(0);
+  });
+
+  it('reads the registry and the observations of a watch’s step in one MULTI, and lets an error reply through', async () => {
+    const keys = fleetKeys(prefix, 'reads');
+    const registry = new WatchRegistry(redis, keys);
+    const store = new ObservationStore(redis, keys);
+    const entry = { enqueuedAt: 1_000, deadlineAt: 9_000, wakeAt: 5_000, givenAt: 0 };
+    const action = {
+      id: 77,
+      status: 'in-progress',
+      type: 'reboot',
+      resource_id: 1,
+      resource_type: 'droplet',
+    };
+    const reads = () =>
+      readTogether(redis, [
+        store.read(77),
+        registry.entryRead('droplet-1-77'),
+        registry.directUntilRead('droplet-1-77'),
+        registry.sweptRead(),
+      ]);
+    expect(await reads()).toEqual([undefined, undefined, 0, false]);
+
+    await registry.register('droplet-1-77', entry, 5_000, true);
+    await registry.setDirect(new Map([['droplet-1-77', 12_345]]));
+    await store.record([{ action, observedAt: 4_000, apiObservedAt: 4_000, via: 'list' }]);
+    await redis.set(keys.healthy, '1', 'PX', 60_000);
+    expect(await reads()).toEqual([
+      { action, observedAt: 4_000, apiObservedAt: 4_000, via: 'list' },
+      entry,
+      12_345,
+      true,
+    ]);
+
+    await redis.del(keys.watches);
+    await redis.set(keys.watches, 'not a hash');
+    await expect(reads()).rejects.toThrow('WRONGTYPE');
   });
 });

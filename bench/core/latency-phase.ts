@@ -163,7 +163,7 @@ async function readOutcomes(stream: EventStream): Promise<OutcomeRecord[]> {
   while (true) {
     const events = await stream.readAfter(cursor, 1000);
     if (events.length === 0) return records;
-    for (const event of events) records.push(event.record);
+    for (const event of events) if (event.subject === 'watch') records.push(event.record);
     cursor = (events.at(-1) as { id: string }).id;
   }
 }

@@ -1,7 +1,8 @@
 import type { Redis } from '../support/redis.js';
-import { type OutcomeStoreOptions, recordOnce } from '../watches/outcome-store.js';
+import { OutcomeLedger, type OutcomeStoreOptions } from '../watches/outcome-ledger.js';
 import type { ChainOutcomeRecord } from './chain.js';
-import { chainOutcomeKey, recordChainOutcomeKeys } from './chain-keys.js';
+import { recordChainOutcomeKeys } from './chain-keys.js';
+import { chainOutcomeRecordSchema } from './chain-record-schemas.js';
 
 export type ChainOutcomeStoreOptions = OutcomeStoreOptions;
 
@@ -10,32 +11,12 @@ export type ChainOutcomeStoreOptions = OutcomeStoreOptions;
  * entry's `watch` field holds the chain id). A cancel racing the worker's own finish, or a worker
  * re-running a finished step after a crash, changes nothing and gets the outcome that won.
  */
-export class ChainOutcomeStore {
-  constructor(
-    private readonly redis: Redis,
-    private readonly options: ChainOutcomeStoreOptions,
-  ) {}
-
-  async record(record: ChainOutcomeRecord): Promise<{ created: boolean; record: ChainOutcomeRecord }> {
-    // The watches' "set once, and append the event in the same atomic step" fits as it is.
-    const { created, record: stored } = await recordOnce(
-      this.redis,
-      this.options,
-      recordChainOutcomeKeys(this.options.prefix, record.chain.id),
-      record,
-      { type: record.type, subjectId: record.chain.id },
-    );
-    return { created, record: stored };
-  }
-
-  async get(chainId: string): Promise<ChainOutcomeRecord | undefined> {
-    const json = await this.redis.get(chainOutcomeKey(this.options.prefix, chainId));
-    return json === null ? undefined : (JSON.parse(json) as ChainOutcomeRecord);
-  }
-
-  async getMany(chainIds: string[]): Promise<Array<ChainOutcomeRecord | undefined>> {
-    if (chainIds.length === 0) return [];
-    const values = await this.redis.mget(...chainIds.map((id) => chainOutcomeKey(this.options.prefix, id)));
-    return values.map((json) => (json === null ? undefined : (JSON.parse(json) as ChainOutcomeRecord)));
+export class ChainOutcomeStore extends OutcomeLedger<ChainOutcomeRecord> {
+  constructor(redis: Redis, options: ChainOutcomeStoreOptions) {
+    super(redis, options, {
+      schema: chainOutcomeRecordSchema,
+      keys: recordChainOutcomeKeys,
+      eventOf: (record) => ({ id: record.chain.id, type: record.type }),
+    });
   }
 }

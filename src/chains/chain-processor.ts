@@ -2,19 +2,12 @@ import { EventEmitter } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
 import type { PollSchedule } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
-import { ActionProbablyStartedError } from '../errors/action-probably-started-error.js';
-import { ActionRejectedError } from '../errors/action-rejected-error.js';
-import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
-import {
-  ForbiddenError,
-  NotFoundError,
-  RateLimitedError,
-  TransientError,
-  UnauthorizedError,
-} from '../errors/digitalocean-api-error.js';
+import type { ActionRejectedError } from '../errors/action-rejected-error.js';
+import type { ForbiddenError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
+import { decideFailure } from '../errors/failure-policy.js';
 import { InputError } from '../errors/input-error.js';
 import type { Logger } from '../logging/logger.js';
-import { type ActionStarter, RunKeyBusyError } from '../runs/action-starter.js';
+import type { ActionStarter } from '../runs/action-starter.js';
 import { describeRun, type RunSpec } from '../runs/run-request.js';
 import { chainCheckDelay } from '../watches/schedule.js';
 import type { WatchQueue } from '../watches/watch-queue.js';
@@ -197,57 +190,82 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
     retryPendingMs: number | undefined,
   ): StartResult {
     const now = this.now();
-    if (error instanceof ActionRejectedError) {
-      if (error.pending && retryPendingMs !== undefined) {
-        run.busySince ??= now;
-        const delay = run.retryDelayMs ?? 1_000;
-        if (now - run.busySince + delay <= retryPendingMs) {
-          run.retryDelayMs = Math.min(delay * 2, MAX_BUSY_DELAY_MS);
-          this.options.logger.info(
-            { chainId: record.id, kind: spec.kind, resourceId: spec.resourceId, retryInMs: delay },
-            `chain ${record.id}: ${spec.kind} ${spec.resourceId} is busy; trying again in ${delay} ms`,
+    const { failure, response } = decideFailure(error, 'start');
+    switch (response) {
+      case 'fail':
+        if (failure.kind === 'action_rejected')
+          return this.afterRejection(record, run, spec, failure.error, retryPendingMs);
+        if (failure.kind === 'action_probably_started') {
+          // Never started twice: the chain stops (an alert) rather than send the POST again.
+          this.options.logger.error(
+            { chainId: record.id, ...failure.error.details },
+            `chain ${record.id}: ${failure.error.message}`,
           );
-          return { next: 'wait', untilMs: now + delay };
+          return { next: 'fail', outcome: 'errored', reason: failure.error.message };
         }
-        const waited = Math.round((now - run.busySince) / 1000);
-        return {
-          next: 'fail',
-          outcome: 'rejected',
-          reason: `${error.message}; still busy after ${waited} s`,
-        };
-      }
-      return { next: 'fail', outcome: 'rejected', reason: error.message };
-    }
-    if (error instanceof ActionProbablyStartedError) {
-      // Never started twice: the chain stops (an alert) rather than send the POST again.
-      this.options.logger.error(
-        { chainId: record.id, ...error.details },
-        `chain ${record.id}: ${error.message}`,
-      );
-      return { next: 'fail', outcome: 'errored', reason: error.message };
-    }
-    if (error instanceof NotFoundError)
-      return { next: 'fail', outcome: 'not_found', reason: `${describeRun(spec)}: ${error.message}` };
-    if (error instanceof RunKeyBusyError)
-      return { next: 'wait', untilMs: Math.max(error.expiresAt, now + 200) };
-    if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError)
-      return { next: 'wait', untilMs: now + error.waitMs + Math.random() * 1_000 };
-    if (error instanceof TransientError) {
-      this.options.logger.warn(
-        { chainId: record.id, err: error.message },
-        `chain ${record.id}: starting the ${describeRun(spec)} failed for now; trying again`,
-      );
-      return { next: 'wait', untilMs: now + 5_000 };
-    }
-    if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
-      this.options.logger.error(
-        { chainId: record.id, err: error.message },
-        'DigitalOcean refused the token: the chain waits for a worker with a valid DIGITALOCEAN_TOKEN',
-      );
-      this.emit('token-rejected', error);
-      return { next: 'wait', untilMs: now + 30_000 };
+        if (failure.kind === 'not_found')
+          return {
+            next: 'fail',
+            outcome: 'not_found',
+            reason: `${describeRun(spec)}: ${failure.error.message}`,
+          };
+        break;
+      case 'wait':
+        if (failure.kind === 'run_key_busy')
+          return { next: 'wait', untilMs: Math.max(failure.error.expiresAt, now + 200) };
+        if (failure.kind === 'budget_exhausted' || failure.kind === 'rate_limited')
+          return { next: 'wait', untilMs: now + failure.error.waitMs + Math.random() * 1_000 };
+        break;
+      case 'retry':
+        if (failure.kind !== 'transient' && failure.kind !== 'answer_mismatch') break;
+        this.options.logger.warn(
+          { chainId: record.id, err: failure.error.message },
+          `chain ${record.id}: starting the ${describeRun(spec)} failed for now; trying again`,
+        );
+        return { next: 'wait', untilMs: now + 5_000 };
+      case 'token-refused':
+        if (failure.kind !== 'unauthorized' && failure.kind !== 'forbidden') break;
+        this.options.logger.error(
+          { chainId: record.id, err: failure.error.message },
+          'DigitalOcean refused the token: the chain waits for a worker with a valid DIGITALOCEAN_TOKEN',
+        );
+        this.emit('token-rejected', failure.error);
+        return { next: 'wait', untilMs: now + 30_000 };
+      case 'pause':
+      case 'throw':
+        break;
     }
     throw error;
+  }
+
+  /** DigitalOcean refused the start: a busy resource is tried again while `retryPending` allows. */
+  private afterRejection(
+    record: ChainRecord,
+    run: RunState,
+    spec: RunSpec,
+    error: ActionRejectedError,
+    retryPendingMs: number | undefined,
+  ): StartResult {
+    const now = this.now();
+    if (error.pending && retryPendingMs !== undefined) {
+      run.busySince ??= now;
+      const delay = run.retryDelayMs ?? 1_000;
+      if (now - run.busySince + delay <= retryPendingMs) {
+        run.retryDelayMs = Math.min(delay * 2, MAX_BUSY_DELAY_MS);
+        this.options.logger.info(
+          { chainId: record.id, kind: spec.kind, resourceId: spec.resourceId, retryInMs: delay },
+          `chain ${record.id}: ${spec.kind} ${spec.resourceId} is busy; trying again in ${delay} ms`,
+        );
+        return { next: 'wait', untilMs: now + delay };
+      }
+      const waited = Math.round((now - run.busySince) / 1000);
+      return {
+        next: 'fail',
+        outcome: 'rejected',
+        reason: `${error.message}; still busy after ${waited} s`,
+      };
+    }
+    return { next: 'fail', outcome: 'rejected', reason: error.message };
   }
 
   private async watchRuns(record: ChainRecord, index: number): Promise<void> {
@@ -316,14 +334,8 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
           continue;
         }
       } catch (error) {
-        if (
-          !(
-            error instanceof TransientError ||
-            error instanceof RateLimitedError ||
-            error instanceof BudgetExhaustedError
-          )
-        )
-          throw error;
+        // A lookup that failed for now is tried again below, like one that found nothing yet.
+        if (decideFailure(error, 'lookup').response !== 'retry') throw error;
       }
       step.settledAt ??= new Date(now).toISOString();
       if (now - Date.parse(step.settledAt) >= SNAPSHOT_LOOKUP_MS) {

@@ -109,27 +109,23 @@ export class ChainQueue {
   async cancel(chainId: string, reason = 'cancelled by request'): Promise<Chain | undefined> {
     const record = await this.store.get(chainId);
     if (record === undefined) return undefined;
-    const existing = await this.outcomes.get(chainId);
-    if (existing !== undefined) return chainFrom(record, existing);
-    const { record: outcome } = await this.outcomes.record({
-      type: chainEventType('cancelled'),
-      outcome: 'cancelled',
-      chain: {
-        id: chainId,
-        ...(record.plan.name === undefined ? {} : { name: record.plan.name }),
-        createdAt: record.createdAt,
-        finishedAt: new Date().toISOString(),
-      },
-      steps: record.steps,
-      reason,
-      ...(record.plan.webhooks === undefined ? {} : { webhooks: record.plan.webhooks }),
-    });
-    const job = await this.queue.getJob(chainId);
-    try {
-      if (job !== undefined && (await job.isDelayed())) await job.promote();
-    } catch {
-      // It moved on (a worker took it); the worker sees the recorded outcome either way.
-    }
+    const outcome = await this.outcomes.cancel(
+      chainId,
+      () => ({
+        type: chainEventType('cancelled'),
+        outcome: 'cancelled',
+        chain: {
+          id: chainId,
+          ...(record.plan.name === undefined ? {} : { name: record.plan.name }),
+          createdAt: record.createdAt,
+          finishedAt: new Date().toISOString(),
+        },
+        steps: record.steps,
+        reason,
+        ...(record.plan.webhooks === undefined ? {} : { webhooks: record.plan.webhooks }),
+      }),
+      () => this.queue.getJob(chainId),
+    );
     return chainFrom(record, outcome);
   }
 

@@ -1,6 +1,8 @@
 import type { Redis } from '../support/redis.js';
+import { parseStoredRecordOrNone } from '../support/stored-record.js';
 import type { ChainRecord } from './chain.js';
 import { chainIndexKey, chainKey } from './chain-keys.js';
+import { chainRecordSchema } from './chain-record-schemas.js';
 
 /**
  * Chain records in Redis. A record is created once (SET NX) and afterwards written only by the
@@ -14,14 +16,17 @@ export class ChainStore {
   ) {}
 
   async get(chainId: string): Promise<ChainRecord | undefined> {
-    const json = await this.redis.get(chainKey(this.options.prefix, chainId));
-    return json === null ? undefined : (JSON.parse(json) as ChainRecord);
+    const key = chainKey(this.options.prefix, chainId);
+    return parseStoredRecordOrNone(chainRecordSchema, key, await this.redis.get(key));
   }
 
-  async getMany(chainIds: string[]): Promise<Array<ChainRecord | undefined>> {
+  async getMany(chainIds: readonly string[]): Promise<Array<ChainRecord | undefined>> {
     if (chainIds.length === 0) return [];
-    const values = await this.redis.mget(...chainIds.map((id) => chainKey(this.options.prefix, id)));
-    return values.map((json) => (json === null ? undefined : (JSON.parse(json) as ChainRecord)));
+    const keys = chainIds.map((id) => chainKey(this.options.prefix, id));
+    const values = await this.redis.mget(...keys);
+    return values.map((json, index) =>
+      parseStoredRecordOrNone(chainRecordSchema, keys[index] as string, json),
+    );
   }
 
   /** False when a chain with this id already exists (then nothing is written). */

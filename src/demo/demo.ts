@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
-import type { StreamEvent } from '../notifications/event-stream.js';
+import type { WatchEvent } from '../notifications/event-stream.js';
 import { type ReceivedWebhook, startLocalReceiver } from '../notifications/webhooks/local-receiver.js';
 import { Runtime } from '../runtime.js';
 import { Simulator } from '../simulator/simulator.js';
@@ -92,11 +92,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     requests.push({ kind: 'droplet', resourceId: 3_999_999, actionId: 999_999_999 });
 
     // Outcomes from the process's event feed, followed before the first watch is enqueued.
-    const arrived: StreamEvent[] = [];
+    const arrived: WatchEvent[] = [];
     let wake: (() => void) | undefined;
     await runtime.events.subscribe({
       onEvents: (events) => {
-        arrived.push(...events);
+        // The demo starts no chain: every event is one of its watches'.
+        for (const event of events) if (event.subject === 'watch') arrived.push(event);
         wake?.();
         return true;
       },

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { profilePrefix } from '../support/key-prefix.js';
+import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 import { sleep } from '../support/sleep.js';
 import type { RateLimitSnapshot } from './rate-limit-headers.js';
@@ -103,31 +102,9 @@ export function budgetKeys(prefix: string, profile: string): BudgetKeys {
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 
-class LuaScript {
-  readonly text: string;
-  readonly sha: string;
-
-  constructor(file: string) {
-    this.text = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    this.sha = createHash('sha1').update(this.text).digest('hex');
-  }
-
-  /** EVALSHA, loading the script on NOSCRIPT (after a Redis restart or SCRIPT FLUSH). */
-  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-        return await redis.eval(this.text, keys.length, ...keys, ...args);
-      }
-      throw error;
-    }
-  }
-}
-
-const ACQUIRE = new LuaScript('acquire-request.lua');
-const OBSERVE = new LuaScript('observe-rate-limit.lua');
-const PAUSE = new LuaScript('pause-requests.lua');
+const ACQUIRE = new LuaScript(import.meta.url, 'acquire-request', 3);
+const OBSERVE = new LuaScript(import.meta.url, 'observe-rate-limit', 1);
+const PAUSE = new LuaScript(import.meta.url, 'pause-requests', 1);
 
 /** floor(limit × (1 − headroom)), at least 1; the epsilon keeps 100 × (1 − 0.9) from flooring to 9. */
 function effectiveLimit(limit: number, headroom: number): number {

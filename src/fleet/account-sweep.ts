@@ -1,6 +1,5 @@
 import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
-import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
-import { RateLimitedError } from '../errors/digitalocean-api-error.js';
+import { decideFailure } from '../errors/failure-policy.js';
 import type { ListingModel } from './listing-model.js';
 
 export interface SweepTarget {
@@ -98,8 +97,7 @@ export class AccountSweep {
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (error) {
-      if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError)
-        result.outOfBudget = true;
+      if (decideFailure(error, 'list').response === 'wait') result.outOfBudget = true;
       else result.failure = error;
       return undefined;
     }

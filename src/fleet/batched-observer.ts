@@ -1,14 +1,15 @@
 import type { PollSchedule } from '../config/config.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import { readTogether } from '../support/batched-read.js';
 import type { Redis } from '../support/redis.js';
 import type { ActionObserver, Observation, ObserveOptions } from '../watches/action-observer.js';
 import { batchedBudgetRetry, intervalFor } from '../watches/schedule.js';
 import type { WatchData } from '../watches/watch.js';
 import { type ActionRef, watchIdOf } from '../watches/watch-ref.js';
 import type { DurationLearner } from './duration-learner.js';
-import { type FleetKeys, fleetKeys } from './fleet-keys.js';
-import { decodeObservation, isEnded, ObservationStore, observes } from './observation-store.js';
-import { decodeRegistration, type Registration, WatchRegistry } from './watch-registry.js';
+import { fleetKeys } from './fleet-keys.js';
+import { isEnded, ObservationStore, observes } from './observation-store.js';
+import { type Registration, WatchRegistry } from './watch-registry.js';
 
 export interface BatchedObserverOptions {
   redis: Redis;
@@ -34,15 +35,14 @@ export interface BatchedObserverOptions {
  * cannot see it) it makes the watch's own GET, as the direct observer would, and records it.
  */
 export class BatchedObserver implements ActionObserver {
-  private readonly keys: FleetKeys;
   private readonly registry: WatchRegistry;
   private readonly store: ObservationStore;
   private readonly random: () => number;
 
   constructor(private readonly options: BatchedObserverOptions) {
-    this.keys = fleetKeys(options.prefix, options.profile);
-    this.registry = new WatchRegistry(options.redis, this.keys);
-    this.store = new ObservationStore(options.redis, this.keys);
+    const keys = fleetKeys(options.prefix, options.profile);
+    this.registry = new WatchRegistry(options.redis, keys);
+    this.store = new ObservationStore(options.redis, keys);
     this.random = options.random ?? Math.random;
   }
 
@@ -51,29 +51,21 @@ export class BatchedObserver implements ActionObserver {
     if (watch === undefined) return this.options.direct.observe(ref, options);
     const now = Date.now();
     const watchId = watchIdOf({ ...ref, tokenProfile: this.options.tokenProfile });
-    const replies = await this.options.redis
-      .multi()
-      .hget(this.keys.observations, String(ref.actionId))
-      .hget(this.keys.watches, watchId)
-      .hget(this.keys.direct, watchId)
-      .exists(this.keys.healthy)
-      .exec();
-    const [observationJson, entryJson, directUntil, swept] = (replies ?? []).map(([, value]) => value) as [
-      string | null,
-      string | null,
-      string | null,
-      number,
-    ];
-    const seen = observationJson === null ? undefined : decodeObservation(observationJson);
+    // One round trip, one consistent view: the profile's fleet keys share a slot.
+    const [seen, entry, directUntil, swept] = await readTogether(this.options.redis, [
+      this.store.read(ref.actionId),
+      this.registry.entryRead(watchId),
+      this.registry.directUntilRead(watchId),
+      this.registry.sweptRead(),
+    ]);
     const observation = seen !== undefined && observes(ref, seen.action) ? seen : undefined;
-    const entry = decodeRegistration(entryJson);
     if (observation !== undefined && isEnded(observation.action)) {
       await this.registry.remove([watchId]);
       return { found: true, action: observation.action };
     }
     const sleep = Math.max(1, Math.min(this.options.sleepMs, watch.deadlineAt - now));
     // At its deadline a watch looks once more, for real: an action that just ended is reported so.
-    const lookedAfter = swept === 1 && !(Number(directUntil ?? 0) > now) && now < watch.deadlineAt;
+    const lookedAfter = swept && !(directUntil > now) && now < watch.deadlineAt;
     if (lookedAfter) {
       const givenAt = entry?.givenAt ?? 0;
       if (observation !== undefined && observation.observedAt > givenAt) {

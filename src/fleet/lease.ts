@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { loadLua } from '../support/lua.js';
+import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 
-const RENEW = loadLua(import.meta.url, 'renew-lease');
-const RELEASE = loadLua(import.meta.url, 'release-lease');
+const RENEW = new LuaScript(import.meta.url, 'renew-lease', 1);
+const RELEASE = new LuaScript(import.meta.url, 'release-lease', 1);
 
 /**
  * A Redis lease: at most one holder at a time, taken over by anyone once the holder stops renewing
@@ -28,7 +28,7 @@ export class Lease {
   async acquire(): Promise<boolean> {
     const started = Date.now();
     if (this.heldUntil > 0) {
-      const renewed = (await this.redis.eval(RENEW, 1, this.key, this.token, this.ttlMs)) === 1;
+      const renewed = (await RENEW.run(this.redis, [this.key], [this.token, this.ttlMs])) === 1;
       this.heldUntil = renewed ? started + this.ttlMs : 0;
       return renewed;
     }
@@ -46,6 +46,6 @@ export class Lease {
   async release(): Promise<void> {
     if (this.heldUntil === 0) return;
     this.heldUntil = 0;
-    await this.redis.eval(RELEASE, 1, this.key, this.token);
+    await RELEASE.run(this.redis, [this.key], [this.token]);
   }
 }

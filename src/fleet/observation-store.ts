@@ -1,12 +1,13 @@
 import { answers } from '../digitalocean/action-answer.js';
 import { type Action, classifyStatus } from '../digitalocean/models.js';
-import { loadLua } from '../support/lua.js';
+import type { BatchedRead } from '../support/batched-read.js';
+import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 import { compactAction } from '../watches/watch.js';
 import type { ActionRef } from '../watches/watch-ref.js';
 import type { FleetKeys } from './fleet-keys.js';
 
-const RECORD = loadLua(import.meta.url, 'record-observations');
+const RECORD = new LuaScript(import.meta.url, 'record-observations', 1);
 
 export type ObservedVia = 'list' | 'resource-list' | 'get';
 
@@ -73,10 +74,16 @@ export class ObservationStore {
     for (const observation of observations) {
       args.push(observation.action.id, Math.round(observation.observedAt), encode(observation));
     }
-    const ended = (await this.redis.eval(RECORD, 1, this.keys.observations, ...args)) as Array<
-      string | number
-    >;
+    const ended = (await RECORD.run(this.redis, [this.keys.observations], args)) as Array<string | number>;
     return ended.map(Number);
+  }
+
+  /** The observation of one action, as a read to make together with others (readTogether). */
+  read(actionId: number): BatchedRead<Observation | undefined> {
+    return {
+      queue: (transaction) => transaction.hget(this.keys.observations, String(actionId)),
+      decode: (reply) => (typeof reply === 'string' ? decodeObservation(reply) : undefined),
+    };
   }
 
   async getMany(actionIds: readonly number[]): Promise<Map<number, Observation>> {

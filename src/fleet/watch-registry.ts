@@ -1,3 +1,4 @@
+import type { BatchedRead } from '../support/batched-read.js';
 import type { Redis } from '../support/redis.js';
 import type { FleetKeys } from './fleet-keys.js';
 
@@ -88,6 +89,30 @@ export class WatchRegistry {
       if (entry !== undefined) found.set(watchIds[index] as string, entry);
     });
     return found;
+  }
+
+  /** A watch's entry, as a read to make together with others (readTogether). */
+  entryRead(watchId: string): BatchedRead<Registration | undefined> {
+    return {
+      queue: (transaction) => transaction.hget(this.keys.watches, watchId),
+      decode: (reply) => decodeRegistration(typeof reply === 'string' ? reply : null),
+    };
+  }
+
+  /** Until when (ms) a watch polls with its own GET (see setDirect), as a read; 0 when not marked. */
+  directUntilRead(watchId: string): BatchedRead<number> {
+    return {
+      queue: (transaction) => transaction.hget(this.keys.direct, watchId),
+      decode: (reply) => Number(reply ?? 0),
+    };
+  }
+
+  /** Whether a sweeper of the profile is looking after its watches now, as a read. */
+  sweptRead(): BatchedRead<boolean> {
+    return {
+      queue: (transaction) => transaction.exists(this.keys.healthy),
+      decode: (reply) => reply === 1,
+    };
   }
 
   /** Moves due times of watches still registered (a watch that just ended is not brought back). */

@@ -376,23 +376,14 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   }
 
   private dispatch(event: StreamEvent): void {
-    if (event.type.startsWith('action.')) {
+    if (event.subject === 'watch') {
       const record = event.record;
       this.emit('outcome', record);
       if (isOutcome(record.outcome)) this.emit(record.outcome, record);
       return;
     }
-    if (event.type.startsWith('chain.')) {
-      // The stream's reader types every entry as an action outcome; chain entries hold a chain's.
-      const record = event.record as unknown as ChainOutcomeRecord;
-      this.emit('chain', record);
-      if (
-        event.type === 'chain.completed' ||
-        event.type === 'chain.failed' ||
-        event.type === 'chain.cancelled'
-      )
-        this.emit(event.type, record);
-    }
+    this.emit('chain', event.record);
+    this.emit(event.type, event.record);
   }
 
   private reportError(error: Error): void {

@@ -96,7 +96,7 @@ function subjectKey(kind: WaitSubject['kind'], id: string): string {
 }
 
 function eventSubject(event: StreamEvent): string {
-  return subjectKey(event.type.startsWith('chain.') ? 'chain' : 'watch', event.watchId);
+  return subjectKey(event.subject, event.watchId);
 }
 
 class Subscription implements FeedSubscription {

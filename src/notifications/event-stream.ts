@@ -1,30 +1,79 @@
+import { CHAIN_EVENT_TYPES, type ChainEventType, type ChainOutcomeRecord } from '../chains/chain.js';
+import { chainOutcomeRecordSchema } from '../chains/chain-record-schemas.js';
 import type { Redis } from '../support/redis.js';
+import { parseStoredRecord } from '../support/stored-record.js';
 import { eventsKey } from '../watches/keys.js';
-import type { OutcomeRecord } from '../watches/watch.js';
+import { outcomeRecordSchema } from '../watches/outcome-record-schema.js';
+import { isOutcome, type OutcomeRecord } from '../watches/watch.js';
 
-export interface StreamEvent {
+interface EventEntry {
   /** The Redis stream entry id: ordered, usable as SSE `id` and for resuming. */
   id: string;
-  type: string;
+  /** The watch id, or for a chain's event the chain id (the entry's `watch` field). */
   watchId: string;
+}
+
+/** A watch's outcome, `action.<outcome>`. */
+export interface WatchEvent extends EventEntry {
+  subject: 'watch';
+  type: OutcomeRecord['type'];
   record: OutcomeRecord;
 }
 
-function toEvent(id: string, fields: string[]): StreamEvent | undefined {
+/** A chain's outcome, `chain.completed|failed|cancelled`. */
+export interface ChainEvent extends EventEntry {
+  subject: 'chain';
+  type: ChainEventType;
+  record: ChainOutcomeRecord;
+}
+
+/** An entry of the events stream: what it is about (`subject`) types its record. */
+export type StreamEvent = WatchEvent | ChainEvent;
+
+function isChainEventType(type: string): type is ChainEventType {
+  return (CHAIN_EVENT_TYPES as readonly string[]).includes(type);
+}
+
+function isWatchEventType(type: string): type is OutcomeRecord['type'] {
+  return type.startsWith('action.') && isOutcome(type.slice('action.'.length));
+}
+
+/**
+ * The event of a stream entry, its record checked against its schema; undefined for an entry
+ * that is not one (no data, a type no writer uses, a record of the wrong shape), which readers
+ * skip as they always have.
+ */
+function toEvent(key: string, id: string, fields: string[]): StreamEvent | undefined {
   const map = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] as string, fields[i + 1] as string);
   const data = map.get('data');
+  const type = map.get('type') ?? '';
   if (data === undefined) return undefined;
+  const watchId = map.get('watch') ?? '';
+  const where = `${key} ${id}`;
   try {
-    return {
-      id,
-      type: map.get('type') ?? '',
-      watchId: map.get('watch') ?? '',
-      record: JSON.parse(data) as OutcomeRecord,
-    };
+    if (isWatchEventType(type)) {
+      return {
+        id,
+        subject: 'watch',
+        type,
+        watchId,
+        record: parseStoredRecord(outcomeRecordSchema, where, data),
+      };
+    }
+    if (isChainEventType(type)) {
+      return {
+        id,
+        subject: 'chain',
+        type,
+        watchId,
+        record: parseStoredRecord(chainOutcomeRecordSchema, where, data),
+      };
+    }
   } catch {
     return undefined;
   }
+  return undefined;
 }
 
 /** Orders two stream entry ids (`<ms>-<seq>`): negative when `a` comes first. */
@@ -64,7 +113,7 @@ export class EventStream {
   /** Entries strictly after `afterId` (`0-0` for all), up to `count`. */
   async readAfter(afterId: string, count = 100): Promise<StreamEvent[]> {
     const entries = (await this.redis.xrange(this.key, `(${afterId}`, '+', 'COUNT', count)) as Entries;
-    return entries.flatMap(([id, fields]) => toEvent(id, fields) ?? []);
+    return entries.flatMap(([id, fields]) => toEvent(this.key, id, fields) ?? []);
   }
 
   /**
@@ -102,7 +151,7 @@ export class EventStream {
     if (oldest?.[0]) throw oldest[0];
     const entries = (read?.[1] as Array<[string, Entries]> | null)?.[0]?.[1] ?? [];
     return {
-      events: entries.flatMap(([id, fields]) => toEvent(id, fields) ?? []),
+      events: entries.flatMap(([id, fields]) => toEvent(this.key, id, fields) ?? []),
       oldestId: (oldest?.[1] as Entries | undefined)?.[0]?.[0],
     };
   }

@@ -13,6 +13,7 @@ import {
   UnreadableStartError,
 } from '../errors/digitalocean-api-error.js';
 import { InputError } from '../errors/input-error.js';
+import { RunKeyBusyError } from '../errors/run-key-busy-error.js';
 import type { Logger } from '../logging/logger.js';
 import type { Redis } from '../support/redis.js';
 import { sleep } from '../support/sleep.js';
@@ -71,18 +72,6 @@ export interface StartOptions {
   /** Retry a 422 "pending event" (the resource is busy) with backoff instead of failing. */
   retryPending?: PendingRetry;
   signal?: AbortSignal;
-}
-
-/** Another caller holds the key's claim: it is starting this very action right now. */
-export class RunKeyBusyError extends Error {
-  constructor(
-    readonly key: string,
-    /** When the claim lapses if its owner never finishes. */
-    readonly expiresAt: number,
-  ) {
-    super(`another caller is starting the action for key ${key}`);
-    this.name = 'RunKeyBusyError';
-  }
 }
 
 /** Our claim lapsed (we were slower than its TTL) and another caller took the key over. */

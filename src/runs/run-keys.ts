@@ -1,9 +1,9 @@
 import type { Action, ResourceKind } from '../digitalocean/models.js';
 import { profilePrefix } from '../support/key-prefix.js';
-import { loadLua } from '../support/lua.js';
+import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 
-const COMPARE_AND_SET = loadLua(import.meta.url, 'compare-and-set');
+const COMPARE_AND_SET = new LuaScript(import.meta.url, 'compare-and-set', 1);
 
 /** A process is starting the action: it sent (or is about to send) the POST. */
 export interface StartingRecord {
@@ -112,13 +112,10 @@ export class RunKeys {
     next: RunKeyRecord | undefined,
   ): Promise<string | undefined> {
     const raw = next === undefined ? '' : JSON.stringify(next);
-    const replaced = (await this.redis.eval(
-      COMPARE_AND_SET,
-      1,
-      this.redisKey(key),
-      expected ?? '',
-      raw,
-      Math.max(1000, this.options.retentionMs),
+    const replaced = (await COMPARE_AND_SET.run(
+      this.redis,
+      [this.redisKey(key)],
+      [expected ?? '', raw, Math.max(1000, this.options.retentionMs)],
     )) as number;
     return replaced === 1 ? raw : undefined;
   }

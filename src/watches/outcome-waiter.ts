@@ -29,7 +29,9 @@ export function waitForOutcome(
       ? {}
       : {
           fromEvent: (event: StreamEvent) =>
-            event.record.watch.enqueuedAt === enqueuedAt ? event.record : undefined,
+            event.subject === 'watch' && event.record.watch.enqueuedAt === enqueuedAt
+              ? event.record
+              : undefined,
         }),
   });
 }

@@ -2,15 +2,12 @@ import { EventEmitter } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
 import type { PollSchedule } from '../config/config.js';
 import { classifyStatus } from '../digitalocean/models.js';
-import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
-import {
+import type {
   AnswerMismatchError,
-  ClientError,
   ForbiddenError,
-  RateLimitedError,
-  TransientError,
   UnauthorizedError,
 } from '../errors/digitalocean-api-error.js';
+import { decideFailure } from '../errors/failure-policy.js';
 import type { Logger } from '../logging/logger.js';
 import type { ActionObserver } from './action-observer.js';
 import type { OutcomeSink } from './outcome-sink.js';
@@ -147,48 +144,71 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
   ) {
     const id = job.id as string;
     const data = job.data;
-    if (error instanceof BudgetExhaustedError) {
-      // No request was made: not a poll. Come back when the budget allows, spread a little.
-      if (error.waitMs > 5_000) throw new PauseQueueError(error.waitMs, error.reason);
-      return this.reschedule(job, token, data, afterBudgetWait(error.waitMs, this.random));
-    }
-    if (error instanceof RateLimitedError) {
-      this.emit('poll', { watchId: id, result: 'failed', error: error.message });
-      throw new PauseQueueError(error.waitMs, error.message);
-    }
-    if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
-      this.emit('poll', { watchId: id, result: 'failed', error: error.message });
-      throw new TokenRejectedError(error);
-    }
-    if (error instanceof AnswerMismatchError) {
-      // Never this watch's state, and no outcome: a protocol fault of this poll, tried again at the
-      // next poll time like any transient failure, and told once per watch (both ids named).
-      this.emit('poll', { watchId: id, result: 'failed', error: error.message });
-      this.emit('mismatch', { watchId: id, fault: error.fault });
-      const next: WatchData = { ...data, polls: data.polls + 1, lastError: error.message };
-      const details = {
-        watchId: id,
-        actionId: data.actionId,
-        answeredId: error.answeredId,
-        fault: error.fault,
-      };
-      const text = `watch ${id}: DigitalOcean answered about action ${String(error.answeredId)} when asked about action ${data.actionId} (${error.message}); not taken, polling on`;
-      if (data.mismatchLogged) this.options.logger.debug(details, text);
-      else this.options.logger.warn(details, text);
-      next.mismatchLogged = true;
-      return this.reschedule(job, token, next, this.pollDelay(next));
-    }
-    if (error instanceof TransientError || error instanceof ClientError) {
-      // A watch never dies of a failed poll: it is simply tried again at the next poll time.
-      this.emit('poll', { watchId: id, result: 'failed', error: error.message });
-      this.options.logger.warn(
-        { watchId: id, err: error.message, kind: error.kind },
-        'poll failed; will try again',
-      );
-      const next: WatchData = { ...data, polls: data.polls + 1, lastError: error.message };
-      return this.reschedule(job, token, next, this.pollDelay(next));
+    const { failure, response } = decideFailure(error, 'poll');
+    switch (response) {
+      case 'wait':
+        if (failure.kind !== 'budget_exhausted') break;
+        // No request was made: not a poll. Come back when the budget allows, spread a little.
+        if (failure.error.waitMs > 5_000)
+          throw new PauseQueueError(failure.error.waitMs, failure.error.reason);
+        return this.reschedule(job, token, data, afterBudgetWait(failure.error.waitMs, this.random));
+      case 'pause':
+        if (failure.kind !== 'rate_limited') break;
+        this.emit('poll', { watchId: id, result: 'failed', error: failure.error.message });
+        throw new PauseQueueError(failure.error.waitMs, failure.error.message);
+      case 'token-refused':
+        if (failure.kind !== 'unauthorized' && failure.kind !== 'forbidden') break;
+        this.emit('poll', { watchId: id, result: 'failed', error: failure.error.message });
+        throw new TokenRejectedError(failure.error);
+      case 'retry': {
+        if (failure.kind === 'answer_mismatch') return this.afterMismatch(job, token, failure.error);
+        if (failure.kind !== 'transient' && failure.kind !== 'client_error') break;
+        // A watch never dies of a failed poll: it is simply tried again at the next poll time.
+        this.emit('poll', { watchId: id, result: 'failed', error: failure.error.message });
+        this.options.logger.warn(
+          { watchId: id, err: failure.error.message, kind: failure.error.kind },
+          'poll failed; will try again',
+        );
+        const next = this.failedPoll(data, failure.error);
+        return this.reschedule(job, token, next, this.pollDelay(next));
+      }
+      case 'fail':
+      case 'throw':
+        break;
     }
     throw error;
+  }
+
+  /**
+   * Never this watch's state, and no outcome: a protocol fault of this poll, tried again at the
+   * next poll time like any transient failure, and told once per watch (both ids named).
+   */
+  private async afterMismatch(
+    job: Job<WatchData, OutcomeRecord>,
+    token: string | undefined,
+    error: AnswerMismatchError,
+  ) {
+    const id = job.id as string;
+    const data = job.data;
+    this.emit('poll', { watchId: id, result: 'failed', error: error.message });
+    this.emit('mismatch', { watchId: id, fault: error.fault });
+    const next = this.failedPoll(data, error);
+    const details = {
+      watchId: id,
+      actionId: data.actionId,
+      answeredId: error.answeredId,
+      fault: error.fault,
+    };
+    const text = `watch ${id}: DigitalOcean answered about action ${String(error.answeredId)} when asked about action ${data.actionId} (${error.message}); not taken, polling on`;
+    if (data.mismatchLogged) this.options.logger.debug(details, text);
+    else this.options.logger.warn(details, text);
+    next.mismatchLogged = true;
+    return this.reschedule(job, token, next, this.pollDelay(next));
+  }
+
+  /** The watch after a poll that failed: counted, with the error kept for `show`. */
+  private failedPoll(data: WatchData, error: Error): WatchData {
+    return { ...data, polls: data.polls + 1, lastError: error.message };
   }
 
   private pollDelay(data: WatchData): number {

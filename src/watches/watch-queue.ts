@@ -226,32 +226,32 @@ export class WatchQueue {
    */
   async cancel(id: string, reason = 'cancelled by request'): Promise<Watch | undefined> {
     const job = await this.jobOf(id);
-    const existing = await this.outcomes.get(id);
-    if (existing !== undefined) return watchFrom(id, job?.data, existing);
-    if (job === undefined) return undefined;
-    const finishedAt = new Date().toISOString();
-    const { record } = await this.outcomes.record({
-      type: 'action.cancelled',
-      outcome: 'cancelled',
-      watch: {
-        id,
-        kind: job.data.kind,
-        resourceId: job.data.resourceId,
-        actionId: job.data.actionId,
-        enqueuedAt: job.data.enqueuedAt,
-        finishedAt,
-        polls: job.data.polls,
-        ...(job.data.tokenProfile === undefined ? {} : { tokenProfile: job.data.tokenProfile }),
-      },
-      action: job.data.action,
-      reason,
-      ...(job.data.webhooks === undefined ? {} : { webhooks: job.data.webhooks }),
-    });
-    try {
-      if (await job.isDelayed()) await job.promote();
-    } catch {
-      // It moved on (a worker took it); the worker sees the recorded outcome either way.
+    if (job === undefined) {
+      const existing = await this.outcomes.get(id);
+      return existing === undefined ? undefined : watchFrom(id, undefined, existing);
     }
+    const finishedAt = new Date().toISOString();
+    const record = await this.outcomes.cancel(
+      id,
+      () => ({
+        type: 'action.cancelled',
+        outcome: 'cancelled',
+        watch: {
+          id,
+          kind: job.data.kind,
+          resourceId: job.data.resourceId,
+          actionId: job.data.actionId,
+          enqueuedAt: job.data.enqueuedAt,
+          finishedAt,
+          polls: job.data.polls,
+          ...(job.data.tokenProfile === undefined ? {} : { tokenProfile: job.data.tokenProfile }),
+        },
+        action: job.data.action,
+        reason,
+        ...(job.data.webhooks === undefined ? {} : { webhooks: job.data.webhooks }),
+      }),
+      async () => job,
+    );
     return watchFrom(id, job.data, record);
   }
 

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { RESOURCE_KINDS } from '../digitalocean/models.js';
+import { watchWebhookSchema } from '../watches/outcome-record-schema.js';
+import { OUTCOMES } from '../watches/watch.js';
+import {
+  CHAIN_EVENT_TYPES,
+  CHAIN_OUTCOMES,
+  type ChainOutcomeRecord,
+  type ChainRecord,
+  type RunState,
+  type StepState,
+} from './chain.js';
+import type { ChainPlan } from './chain-plan.js';
+
+const runStateSchema: z.ZodType<RunState> = z.looseObject({
+  kind: z.enum(RESOURCE_KINDS),
+  type: z.string(),
+  resourceId: z.number().optional(),
+  region: z.string().optional(),
+  actionId: z.number().optional(),
+  watchId: z.string().optional(),
+  outcome: z.enum(OUTCOMES).optional(),
+  imageId: z.number().optional(),
+  busySince: z.number().optional(),
+  retryDelayMs: z.number().optional(),
+});
+
+const stepStateSchema: z.ZodType<StepState> = z.looseObject({
+  id: z.string(),
+  status: z.enum(['pending', 'starting', 'watching', 'resolving', 'completed', 'failed']),
+  startedAt: z.string().optional(),
+  settledAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  runs: z.array(runStateSchema),
+  reason: z.string().optional(),
+});
+
+const chainPlanSchema: z.ZodType<ChainPlan> = z.looseObject({
+  name: z.string().optional(),
+  timeoutMs: z.number().optional(),
+  retryPendingMs: z.number().optional(),
+  webhooks: z.array(watchWebhookSchema).optional(),
+  steps: z.array(
+    z.looseObject({
+      id: z.string(),
+      runs: z.array(
+        z.looseObject({
+          kind: z.enum(RESOURCE_KINDS),
+          resourceId: z.union([z.number(), z.string()]),
+          type: z.string(),
+          region: z.string().optional(),
+          params: z.record(z.string(), z.unknown()).optional(),
+        }),
+      ),
+      timeoutMs: z.number().optional(),
+      retryPendingMs: z.number().optional(),
+    }),
+  ),
+});
+
+/** A ChainRecord as stored at `<prefix>:chain:<id>`. */
+export const chainRecordSchema: z.ZodType<ChainRecord> = z.looseObject({
+  id: z.string(),
+  key: z.string().optional(),
+  fingerprint: z.string(),
+  createdAt: z.string(),
+  plan: chainPlanSchema,
+  current: z.number(),
+  steps: z.array(stepStateSchema),
+  updatedAt: z.string(),
+});
+
+/** A ChainOutcomeRecord as stored at `<prefix>:chain-outcome:<id>` and carried by `chain.*` events. */
+export const chainOutcomeRecordSchema: z.ZodType<ChainOutcomeRecord> = z.looseObject({
+  type: z.enum(CHAIN_EVENT_TYPES),
+  outcome: z.enum(CHAIN_OUTCOMES),
+  chain: z.looseObject({
+    id: z.string(),
+    name: z.string().optional(),
+    createdAt: z.string(),
+    finishedAt: z.string(),
+  }),
+  steps: z.array(stepStateSchema),
+  failedStep: z.string().optional(),
+  reason: z.string().optional(),
+  webhooks: z.array(watchWebhookSchema).optional(),
+});
