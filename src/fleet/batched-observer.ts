@@ -1,5 +1,6 @@
 import type { PollSchedule } from '../config/config.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import { loadLua } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 import type { ActionObserver, Observation, ObserveOptions } from '../watches/action-observer.js';
 import { actionAgeMs, baseInterval } from '../watches/schedule.js';
@@ -9,6 +10,9 @@ import type { DurationLearner } from './duration-learner.js';
 import { type FleetKeys, fleetKeys } from './fleet-keys.js';
 import { decodeObservation, isEnded, ObservationStore, observes } from './observation-store.js';
 import { decodeRegistration, type Registration, WatchRegistry } from './watch-registry.js';
+
+/** One snapshot per step, by script rather than MULTI (see watch-registry.ts for why). */
+const READ_STATE = loadLua(import.meta.url, 'read-watch-state');
 
 export interface BatchedObserverOptions {
   redis: Redis;
@@ -51,19 +55,16 @@ export class BatchedObserver implements ActionObserver {
     if (watch === undefined) return this.options.direct.observe(ref, options);
     const now = Date.now();
     const watchId = watchIdOf({ ...ref, tokenProfile: this.options.tokenProfile });
-    const replies = await this.options.redis
-      .multi()
-      .hget(this.keys.observations, String(ref.actionId))
-      .hget(this.keys.watches, watchId)
-      .hget(this.keys.direct, watchId)
-      .exists(this.keys.healthy)
-      .exec();
-    const [observationJson, entryJson, directUntil, swept] = (replies ?? []).map(([, value]) => value) as [
-      string | null,
-      string | null,
-      string | null,
-      number,
-    ];
+    const [observationJson, entryJson, directUntil, swept] = (await this.options.redis.eval(
+      READ_STATE,
+      4,
+      this.keys.observations,
+      this.keys.watches,
+      this.keys.direct,
+      this.keys.healthy,
+      String(ref.actionId),
+      watchId,
+    )) as [string | null, string | null, string | null, number];
     const seen = observationJson === null ? undefined : decodeObservation(observationJson);
     const observation = seen !== undefined && observes(ref, seen.action) ? seen : undefined;
     const entry = decodeRegistration(entryJson);

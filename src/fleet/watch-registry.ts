@@ -1,5 +1,12 @@
+import { loadLua } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 import type { FleetKeys } from './fleet-keys.js';
+
+// Scripts rather than MULTI: every watch step registers or removes, and an ioredis transaction
+// on a client carrying BullMQ's scripts is a ~14 KB object that outlives young-generation GCs
+// while Redis answers (thousands of them at once made the old generation balloon).
+const REGISTER = loadLua(import.meta.url, 'register-watch');
+const REMOVE = loadLua(import.meta.url, 'remove-watches');
 
 /** What the sweeper needs to know about a watch between its job's steps. */
 export interface Registration {
@@ -41,21 +48,21 @@ export class WatchRegistry {
    * only applies to a watch not registered yet (the sweeper's later due time stands).
    */
   async register(watchId: string, entry: Registration, due: number, replaceDue: boolean): Promise<void> {
-    const pipeline = this.redis.multi();
-    pipeline.hset(this.keys.watches, watchId, encodeRegistration(entry));
-    if (replaceDue) pipeline.zadd(this.keys.due, Math.round(due), watchId);
-    else pipeline.zadd(this.keys.due, 'NX', Math.round(due), watchId);
-    await pipeline.exec();
+    await this.redis.eval(
+      REGISTER,
+      2,
+      this.keys.watches,
+      this.keys.due,
+      watchId,
+      encodeRegistration(entry),
+      Math.round(due),
+      replaceDue ? '1' : '0',
+    );
   }
 
   async remove(watchIds: readonly string[]): Promise<void> {
     if (watchIds.length === 0) return;
-    await this.redis
-      .multi()
-      .zrem(this.keys.due, ...watchIds)
-      .hdel(this.keys.watches, ...watchIds)
-      .hdel(this.keys.direct, ...watchIds)
-      .exec();
+    await this.redis.eval(REMOVE, 3, this.keys.due, this.keys.watches, this.keys.direct, ...watchIds);
   }
 
   /** Watches due by `until`, earliest first. */
