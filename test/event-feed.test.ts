@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -296,6 +296,41 @@ class HoldingProxy {
     this.server.close();
   }
 }
+
+describe('waits that share one abort signal', () => {
+  it('gives a signal shared by many waits one abort listener, and aborts every wait through it', async () => {
+    const stack = await startStack({ name: 'event-feed-shared-signal' });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const stop = new AbortController();
+      const reason = new Error('the caller gave up');
+      const waits = Array.from({ length: 50 }, (_, i) =>
+        stack.runtime.waitForOutcome(`droplet-8-${i + 1}`, { signal: stop.signal }),
+      );
+      await until(() => (stack.runtime.events.stats().waiters === 50 ? true : undefined));
+      expect(getEventListeners(stop.signal, 'abort')).toHaveLength(1);
+
+      // A wait that ends by itself takes nothing from the others; the last one removes the listener.
+      const alone = new AbortController();
+      const short = stack.runtime.waitForOutcome('droplet-8-99', { signal: alone.signal, timeoutMs: 1 });
+      await expect(short).resolves.toBeUndefined();
+      expect(getEventListeners(alone.signal, 'abort')).toHaveLength(0);
+
+      stop.abort(reason);
+      for (const wait of waits) await expect(wait).rejects.toBe(reason);
+      expect(stack.runtime.events.stats().waiters).toBe(0);
+      expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
+      // Node emits its warnings on the next tick: one turn of the loop lets any show.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await stack.close();
+    }
+  });
+});
 
 describe('an event feed that fell behind', () => {
   it('finds an outcome whose event was trimmed from the stream before the feed could read it', async () => {

@@ -42,6 +42,19 @@ const SCRIPT_KEYS: Record<string, (sample: Sample) => string[]> = {
   'src/fleet/lua/record-observations.lua': ({ prefix, profile }) => [
     fleetKeys(prefix, profile ?? 'default').observations,
   ],
+  'src/fleet/lua/register-watch.lua': ({ prefix, profile }) => {
+    const keys = fleetKeys(prefix, profile ?? 'default');
+    return [keys.watches, keys.due];
+  },
+  'src/fleet/lua/remove-watches.lua': ({ prefix, profile }) => {
+    const keys = fleetKeys(prefix, profile ?? 'default');
+    return [keys.due, keys.watches, keys.direct];
+  },
+  // Its keys are the reads it is given: the batched observer's step reads a profile's fleet state.
+  'src/support/lua/read-together.lua': ({ prefix, profile }) => {
+    const keys = fleetKeys(prefix, profile ?? 'default');
+    return [keys.observations, keys.watches, keys.direct, keys.healthy];
+  },
   'src/fleet/lua/renew-lease.lua': ({ prefix, profile }) => [fleetKeys(prefix, profile ?? 'default').lease],
   'src/fleet/lua/release-lease.lua': ({ prefix, profile }) => [fleetKeys(prefix, profile ?? 'default').lease],
   'src/runs/lua/compare-and-set.lua': ({ prefix, profile, id }) => [runKeyName(prefix, profile, `key-${id}`)],
@@ -49,7 +62,7 @@ const SCRIPT_KEYS: Record<string, (sample: Sample) => string[]> = {
 
 /** Keys that MULTIs and multi-key commands (MGET, HMGET over several watches) take together. */
 const MULTI_KEYS: Record<string, (sample: Sample) => string[]> = {
-  'a profile’s fleet state (observer and registry MULTIs)': ({ prefix, profile }) =>
+  'a profile’s fleet state (registry and store MULTIs)': ({ prefix, profile }) =>
     Object.values(fleetKeys(prefix, profile ?? 'default')),
   'a profile’s budget (usage MULTI)': ({ prefix, profile }) =>
     Object.values(budgetKeys(prefix, profile ?? 'default')),

@@ -110,6 +110,10 @@ export async function runApi(
       OBSERVE_MODE: 'batched',
       WATCH_TIMEOUT: '1h',
       LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? 'warn',
+      // Profiling the server (--trace-gc, a --require'd memory sampler) without changing the harness.
+      ...(process.env.BENCH_SERVER_NODE_OPTIONS === undefined
+        ? {}
+        : { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS }),
     }),
     ['serve', '--with-worker', '--port', String(port)],
     [],

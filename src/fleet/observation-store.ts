@@ -81,7 +81,9 @@ export class ObservationStore {
   /** The observation of one action, as a read to make together with others (readTogether). */
   read(actionId: number): BatchedRead<Observation | undefined> {
     return {
-      queue: (transaction) => transaction.hget(this.keys.observations, String(actionId)),
+      command: 'HGET',
+      key: this.keys.observations,
+      args: [String(actionId)],
       decode: (reply) => (typeof reply === 'string' ? decodeObservation(reply) : undefined),
     };
   }

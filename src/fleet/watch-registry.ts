@@ -1,6 +1,12 @@
 import type { BatchedRead } from '../support/batched-read.js';
+import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
 import type { FleetKeys } from './fleet-keys.js';
+
+// Scripts rather than MULTI: every watch step registers or removes, and an ioredis transaction on
+// a client carrying BullMQ's scripts is a ~14 KB object (see bench/RESULTS.md, API peak RSS).
+const REGISTER = new LuaScript(import.meta.url, 'register-watch', 2);
+const REMOVE = new LuaScript(import.meta.url, 'remove-watches', 3);
 
 /** What the sweeper needs to know about a watch between its job's steps. */
 export interface Registration {
@@ -42,21 +48,16 @@ export class WatchRegistry {
    * only applies to a watch not registered yet (the sweeper's later due time stands).
    */
   async register(watchId: string, entry: Registration, due: number, replaceDue: boolean): Promise<void> {
-    const pipeline = this.redis.multi();
-    pipeline.hset(this.keys.watches, watchId, encodeRegistration(entry));
-    if (replaceDue) pipeline.zadd(this.keys.due, Math.round(due), watchId);
-    else pipeline.zadd(this.keys.due, 'NX', Math.round(due), watchId);
-    await pipeline.exec();
+    await REGISTER.run(
+      this.redis,
+      [this.keys.watches, this.keys.due],
+      [watchId, encodeRegistration(entry), Math.round(due), replaceDue ? '1' : '0'],
+    );
   }
 
   async remove(watchIds: readonly string[]): Promise<void> {
     if (watchIds.length === 0) return;
-    await this.redis
-      .multi()
-      .zrem(this.keys.due, ...watchIds)
-      .hdel(this.keys.watches, ...watchIds)
-      .hdel(this.keys.direct, ...watchIds)
-      .exec();
+    await REMOVE.run(this.redis, [this.keys.due, this.keys.watches, this.keys.direct], watchIds);
   }
 
   /** Watches due by `until`, earliest first. */
@@ -94,7 +95,9 @@ export class WatchRegistry {
   /** A watch's entry, as a read to make together with others (readTogether). */
   entryRead(watchId: string): BatchedRead<Registration | undefined> {
     return {
-      queue: (transaction) => transaction.hget(this.keys.watches, watchId),
+      command: 'HGET',
+      key: this.keys.watches,
+      args: [watchId],
       decode: (reply) => decodeRegistration(typeof reply === 'string' ? reply : null),
     };
   }
@@ -102,7 +105,9 @@ export class WatchRegistry {
   /** Until when (ms) a watch polls with its own GET (see setDirect), as a read; 0 when not marked. */
   directUntilRead(watchId: string): BatchedRead<number> {
     return {
-      queue: (transaction) => transaction.hget(this.keys.direct, watchId),
+      command: 'HGET',
+      key: this.keys.direct,
+      args: [watchId],
       decode: (reply) => Number(reply ?? 0),
     };
   }
@@ -110,7 +115,9 @@ export class WatchRegistry {
   /** Whether a sweeper of the profile is looking after its watches now, as a read. */
   sweptRead(): BatchedRead<boolean> {
     return {
-      queue: (transaction) => transaction.exists(this.keys.healthy),
+      command: 'EXISTS',
+      key: this.keys.healthy,
+      args: [],
       decode: (reply) => reply === 1,
     };
   }

@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Metrics } from '../metrics/metrics.js';
@@ -43,9 +42,8 @@ const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 export async function buildServer(runtime: Runtime, options: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = runtime;
   const metrics = options.metrics ?? new Metrics();
+  // Every open long-poll and event stream waits for the shutdown, through one listener (onAbort).
   const closing = new AbortController();
-  // Every open long-poll and event stream listens for the shutdown: thousands is the design.
-  setMaxListeners(0, closing.signal);
   const app = Fastify({
     loggerInstance: runtime.logger as FastifyBaseLogger,
     // The default request log line carries the query string, where a dashboard login puts the token.

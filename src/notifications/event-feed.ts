@@ -1,5 +1,6 @@
 import { FeedClosedError } from '../errors/feed-closed-error.js';
 import type { Logger } from '../logging/logger.js';
+import { onAbort } from '../support/on-abort.js';
 import type { Redis } from '../support/redis.js';
 import { compareStreamIds, EventStream, type StreamEvent, streamIdTime } from './event-stream.js';
 
@@ -104,6 +105,8 @@ class Subscription implements FeedSubscription {
   replaying = false;
   /** Live events that arrived while the replay ran. */
   pending: StreamEvent[] = [];
+  /** Forgets the subscriber's abort signal once the subscription ends. */
+  detach: (() => void) | undefined;
 
   constructor(
     private readonly subscriber: FeedSubscriber,
@@ -140,6 +143,7 @@ class Subscription implements FeedSubscription {
     if (this.ended) return;
     this.ended = true;
     this.pending = [];
+    this.detach?.();
     if (reason !== 'unsubscribed') this.subscriber.onEnd?.(reason);
   }
 
@@ -215,12 +219,13 @@ export class EventFeed {
       let readAgain = false;
       let started = false;
       let retry: NodeJS.Timeout | undefined;
+      let forgetAbort: (() => void) | undefined;
       const settle = (finish: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearTimeout(retry);
-        signal?.removeEventListener('abort', onAbort);
+        forgetAbort?.();
         this.removeWaiter(key, waiter);
         finish();
       };
@@ -257,13 +262,13 @@ export class EventFeed {
         else settle(() => resolve(answer));
       };
       const waiter: Waiter = { offer, check, fail: (error) => settle(() => reject(error)) };
-      const onAbort = () => settle(() => reject(signal?.reason));
       const timer =
         options.timeoutMs === undefined
           ? undefined
           : setTimeout(() => settle(() => resolve(undefined)), Math.min(options.timeoutMs, 2 ** 31 - 1));
-      signal?.addEventListener('abort', onAbort, { once: true });
       this.addWaiter(key, waiter);
+      // Many waits may share one signal: it gets one listener, not one per wait.
+      if (signal !== undefined) forgetAbort = onAbort(signal, () => settle(() => reject(signal.reason)));
       check();
     });
   }
@@ -282,8 +287,7 @@ export class EventFeed {
     this.subscriptions.add(subscription);
     const { signal } = options;
     const close = () => subscription.close();
-    signal?.addEventListener('abort', close, { once: true });
-    if (signal?.aborted) close();
+    if (signal !== undefined) subscription.detach = onAbort(signal, close);
     if (options.after !== undefined) {
       subscription.replaying = true;
       try {

@@ -25,7 +25,8 @@ export class LuaScript {
   constructor(
     moduleUrl: string,
     readonly name: string,
-    readonly numberOfKeys: number,
+    /** `'variable'`: each call says how many of its arguments are keys (EVALSHA's numkeys). */
+    readonly numberOfKeys: number | 'variable',
   ) {
     this.lua = readFileSync(new URL(`./lua/${name}.lua`, moduleUrl), 'utf8');
     this.sha = createHash('sha1').update(this.lua).digest('hex');
@@ -39,6 +40,7 @@ export class LuaScript {
     keys: readonly string[],
     args: ReadonlyArray<string | number> = [],
   ): Promise<unknown> {
+    if (this.numberOfKeys === 'variable') return this.commandOn(redis)(keys.length, ...keys, ...args);
     if (keys.length !== this.numberOfKeys) {
       throw new Error(`${this.name}.lua takes ${this.numberOfKeys} keys, got ${keys.length}`);
     }
@@ -49,7 +51,12 @@ export class LuaScript {
     const client = redis as unknown as Record<string, ScriptCommand | undefined>;
     let command = client[this.command];
     if (command === undefined) {
-      redis.defineCommand(this.command, { numberOfKeys: this.numberOfKeys, lua: this.lua });
+      redis.defineCommand(
+        this.command,
+        this.numberOfKeys === 'variable'
+          ? { lua: this.lua }
+          : { numberOfKeys: this.numberOfKeys, lua: this.lua },
+      );
       command = client[this.command] as ScriptCommand;
     }
     return command.bind(redis);

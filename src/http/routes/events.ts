@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseEventTypes, parseStreamId, publicEventData } from '../../notifications/event-reader.js';
 import type { StreamEvent } from '../../notifications/event-stream.js';
 import type { Runtime } from '../../runtime.js';
+import { onAbort } from '../../support/on-abort.js';
 import { errorResponses, eventsQuerySchema } from '../schemas.js';
 
 export interface EventRoutesOptions {
@@ -97,18 +98,18 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
 
       const gone = new AbortController();
       let open = true;
+      let forgetClosing: (() => void) | undefined;
       const stop = () => {
         if (!open) return;
         open = false;
         clearInterval(heartbeat);
-        closing.removeEventListener('abort', stop);
+        forgetClosing?.();
         gone.abort();
         response.end();
       };
       const heartbeat = setInterval(() => response.write(': heartbeat\n\n'), heartbeatMs);
       response.once('close', stop);
-      closing.addEventListener('abort', stop, { once: true });
-      if (closing.aborted) stop();
+      forgetClosing = onAbort(closing, stop);
 
       try {
         // The feed replays what was missed from Redis (paced by the client), then joins the live feed.
