@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
 import type { ResourceKind } from '../digitalocean/models.js';
-import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
-import { RateLimitedError } from '../errors/digitalocean-api-error.js';
+import { decideFailure } from '../errors/failure-policy.js';
 import type { Logger } from '../logging/logger.js';
 import type { Redis } from '../support/redis.js';
 import { AccountSweep } from './account-sweep.js';
@@ -116,7 +115,8 @@ export class ListReader {
           ? await this.options.client.listDropletActions(resourceId, options)
           : await this.options.client.listImageActions(resourceId, options);
     } catch (error) {
-      if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError) return 'out-of-budget';
+      // The policy's `wait` (budget spent, or 429): not a failure of lists, only no room this round.
+      if (decideFailure(error, 'list').response === 'wait') return 'out-of-budget';
       this.options.health.resourceListFailed(error, Date.now());
       report.listFailure = error instanceof Error ? error.message : String(error);
       return undefined;

@@ -115,6 +115,19 @@ export class WatchRegistry {
     };
   }
 
+  /**
+   * Says, for `ttlMs`, that a sweeper of the profile looks after its watches (its rounds go
+   * through): their jobs wait for sweeps instead of polling with their own GETs.
+   */
+  async markSwept(ttlMs: number): Promise<void> {
+    await this.redis.set(this.keys.healthy, '1', 'PX', ttlMs);
+  }
+
+  /** Takes that word back at once: the watches poll with their own GETs from their next step. */
+  async clearSwept(): Promise<void> {
+    await this.redis.del(this.keys.healthy);
+  }
+
   /** Moves due times of watches still registered (a watch that just ended is not brought back). */
   async setDue(due: ReadonlyMap<string, number>): Promise<void> {
     if (due.size === 0) return;
