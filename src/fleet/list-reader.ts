@@ -4,6 +4,7 @@ import type { ResourceKind } from '../digitalocean/models.js';
 import { decideFailure } from '../errors/failure-policy.js';
 import type { Logger } from '../logging/logger.js';
 import type { Redis } from '../support/redis.js';
+import { parseForgivingRecord } from '../support/stored-record.js';
 import { AccountSweep } from './account-sweep.js';
 import type { DueTarget } from './due-watches.js';
 import type { ListHealth } from './list-health.js';
@@ -154,14 +155,10 @@ export async function loadListingModel(redis: Redis, key: string): Promise<Listi
 
 /** A kept snapshot, or undefined when it is not one (a blank model is then used). */
 export function parseListingSnapshot(json: string): ListingSnapshot | undefined {
-  try {
-    const parsed = listingSnapshotSchema.safeParse(JSON.parse(json));
-    if (!parsed.success) return undefined;
-    const { order, total, ...rest } = parsed.data;
-    return { order, total, ...rest };
-  } catch {
-    return undefined;
-  }
+  const parsed = parseForgivingRecord(listingSnapshotSchema, json);
+  if (parsed === undefined) return undefined;
+  const { order, total, ...rest } = parsed;
+  return { order, total, ...rest };
 }
 
 async function saveListingModel(redis: Redis, key: string, model: ListingModel): Promise<void> {

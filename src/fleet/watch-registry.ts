@@ -1,5 +1,7 @@
+import { z } from 'zod';
 import type { BatchedRead } from '../support/batched-read.js';
 import type { Redis } from '../support/redis.js';
+import { parseForgivingRecord } from '../support/stored-record.js';
 import type { FleetKeys } from './fleet-keys.js';
 
 /** What the sweeper needs to know about a watch between its job's steps. */
@@ -16,14 +18,18 @@ export function encodeRegistration(entry: Registration): string {
   return JSON.stringify({ e: entry.enqueuedAt, d: entry.deadlineAt, w: entry.wakeAt, g: entry.givenAt });
 }
 
+/**
+ * A stored registration. Forgiving (see parseForgivingRecord): a damaged entry reads as a watch
+ * not registered, which the watch's next step registers afresh.
+ */
+const registrationSchema = z
+  .object({ e: z.number(), d: z.number(), w: z.number(), g: z.number() })
+  .transform(
+    (raw): Registration => ({ enqueuedAt: raw.e, deadlineAt: raw.d, wakeAt: raw.w, givenAt: raw.g }),
+  );
+
 export function decodeRegistration(json: string | null): Registration | undefined {
-  if (json === null) return undefined;
-  try {
-    const raw = JSON.parse(json) as { e: number; d: number; w: number; g: number };
-    return { enqueuedAt: raw.e, deadlineAt: raw.d, wakeAt: raw.w, givenAt: raw.g };
-  } catch {
-    return undefined;
-  }
+  return parseForgivingRecord(registrationSchema, json);
 }
 
 /**
