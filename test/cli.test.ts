@@ -44,6 +44,12 @@ describe('the actionwatch CLI', () => {
       [['watch', 'droplet', '1', '2', '--bogus'], /unknown option '--bogus'/],
       [['watch', 'droplet', '1', '2', '--timeout', 'soon'], /timeout must be a positive duration/],
       [['watch', 'droplet', '1', '2', '--webhook', 'ftp://x'], /http or https/],
+      [['watch', 'droplet', '1', '2', '--token-profile', 'team-b'], /--token-profile: token profile must be/],
+      [
+        ['watch', 'droplet', '1', '--in-progress', '--timeout', 'soon'],
+        /--timeout must be a positive duration/,
+      ],
+      [['watch', 'droplet', '1', '--in-progress', '--on', 'errored'], /--on filters a --webhook: give one/],
       [['wait', 'image', 'x', '2'], /resourceId must be a positive whole number/],
       [['cancel', 'not-an-id'], /watch id must look like/],
       [['list', '--state', 'sleeping'], /argument 'sleeping' is invalid/],

@@ -226,36 +226,38 @@ describe('allowance: paced to the hourly limit, never past the windows or rateli
 
   it('starts with five minutes of the hourly rate (within the minute window) and refills at that rate', () => {
     const allowance = new Allowance(500);
-    expect(allowance.available(usage, 0)).toBe(225);
-    expect(allowance.available({ ...usage, minute: { used: 0, limit: 1000 } }, 0)).toBe(375);
+    expect(allowance.available(usage, 0).requests).toBe(225);
+    expect(allowance.available({ ...usage, minute: { used: 0, limit: 1000 } }, 0).requests).toBe(375);
     allowance.spend(375);
-    expect(allowance.available(usage, 0)).toBe(0);
+    expect(allowance.available(usage, 0).requests).toBe(0);
     expect(allowance.plentiful).toBe(false);
     // 4,125 an hour (the hourly limit less the burst) is 1.15 per second.
-    expect(allowance.available(usage, 10_000)).toBe(11);
+    expect(allowance.available(usage, 10_000).requests).toBe(11);
   });
 
   it('refills at the minute’s pace while the projected hour lasts (a short burst), never past the minute window', () => {
     const burst = new Allowance(500);
     const short = { horizonMs: 80_000, perMinute: 300 };
-    expect(burst.available(usage, 0, short)).toBe(225);
+    expect(burst.available(usage, 0, short).requests).toBe(225);
     burst.spend(375);
     // 225 a minute is 37.5 in 10 s; at the hourly pace it would have been 11.
-    expect(burst.available(usage, 10_000, short)).toBe(37);
-    expect(burst.pace.mode).toBe('burst');
+    const refilled = burst.available(usage, 10_000, short);
+    expect(refilled.requests).toBe(37);
+    expect(refilled.pace.mode).toBe('burst');
     const paced = new Allowance(500);
     paced.available(usage, 0, { horizonMs: 3_600_000, perMinute: 1500 });
     paced.spend(375);
-    expect(paced.available(usage, 10_000, { horizonMs: 3_600_000, perMinute: 1500 })).toBe(11);
-    expect(paced.pace.mode).toBe('hourly');
-    expect(burst.available({ ...usage, minute: { used: 220, limit: 225 } }, 60_000, short)).toBe(5);
+    const hourly = paced.available(usage, 10_000, { horizonMs: 3_600_000, perMinute: 1500 });
+    expect(hourly.requests).toBe(11);
+    expect(hourly.pace.mode).toBe('hourly');
+    expect(burst.available({ ...usage, minute: { used: 220, limit: 225 } }, 60_000, short).requests).toBe(5);
   });
 
   it('gives nothing while paused, and keeps the headroom of ratelimit-remaining for others', () => {
     const allowance = new Allowance(500);
-    expect(allowance.available({ ...usage, pausedUntil: 5 }, 0)).toBe(0);
-    expect(allowance.available({ ...usage, estimatedRemaining: 530 }, 0)).toBe(30);
-    expect(allowance.available({ ...usage, minute: { used: 220, limit: 225 } }, 0)).toBe(5);
+    expect(allowance.available({ ...usage, pausedUntil: 5 }, 0).requests).toBe(0);
+    expect(allowance.available({ ...usage, estimatedRemaining: 530 }, 0).requests).toBe(30);
+    expect(allowance.available({ ...usage, minute: { used: 220, limit: 225 } }, 0).requests).toBe(5);
     expect(allowance.plentiful).toBe(true);
     expect(allowance.minWorth()).toBe(0);
     allowance.spend(375);

@@ -177,6 +177,16 @@ describe('actionwatch run: start an action and watch it', () => {
     [['run', 'droplet', '1', 'restore', '--param', 'image=abc'], /image must be a positive whole number/],
     [['run', 'droplet', '1', 'reboot', '--key', 'has space'], /--key must be 1 to 128 letters/],
     [['run', 'droplet', '1', 'reboot', '--retry-pending', 'soon'], /--retry-pending takes a duration/],
+    [['run', 'droplet', '1', 'reboot', '--timeout', 'soon'], /--timeout must be a positive duration/],
+    [
+      ['run', 'droplet', '1', 'reboot', '--webhook', 'ftp://x'],
+      /--webhook: webhook URL "ftp:\/\/x" must use http/,
+    ],
+    [['run', 'droplet', '1', 'reboot', '--on', 'completed'], /--on filters a --webhook/],
+    [
+      ['run', 'droplet', '1', 'reboot', '--token-profile', 'team-b'],
+      /--token-profile: token profile must be/,
+    ],
   ])('refuses %j in one line, sending nothing', async (args, message) => {
     const result = await runCli(args, env);
     expect(result.code).toBe(1);

@@ -4,7 +4,11 @@ import { chainKey, chainOutcomeKey } from '../src/chains/chain-keys.js';
 import { ChainOutcomeStore } from '../src/chains/chain-outcome-store.js';
 import { ChainStore } from '../src/chains/chain-store.js';
 import { CorruptRecordError } from '../src/errors/corrupt-record-error.js';
+import { fleetKeys } from '../src/fleet/fleet-keys.js';
+import { ObservationStore } from '../src/fleet/observation-store.js';
+import { WatchRegistry } from '../src/fleet/watch-registry.js';
 import { EventStream } from '../src/notifications/event-stream.js';
+import { RunKeys } from '../src/runs/run-keys.js';
 import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
 import { eventsKey, outcomeKey } from '../src/watches/keys.js';
 import { OutcomeStore } from '../src/watches/outcome-store.js';
@@ -130,5 +134,66 @@ describe('records read back from Redis', () => {
     ]);
     expect(events[0]?.record).toEqual(chainOutcome);
     expect(events[1]?.record).toEqual(outcome('droplet-1-12'));
+  });
+});
+
+describe('run keys read back from Redis', () => {
+  const keys = new RunKeys(redis, { prefix, retentionMs: 60_000 });
+
+  it('are the record written, and a damaged one is an error naming its key, never "no claim"', async () => {
+    const started = {
+      state: 'started' as const,
+      fingerprint: 'f',
+      kind: 'droplet' as const,
+      resourceId: 1,
+      actionId: 7,
+      action: { id: 7, status: 'in-progress', type: 'reboot' },
+      recordedAt: '2026-01-01T00:00:00.000Z',
+    };
+    const raw = await keys.compareAndSet('release-1', undefined, started);
+    expect(await keys.get('release-1')).toEqual({ raw, record: started });
+
+    await redis.set(keys.redisKey('release-2'), '{"state":');
+    await expect(keys.get('release-2')).rejects.toMatchObject({
+      name: 'CorruptRecordError',
+      key: keys.redisKey('release-2'),
+      problem: expect.stringContaining('not JSON'),
+    });
+    await redis.set(keys.redisKey('release-3'), JSON.stringify({ ...started, actionId: 'seven' }));
+    await expect(keys.get('release-3')).rejects.toMatchObject({
+      key: keys.redisKey('release-3'),
+      problem: expect.stringContaining('at actionId'),
+    });
+  });
+});
+
+describe('fleet bookkeeping read back from Redis', () => {
+  const fleet = fleetKeys(prefix, 'default');
+  const registry = new WatchRegistry(redis, fleet);
+  const observations = new ObservationStore(redis, fleet);
+
+  it('is what was written, and a damaged entry reads as absent (the next step writes it afresh)', async () => {
+    const entry = { enqueuedAt: 1, deadlineAt: 2, wakeAt: 3, givenAt: 0 };
+    await registry.register('droplet-1-7', entry, 5, true);
+    await redis.hset(fleet.watches, 'droplet-1-8', '{"e":');
+    await redis.hset(fleet.watches, 'droplet-1-9', JSON.stringify({ e: 1, d: 2, w: 'soon', g: 0 }));
+    const entries = await registry.entries(['droplet-1-7', 'droplet-1-8', 'droplet-1-9']);
+    expect([...entries]).toEqual([['droplet-1-7', entry]]);
+
+    const observation = {
+      action: { id: 7, status: 'in-progress', type: 'reboot' },
+      observedAt: 10,
+      apiObservedAt: 11,
+      via: 'list' as const,
+    };
+    await observations.record([observation]);
+    await redis.hset(fleet.observations, '8', '{"o":');
+    await redis.hset(
+      fleet.observations,
+      '9',
+      JSON.stringify({ t: 0, o: 1, q: 1, v: 'psychic', a: { id: 9 } }),
+    );
+    const found = await observations.getMany([7, 8, 9]);
+    expect([...found]).toEqual([[7, observation]]);
   });
 });

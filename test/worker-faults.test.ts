@@ -5,7 +5,25 @@ import { SIM_TOKEN, type Stack, startStack, until } from './support/stack.js';
 /** For tests that count polls as requests: in batched mode, shared sweeps look without polling. */
 const DIRECT = { OBSERVE_MODE: 'direct' };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long after a job comes due an unheld worker has certainly taken it (it picks one up in ms). */
+const PICKUP_SLACK_MS = 1000;
+
+/**
+ * Direct mode, held by the queue's rate limit: a held BullMQ worker says nothing while it waits
+ * (its next look at the queue is up to maximumRateLimitDelay, 30 s, away), so no event marks "it
+ * would have polled by now". The nearest observable is each job's own plan: resolves once every
+ * watch's planned next poll (`dueAt` in its job data; a job never parked was due at once) is
+ * PICKUP_SLACK_MS past. A fixed slack remains, but it is counted from the plan, not guessed.
+ */
+async function everyPlannedPollPassed(stack: Stack): Promise<void> {
+  const queue = stack.runtime.watches.queue;
+  await until(async () => {
+    const jobs = await queue.getJobs(['delayed', 'wait', 'prioritized', 'active']);
+    if (jobs.length === 0) return undefined;
+    const latest = Math.max(...jobs.map((job) => job.data.dueAt ?? 0));
+    return Date.now() >= latest + PICKUP_SLACK_MS ? true : undefined;
+  });
+}
 
 describe('a worker facing DigitalOcean failures', () => {
   let stack: Stack;
@@ -110,8 +128,8 @@ describe('a worker facing DigitalOcean failures', () => {
       const requests = simulator.stats().requests;
       expect(requests).toBeLessThanOrEqual(3);
       if (mode === 'direct') {
-        // Longer than the 2 s poll interval these young actions want.
-        await sleep(2500);
+        // Every watch's next step came due (the budget refused it and held the queue) and waits.
+        await everyPlannedPollPassed(stack);
       } else {
         // Two more rounds found the watches due again and held them.
         const seen = shortRounds;
@@ -150,7 +168,19 @@ describe('a worker facing DigitalOcean failures', () => {
       }, 10_000);
       if (mode === 'direct') expect(await runtime.watches.queue.getRateLimitTtl()).toBeGreaterThan(3_000_000);
       const requests = simulator.stats().requests;
-      await sleep(1500);
+      if (mode === 'direct') {
+        // The watch's next poll (1 s apart at most) came due while the queue is held.
+        await everyPlannedPollPassed(stack);
+      } else {
+        // Two more rounds found the watch due and sent nothing: the sweeper holds back too.
+        let rounds = 0;
+        const counted = () => {
+          rounds += 1;
+        };
+        runtime.batching?.on('round', counted);
+        await until(() => (rounds >= 2 ? true : undefined), 15_000);
+        runtime.batching?.off('round', counted);
+      }
       expect(simulator.stats().requests).toBe(requests);
       expect((await runtime.watches.get(watch.id))?.state).toBe('waiting');
     });

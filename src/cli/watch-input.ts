@@ -3,9 +3,16 @@ import { InputError } from '../errors/input-error.js';
 import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
 import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import { fileLabel, formatSyntaxProblem, jsonSyntaxProblem } from '../support/syntax-errors.js';
-import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
+import { isOutcome, type Outcome } from '../watches/watch.js';
 import type { WatchRequest } from '../watches/watch-queue.js';
-import { batchRejected, normaliseWatch, parseTimeout, type TargetCheck } from '../watches/watch-request.js';
+import {
+  batchRejected,
+  normaliseWatch,
+  normaliseWatchSettings,
+  parseTimeout,
+  type TargetCheck,
+  type WatchSettings,
+} from '../watches/watch-request.js';
 
 export { parseTimeout };
 
@@ -24,15 +31,36 @@ export function parseOutcomeList(text: string | undefined): Outcome[] | undefine
   return values as Outcome[];
 }
 
-/** `--webhook <url>` (repeatable) with its `--on` filter, as watch webhooks; `--on` alone is refused. */
-export function webhooksFromOptions(options: { webhook?: string[]; on?: string }): WatchWebhook[] {
-  const on = parseOutcomeList(options.on);
-  if (on !== undefined && (options.webhook ?? []).length === 0)
-    throw new InputError('--on filters a --webhook: give one');
-  return (options.webhook ?? []).map((url) => ({
-    url: validateTargetUrl(url),
-    ...(on === undefined ? {} : { on }),
-  }));
+/** The watch flags of `watch`, `watch --in-progress` and `run`. */
+export interface WatchFlags {
+  timeout?: string | undefined;
+  webhook?: string[] | undefined;
+  on?: string | undefined;
+  tokenProfile?: string | undefined;
+}
+
+/**
+ * The watch flags as WatchSettings, through the normaliser the API and the library use, each
+ * message naming its flag (`--token-profile: …`). `--webhook <url>` is repeatable and shares one
+ * `--on` filter; `--on` alone is refused.
+ */
+export async function settingsFromFlags(flags: WatchFlags): Promise<WatchSettings> {
+  const on = parseOutcomeList(flags.on);
+  const urls = flags.webhook ?? [];
+  if (on !== undefined && urls.length === 0) throw new InputError('--on filters a --webhook: give one');
+  return normaliseWatchSettings(
+    {
+      timeout: flags.timeout,
+      tokenProfile: flags.tokenProfile,
+      webhooks: urls.map((url) => ({ url, ...(on === undefined ? {} : { on }) })),
+    },
+    {
+      checkTarget: validateTargetUrl,
+      webhookField: () => '--webhook',
+      timeoutField: '--timeout',
+      tokenProfileField: '--token-profile',
+    },
+  );
 }
 
 const LINE_FIELDS = new Set([

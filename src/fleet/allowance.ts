@@ -24,13 +24,19 @@ export class Allowance {
   private tokens: number | undefined;
   private capacity = 0;
   private refilledAt = 0;
-  private lastPace: Pace = { mode: 'hourly', perMinute: 0, projectedHourUse: 0 };
 
   /** `reservedForOthers`: requests per hour the headroom keeps for other users of the token. */
   constructor(private readonly reservedForOthers: number) {}
 
-  /** Requests available now, on the clock of DigitalOcean's windows (`apiNow`). */
-  available(usage: BudgetUsage, apiNow: number, demand: Demand = UNKNOWN_DEMAND): number {
+  /**
+   * Requests available now, on the clock of DigitalOcean's windows (`apiNow`), and the pace the
+   * bucket refilled at (its mode and requests a minute).
+   */
+  available(
+    usage: BudgetUsage,
+    apiNow: number,
+    demand: Demand = UNKNOWN_DEMAND,
+  ): { requests: number; pace: Pace } {
     const hourLimit = usage.hour.limit;
     const capacity = Math.max(2, Math.round(hourLimit / 12));
     this.capacity = capacity;
@@ -41,12 +47,11 @@ export class Allowance {
       demandPerMinute: demand.perMinute,
       reserve: capacity,
     });
-    this.lastPace = pace;
     const rate = pace.perMinute / MINUTE_MS;
     if (this.tokens === undefined) this.tokens = capacity;
     else this.tokens = Math.min(capacity, this.tokens + Math.max(0, apiNow - this.refilledAt) * rate);
     this.refilledAt = apiNow;
-    if (usage.pausedUntil > 0) return 0;
+    if (usage.pausedUntil > 0) return { requests: 0, pace };
     const hard = Math.min(
       usage.minute.limit - usage.minute.used,
       hourLimit - usage.hour.used,
@@ -54,12 +59,7 @@ export class Allowance {
         ? Number.POSITIVE_INFINITY
         : usage.estimatedRemaining - this.reservedForOthers,
     );
-    return Math.max(0, Math.floor(Math.min(this.tokens, hard)));
-  }
-
-  /** The pace of the latest `available`: its mode and requests a minute. */
-  get pace(): Pace {
-    return this.lastPace;
+    return { requests: Math.max(0, Math.floor(Math.min(this.tokens, hard))), pace };
   }
 
   /** More than half the burst is unspent: the sweeper can afford to look more often than it must. */

@@ -1,4 +1,5 @@
-import { Job, Queue } from 'bullmq';
+import { Queue } from 'bullmq';
+import { promoteDelayed } from '../support/promote-delayed.js';
 import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { watchQueuePrefix } from '../watches/keys.js';
 
@@ -15,24 +16,13 @@ export class JobPromoter {
   }
 
   /**
-   * Promotes delayed jobs so they run now: one script call each (BullMQ's promote refuses a job
-   * that is not delayed any more; that one has started and reads the observation itself).
-   * Resolves with how many were promoted.
+   * Promotes delayed jobs so they run now. A job that is not delayed any more has started (it reads
+   * the observation itself) or is gone, and counts 0; a failure of Redis rejects, so the round
+   * fails and its watches fall back to their own GETs rather than sleeping on. Resolves with how
+   * many were promoted.
    */
   async promote(watchIds: readonly string[]): Promise<number> {
-    let promoted = 0;
-    for (let start = 0; start < watchIds.length; start += PROMOTE_CONCURRENCY) {
-      const results = await Promise.all(
-        watchIds.slice(start, start + PROMOTE_CONCURRENCY).map((watchId) =>
-          new Job(this.queue, 'watch', {}, {}, watchId).promote().then(
-            () => 1,
-            () => 0,
-          ),
-        ),
-      );
-      promoted += results.reduce<number>((sum, value) => sum + value, 0);
-    }
-    return promoted;
+    return promoteDelayed(this.queue, watchIds, PROMOTE_CONCURRENCY);
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { ForbiddenError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
+import { decideFailure } from '../errors/failure-policy.js';
 
 /**
  * Whether the sweeper may list now: after a failed account listing, lists rest for a backoff that
@@ -47,7 +47,8 @@ export class ListHealth {
   }
 
   private noteRefusal(error: unknown): void {
-    if (error instanceof UnauthorizedError || error instanceof ForbiddenError) this.refusal ??= error.message;
+    if (decideFailure(error, 'list').response !== 'token-refused') return;
+    this.refusal ??= error instanceof Error ? error.message : String(error);
   }
 
   private backoffMs(failures: number): number {

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
 import type { ResourceKind } from '../digitalocean/models.js';
-import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
-import { RateLimitedError } from '../errors/digitalocean-api-error.js';
+import { decideFailure } from '../errors/failure-policy.js';
 import type { Logger } from '../logging/logger.js';
 import type { Redis } from '../support/redis.js';
+import { parseForgivingRecord } from '../support/stored-record.js';
 import { AccountSweep } from './account-sweep.js';
 import type { DueTarget } from './due-watches.js';
 import type { ListHealth } from './list-health.js';
@@ -116,7 +116,8 @@ export class ListReader {
           ? await this.options.client.listDropletActions(resourceId, options)
           : await this.options.client.listImageActions(resourceId, options);
     } catch (error) {
-      if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError) return 'out-of-budget';
+      // The policy's `wait` (budget spent, or 429): not a failure of lists, only no room this round.
+      if (decideFailure(error, 'list').response === 'wait') return 'out-of-budget';
       this.options.health.resourceListFailed(error, Date.now());
       report.listFailure = error instanceof Error ? error.message : String(error);
       return undefined;
@@ -154,14 +155,10 @@ export async function loadListingModel(redis: Redis, key: string): Promise<Listi
 
 /** A kept snapshot, or undefined when it is not one (a blank model is then used). */
 export function parseListingSnapshot(json: string): ListingSnapshot | undefined {
-  try {
-    const parsed = listingSnapshotSchema.safeParse(JSON.parse(json));
-    if (!parsed.success) return undefined;
-    const { order, total, ...rest } = parsed.data;
-    return { order, total, ...rest };
-  } catch {
-    return undefined;
-  }
+  const parsed = parseForgivingRecord(listingSnapshotSchema, json);
+  if (parsed === undefined) return undefined;
+  const { order, total, ...rest } = parsed;
+  return { order, total, ...rest };
 }
 
 async function saveListingModel(redis: Redis, key: string, model: ListingModel): Promise<void> {

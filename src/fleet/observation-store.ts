@@ -1,15 +1,18 @@
+import { z } from 'zod';
 import { answers } from '../digitalocean/action-answer.js';
-import { type Action, classifyStatus } from '../digitalocean/models.js';
+import { type Action, actionSchema, classifyStatus } from '../digitalocean/models.js';
 import type { BatchedRead } from '../support/batched-read.js';
 import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
+import { parseForgivingRecord } from '../support/stored-record.js';
 import { compactAction } from '../watches/watch.js';
 import type { ActionRef } from '../watches/watch-ref.js';
 import type { FleetKeys } from './fleet-keys.js';
 
 const RECORD = new LuaScript(import.meta.url, 'record-observations', 1);
 
-export type ObservedVia = 'list' | 'resource-list' | 'get';
+export const OBSERVED_VIA = ['list', 'resource-list', 'get'] as const;
+export type ObservedVia = (typeof OBSERVED_VIA)[number];
 
 /** One look at one action, by whichever request made it. */
 export interface Observation {
@@ -51,13 +54,16 @@ function encode(observation: Observation): string {
   });
 }
 
+/**
+ * A stored observation (`t`, for the Lua script, is not read back). Forgiving (see
+ * parseForgivingRecord): a damaged one reads as no observation, and the next look records afresh.
+ */
+const observationSchema = z
+  .object({ o: z.number(), q: z.number(), v: z.enum(OBSERVED_VIA), a: actionSchema })
+  .transform((raw): Observation => ({ action: raw.a, observedAt: raw.o, apiObservedAt: raw.q, via: raw.v }));
+
 export function decodeObservation(json: string): Observation | undefined {
-  try {
-    const raw = JSON.parse(json) as { o: number; q: number; v: ObservedVia; a: Action };
-    return { action: raw.a, observedAt: raw.o, apiObservedAt: raw.q, via: raw.v };
-  } catch {
-    return undefined;
-  }
+  return parseForgivingRecord(observationSchema, json);
 }
 
 /** The latest observation of each watched action of one token profile, shared by every worker. */

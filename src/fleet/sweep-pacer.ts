@@ -68,11 +68,11 @@ export class SweepPacer {
     const passRequests = this.passRequests(targets, now);
     const fastestCycleMs = Math.max(this.options.schedule.minIntervalMs, this.options.tickMs);
     const apiRate = this.apiRate(now);
-    const allowance = this.allowance.available(usage, apiNow, {
+    const { requests: allowance, pace } = this.allowance.available(usage, apiNow, {
       horizonMs: this.horizonMs(targets, now, apiNow, apiRate),
       perMinute: (passRequests * 60_000) / (fastestCycleMs * apiRate),
     });
-    const { mode, perMinute } = this.allowance.pace;
+    const { mode, perMinute } = pace;
     const boundMs = detectionBoundMs(passRequests, perMinute);
     this.latest = {
       spare: this.allowance.plentiful,

@@ -142,7 +142,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.running;
-    if (this.lease.held) await this.options.redis.del(this.keys.healthy).catch(() => {});
+    if (this.lease.held) await this.registry.clearSwept().catch(() => {});
     await this.lease.release().catch(() => {});
     await this.promoter.close();
   }
@@ -225,7 +225,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
       return;
     }
     // Only a sweeper whose rounds go through tells watches to wait for it.
-    await this.options.redis.set(this.keys.healthy, '1', 'PX', this.options.leaseTtlMs);
+    await this.registry.markSwept(this.options.leaseTtlMs);
   }
 
   /**
@@ -239,14 +239,13 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
       { profile: this.options.profile, err: refused },
       'DigitalOcean refused this token a list of actions; this worker stops sweeping and its watches poll with their own GETs (restart workers once the token or its scopes are fixed)',
     );
-    await this.options.redis.del(this.keys.healthy);
+    await this.registry.clearSwept();
     await this.lease.release();
   }
 
   /** Keeps the lease through a long round, and with it the word that sweeps go through. */
   private async keepAlive(): Promise<void> {
-    if (await this.lease.keep())
-      await this.options.redis.set(this.keys.healthy, '1', 'PX', this.options.leaseTtlMs);
+    if (await this.lease.keep()) await this.registry.markSwept(this.options.leaseTtlMs);
   }
 
   private async round(watchIds: string[], model: ListingModel): Promise<SweepReport> {
@@ -361,7 +360,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
 
   /** After a failed round: its due watches poll with their own GET for a while, starting now. */
   private async fallBack(watchIds: readonly string[]): Promise<void> {
-    await this.options.redis.del(this.keys.healthy);
+    await this.registry.clearSwept();
     const until = Date.now() + this.options.schedule.maxIntervalMs;
     await this.registry.setDirect(new Map(watchIds.map((watchId) => [watchId, until])));
     await this.promoter.promote(watchIds);

@@ -1,6 +1,8 @@
+import { z } from 'zod';
 import type { BatchedRead } from '../support/batched-read.js';
 import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
+import { parseForgivingRecord } from '../support/stored-record.js';
 import type { FleetKeys } from './fleet-keys.js';
 
 // Scripts rather than MULTI: every watch step registers or removes, and an ioredis transaction on
@@ -22,14 +24,18 @@ export function encodeRegistration(entry: Registration): string {
   return JSON.stringify({ e: entry.enqueuedAt, d: entry.deadlineAt, w: entry.wakeAt, g: entry.givenAt });
 }
 
+/**
+ * A stored registration. Forgiving (see parseForgivingRecord): a damaged entry reads as a watch
+ * not registered, which the watch's next step registers afresh.
+ */
+const registrationSchema = z
+  .object({ e: z.number(), d: z.number(), w: z.number(), g: z.number() })
+  .transform(
+    (raw): Registration => ({ enqueuedAt: raw.e, deadlineAt: raw.d, wakeAt: raw.w, givenAt: raw.g }),
+  );
+
 export function decodeRegistration(json: string | null): Registration | undefined {
-  if (json === null) return undefined;
-  try {
-    const raw = JSON.parse(json) as { e: number; d: number; w: number; g: number };
-    return { enqueuedAt: raw.e, deadlineAt: raw.d, wakeAt: raw.w, givenAt: raw.g };
-  } catch {
-    return undefined;
-  }
+  return parseForgivingRecord(registrationSchema, json);
 }
 
 /**
@@ -120,6 +126,19 @@ export class WatchRegistry {
       args: [],
       decode: (reply) => reply === 1,
     };
+  }
+
+  /**
+   * Says, for `ttlMs`, that a sweeper of the profile looks after its watches (its rounds go
+   * through): their jobs wait for sweeps instead of polling with their own GETs.
+   */
+  async markSwept(ttlMs: number): Promise<void> {
+    await this.redis.set(this.keys.healthy, '1', 'PX', ttlMs);
+  }
+
+  /** Takes that word back at once: the watches poll with their own GETs from their next step. */
+  async clearSwept(): Promise<void> {
+    await this.redis.del(this.keys.healthy);
   }
 
   /** Moves due times of watches still registered (a watch that just ended is not brought back). */

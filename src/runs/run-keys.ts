@@ -1,7 +1,9 @@
-import type { Action, ResourceKind } from '../digitalocean/models.js';
+import { z } from 'zod';
+import { type Action, actionSchema, RESOURCE_KINDS, type ResourceKind } from '../digitalocean/models.js';
 import { profilePrefix } from '../support/key-prefix.js';
 import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
+import { parseStoredRecord } from '../support/stored-record.js';
 
 const COMPARE_AND_SET = new LuaScript(import.meta.url, 'compare-and-set', 1);
 
@@ -56,6 +58,38 @@ export interface UnidentifiedRecord {
 export type RunKeyRecord = StartingRecord | StartedRecord | UnidentifiedRecord;
 
 /**
+ * A stored RunKeyRecord. Strict like the outcome and chain records (parseStoredRecord): a damaged
+ * key is a CorruptRecordError naming it, never read as "no claim", which would send the POST again.
+ */
+const runKeyRecordSchema: z.ZodType<RunKeyRecord> = z.discriminatedUnion('state', [
+  z.looseObject({
+    state: z.literal('starting'),
+    owner: z.string(),
+    fingerprint: z.string(),
+    expiresAt: z.number(),
+    since: z.number(),
+    postedAt: z.number().optional(),
+  }),
+  z.looseObject({
+    state: z.literal('started'),
+    fingerprint: z.string(),
+    kind: z.enum(RESOURCE_KINDS),
+    resourceId: z.number(),
+    actionId: z.number(),
+    action: actionSchema,
+    recordedAt: z.string(),
+  }),
+  z.looseObject({
+    state: z.literal('unidentified'),
+    fingerprint: z.string(),
+    since: z.number(),
+    answered: z.boolean(),
+    why: z.string(),
+    recordedAt: z.string(),
+  }),
+]);
+
+/**
  * The Redis key of idempotency key `key` (compare-and-set.lua's one key): under the profile's
  * prefix, in a key space of its own per profile (see RunKeys).
  */
@@ -98,8 +132,9 @@ export class RunKeys {
   }
 
   async get(key: string): Promise<StoredRunKey | undefined> {
-    const raw = await this.redis.get(this.redisKey(key));
-    return raw === null ? undefined : { raw, record: JSON.parse(raw) as RunKeyRecord };
+    const redisKey = this.redisKey(key);
+    const raw = await this.redis.get(redisKey);
+    return raw === null ? undefined : { raw, record: parseStoredRecord(runKeyRecordSchema, redisKey, raw) };
   }
 
   /**

@@ -66,19 +66,37 @@ export function registerDeployRoutes(app: FastifyInstance, state: SimulatorState
     return id === undefined ? undefined : store.resource(kind, id);
   }
 
+  /**
+   * A handler for a route under one resource (`param` of the path, read by `parse`): a 404 when
+   * there is no such resource, otherwise `handle` with it.
+   */
+  function onResource(
+    kind: ActionKind,
+    param: string,
+    parse: (raw: string | undefined) => ResourceId | undefined,
+    handle: (
+      resource: ResourceRecord,
+      request: FastifyRequest<{ Params: Params }>,
+      reply: FastifyReply,
+    ) => unknown,
+  ) {
+    return async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      const resource = find(kind, parse(request.params[param]));
+      return resource === undefined ? notFound(reply) : handle(resource, request, reply);
+    };
+  }
+
   function listActions(
     kind: ActionKind,
     param: string,
     parse: (raw: string | undefined) => ResourceId | undefined,
   ) {
-    return async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      const resource = find(kind, parse(request.params[param]));
-      if (resource === undefined) return notFound(reply);
+    return onResource(kind, param, parse, (resource, request, reply) => {
       const now = state.now();
       return sendList(state, request, reply, 'actions', resource.actionIds, (id: number) =>
         actionView(store.get(id) as ActionRecord, now),
       );
-    };
+    });
   }
 
   function getAction(
@@ -86,14 +104,12 @@ export function registerDeployRoutes(app: FastifyInstance, state: SimulatorState
     param: string,
     parse: (raw: string | undefined) => ResourceId | undefined,
   ) {
-    return async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      const resource = find(kind, parse(request.params[param]));
+    return onResource(kind, param, parse, (resource, request, reply) => {
       const actionId = parseId(request.params.action_id);
       const action = actionId === undefined ? undefined : store.get(actionId);
-      if (resource === undefined || action === undefined || action.resource !== resource)
-        return notFound(reply);
+      if (action === undefined || action.resource !== resource) return notFound(reply);
       return reply.send({ action: actionView(action, state.now()) });
-    };
+    });
   }
 
   function remove(
@@ -101,13 +117,11 @@ export function registerDeployRoutes(app: FastifyInstance, state: SimulatorState
     param: string,
     parse: (raw: string | undefined) => ResourceId | undefined,
   ) {
-    return async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      const resource = find(kind, parse(request.params[param]));
-      if (resource === undefined) return notFound(reply);
+    return onResource(kind, param, parse, (resource, _request, reply) => {
       lifecycle.scheduleDeletion(resource);
       // The spec's droplet DELETE lists a content-type header on its 204.
       return reply.code(204).header('content-type', 'application/json; charset=utf-8').send();
-    };
+    });
   }
 
   // Droplets.

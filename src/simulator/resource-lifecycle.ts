@@ -95,10 +95,7 @@ export class ResourceLifecycle {
 
   createVolume(request: VolumeCreate): ResourceRecord {
     const now = this.state.now();
-    let id = uuidFrom(VOLUME_UUID_PREFIX, this.nextVolume++);
-    while (this.store.resource('volume', id) !== undefined || this.store.isDeleted('volume', id)) {
-      id = uuidFrom(VOLUME_UUID_PREFIX, this.nextVolume++);
-    }
+    const id = this.freshId('volume', () => uuidFrom(VOLUME_UUID_PREFIX, this.nextVolume++));
     const resource = this.store.ensureResource('volume', id, now, request.region);
     resource.volume = {
       name: request.name,
@@ -171,14 +168,11 @@ export class ResourceLifecycle {
     create: AddressCreate,
   ): { resource: ResourceRecord; action: ActionRecord | undefined } {
     const now = this.state.now();
-    let n = this.nextIpv4++;
-    while (this.store.resource(kind, ipv4From(n)) !== undefined || this.store.isDeleted(kind, ipv4From(n))) {
-      n = this.nextIpv4++;
-    }
+    const id = this.freshId(kind, () => ipv4From(this.nextIpv4++));
     // Given to a droplet at once, the address is in the droplet's region.
     const region =
       'region' in create ? create.region : this.store.resource('droplet', create.dropletId)?.regionSlug;
-    const resource = this.store.ensureResource(kind, ipv4From(n), now, region);
+    const resource = this.store.ensureResource(kind, id, now, region);
     resource.address = {
       createdAtIso: isoSeconds(now),
       dropletId: null,
@@ -193,16 +187,17 @@ export class ResourceLifecycle {
 
   reserveIpv6(region: string): ResourceRecord {
     const now = this.state.now();
-    let id = `${IPV6_PREFIX}${(this.nextIpv6++).toString(16)}`;
-    while (
-      this.store.resource('reserved_ipv6', id) !== undefined ||
-      this.store.isDeleted('reserved_ipv6', id)
-    ) {
-      id = `${IPV6_PREFIX}${(this.nextIpv6++).toString(16)}`;
-    }
+    const id = this.freshId('reserved_ipv6', () => `${IPV6_PREFIX}${(this.nextIpv6++).toString(16)}`);
     const resource = this.store.ensureResource('reserved_ipv6', id, now, region);
     resource.address = { createdAtIso: isoSeconds(now), dropletId: null, projectId: DEFAULT_PROJECT_ID };
     return resource;
+  }
+
+  /** The first id `next` gives that no resource of `kind` has, alive or deleted. */
+  private freshId(kind: ActionKind, next: () => string): string {
+    let id = next();
+    while (this.store.resource(kind, id) !== undefined || this.store.isDeleted(kind, id)) id = next();
+    return id;
   }
 
   addressOf(resource: ResourceRecord): AddressRecord {
@@ -227,10 +222,7 @@ export class ResourceLifecycle {
 
   createShare(request: ShareCreate): ResourceRecord {
     const now = this.state.now();
-    let id = uuidFrom(SHARE_UUID_PREFIX, this.nextShare++);
-    while (this.store.resource('nfs', id) !== undefined || this.store.isDeleted('nfs', id)) {
-      id = uuidFrom(SHARE_UUID_PREFIX, this.nextShare++);
-    }
+    const id = this.freshId('nfs', () => uuidFrom(SHARE_UUID_PREFIX, this.nextShare++));
     const resource = this.store.ensureResource('nfs', id, now, request.region);
     resource.share = {
       name: request.name,

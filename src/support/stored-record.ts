@@ -31,3 +31,21 @@ export function parseStoredRecordOrNone<T>(
 ): T | undefined {
   return json === null ? undefined : parseStoredRecord(schema, key, json);
 }
+
+/**
+ * Reads a JSON record whose reader treats a damaged one as absent: bookkeeping that the next step
+ * or round writes afresh (the fleet's registrations, observations and listing model), where
+ * failing a round over one bad entry would cost more than forgetting it. Undefined for a missing
+ * reply, for text that is not JSON, and for a value not of `schema`'s shape.
+ */
+export function parseForgivingRecord<T>(schema: z.ZodType<T>, json: string | null): T | undefined {
+  if (json === null) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}

@@ -70,6 +70,9 @@ export interface WatchInputOptions {
   webhookField?: (index: number) => string;
   /** The token profile of an input that names none. */
   defaultProfile?: string | undefined;
+  /** How messages name the timeout and the token profile (the CLI names its flags); default as the API's fields. */
+  timeoutField?: string;
+  tokenProfileField?: string;
 }
 
 /**
@@ -88,12 +91,14 @@ export async function normaliseWatchSettings(
 ): Promise<WatchSettings> {
   const field = options.field ?? '';
   const webhookField = options.webhookField ?? ((index: number) => `webhooks[${index}].url`);
-  const timeoutMs = naming(field, () => parseTimeoutOrMs(input.timeout));
+  const timeoutMs = naming(field, () => parseTimeoutOrMs(input.timeout, options.timeoutField));
   // Only the name is checked: the token lives on the workers, and the caller need not have it.
   const tokenProfile =
     input.tokenProfile === undefined
       ? options.defaultProfile
-      : naming(`${field}tokenProfile: `, () => parseTokenProfile(input.tokenProfile));
+      : naming(`${field}${options.tokenProfileField ?? 'tokenProfile'}: `, () =>
+          parseTokenProfile(input.tokenProfile),
+        );
   const webhooks: WatchWebhook[] = [];
   for (const [index, webhook] of (input.webhooks ?? []).entries()) {
     const name = `${field}${webhookField(index)}`;

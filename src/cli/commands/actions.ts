@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors/input-error.js';
 import { parseResourceId } from '../../runs/run-request.js';
-import { parseResourceKind, parseTokenProfile } from '../../watches/watch-ref.js';
+import { parseResourceKind } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
 import { type OutputFormat, outputOption, RecordPrinter } from '../output.js';
 import { ACTION_COLUMNS } from '../tables.js';
-import { parseTimeout, webhooksFromOptions } from '../watch-input.js';
+import { settingsFromFlags } from '../watch-input.js';
 
 export function registerActions(program: Command): void {
   program
@@ -51,10 +51,7 @@ export async function watchInProgressFromArgs(
     throw new InputError('usage: actionwatch watch <droplet|image> <resourceId> --in-progress (no actionId)');
   const validKind = parseResourceKind(kind);
   const id = parseResourceId(resourceId, 'resourceId');
-  const timeoutMs = parseTimeout(options.timeout);
-  const webhooks = webhooksFromOptions(options);
-  const tokenProfile =
-    options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
+  const { timeoutMs, webhooks, tokenProfile } = await settingsFromFlags(options);
   // Listing the resource's actions is a request with that profile's token.
   const tokenOptions = {
     tokenPurpose: `watch --in-progress lists actions with it${tokenProfile === undefined ? '' : ` for token profile ${tokenProfile}`}`,
@@ -64,7 +61,7 @@ export async function watchInProgressFromArgs(
     const { ActionWatcher } = await import('../../library/action-watcher.js');
     const watches = await ActionWatcher.fromRuntime(runtime).watchInProgress(validKind, id, {
       ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-      ...(webhooks.length === 0 ? {} : { webhooks }),
+      ...(webhooks === undefined ? {} : { webhooks }),
       ...(tokenProfile === undefined ? {} : { tokenProfile }),
     });
     for (const watch of watches) printJson(watch);

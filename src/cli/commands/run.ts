@@ -5,11 +5,10 @@ import { ActionRejectedError } from '../../errors/action-rejected-error.js';
 import { InputError } from '../../errors/input-error.js';
 import { coerceDropletParam, DROPLET_ACTION_TYPES, isDropletActionType } from '../../runs/droplet-actions.js';
 import { parseRunKey, parseRunRequest, type RunRequest } from '../../runs/run-request.js';
-import { parseTokenProfile } from '../../watches/watch-ref.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
-import { parseTimeout, webhooksFromOptions } from '../watch-input.js';
+import { settingsFromFlags } from '../watch-input.js';
 import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 import { OUTCOME_EXIT_CODES } from './wait.js';
 import { collect } from './watch.js';
@@ -126,10 +125,7 @@ export function registerRun(program: Command): void {
       const request = runRequestFromArgs(kind, resourceId, type, options);
       const key = parseRunKey(options.key);
       const retryPending = retryPendingMs(options.retryPending);
-      const timeoutMs = parseTimeout(options.timeout);
-      const webhooks = webhooksFromOptions(options);
-      const tokenProfile =
-        options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
+      const { timeoutMs, webhooks, tokenProfile } = await settingsFromFlags(options);
 
       const tokenOptions = {
         tokenPurpose: runTokenPurpose(tokenProfile),
@@ -147,7 +143,7 @@ export function registerRun(program: Command): void {
                 ...(key === undefined ? {} : { key }),
                 ...(retryPending === undefined ? {} : { retryPending }),
                 ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-                ...(webhooks.length === 0 ? {} : { webhooks }),
+                ...(webhooks === undefined ? {} : { webhooks }),
                 ...(tokenProfile === undefined ? {} : { tokenProfile }),
               })
               .catch((error: unknown) => {

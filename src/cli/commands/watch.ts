@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors/input-error.js';
 import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import type { WatchRequest } from '../../watches/watch-queue.js';
-import { parseActionRef, parseTokenProfile } from '../../watches/watch-ref.js';
+import { parseActionRef } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
-import { assertWebhooksAllowed, parseTimeout, readWatchFile, webhooksFromOptions } from '../watch-input.js';
+import { assertWebhooksAllowed, readWatchFile, settingsFromFlags } from '../watch-input.js';
 
 interface WatchCommandOptions {
   timeout?: string;
@@ -23,36 +23,18 @@ export async function requestsFromArgs(
   options: WatchCommandOptions,
   usage: string,
 ): Promise<WatchRequest[]> {
-  const tokenProfile =
-    options.tokenProfile === undefined ? undefined : parseTokenProfile(options.tokenProfile);
   const given = args.filter((arg): arg is string => arg !== undefined);
   if (options.fromFile !== undefined) {
     if (given.length > 0)
       throw new InputError('give either <kind> <resourceId> <actionId> or --from-file, not both');
     // --token-profile is the default of lines that name no tokenProfile of their own.
+    const { tokenProfile } = await settingsFromFlags({ tokenProfile: options.tokenProfile });
     return readWatchFile(options.fromFile, validateTargetUrl, tokenProfile);
   }
-  const requests = requestsWithoutProfile(given, options, usage);
-  return tokenProfile === undefined ? requests : requests.map((request) => ({ ...request, tokenProfile }));
-}
-
-function requestsWithoutProfile(
-  given: string[],
-  options: WatchCommandOptions,
-  usage: string,
-): WatchRequest[] {
   if (given.length !== 3) throw new InputError(`usage: ${usage}`);
   const [kind, resourceId, actionId] = given;
   const ref = parseActionRef(kind, resourceId, actionId);
-  const timeoutMs = parseTimeout(options.timeout);
-  const webhooks = webhooksFromOptions(options);
-  return [
-    {
-      ...ref,
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(webhooks.length === 0 ? {} : { webhooks }),
-    },
-  ];
+  return [{ ...ref, ...(await settingsFromFlags(options)) }];
 }
 
 export function registerWatch(program: Command): void {
