@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
-import type { ResourceKind } from '../digitalocean/models.js';
+import type { ResourceId, WatchKind } from '../digitalocean/models.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { RateLimitedError } from '../errors/digitalocean-api-error.js';
 import type { Logger } from '../logging/logger.js';
@@ -102,8 +102,8 @@ export class ListReader {
   }
 
   private async readResourceList(
-    kind: ResourceKind,
-    resourceId: number,
+    kind: WatchKind,
+    resourceId: ResourceId,
     round: RoundView,
     report: SweepReport,
   ): Promise<Set<number> | 'out-of-budget' | undefined> {
@@ -111,10 +111,7 @@ export class ListReader {
     let listing: ActionPage;
     try {
       const options = { page: 1, perPage: PER_PAGE, retries: 0 };
-      listing =
-        kind === 'droplet'
-          ? await this.options.client.listDropletActions(resourceId, options)
-          : await this.options.client.listImageActions(resourceId, options);
+      listing = await this.options.client.listResourceActions(kind, resourceId, options);
     } catch (error) {
       if (error instanceof BudgetExhaustedError || error instanceof RateLimitedError) return 'out-of-budget';
       this.options.health.resourceListFailed(error, Date.now());

@@ -11,7 +11,7 @@ export interface WebhookPayload {
     watch: {
       id: string;
       kind: OutcomeRecord['watch']['kind'];
-      resourceId: number;
+      resourceId: OutcomeRecord['watch']['resourceId'];
       actionId: number;
       enqueuedAt: string;
       finishedAt: string;
