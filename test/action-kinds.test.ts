@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readWatchFile } from '../src/cli/watch-input.js';
 import { answerMismatch } from '../src/digitalocean/action-answer.js';
 import type { Action } from '../src/digitalocean/models.js';
 import { apiResourceId, ipv4Address, ipv4Number } from '../src/digitalocean/resource-ids.js';
@@ -6,8 +7,10 @@ import { ActionWatcher } from '../src/library/action-watcher.js';
 import type { ActionKind } from '../src/simulator/action-kinds.js';
 import type { OutcomeRecord } from '../src/watches/watch.js';
 import { parseActionRef, parseWatchId, watchIdOf } from '../src/watches/watch-ref.js';
+import { startWebhookStack, type WebhookStack } from './fixtures/webhook-stack.js';
 import { runCli } from './support/cli.js';
 import { type Stack, startStack, until } from './support/stack.js';
+import { TempDir } from './support/temp-dir.js';
 
 const VOLUME = '7d3c2a10-5b4e-4c1f-9a8d-2e6f0b1c3d4e';
 const SHARE = '0b7c3e1a-5d2f-4c8e-9a61-3f0d2b8e7c45';
@@ -236,6 +239,80 @@ for (const mode of ['direct', 'batched'] as const) {
     });
   });
 }
+
+describe('webhooks and events of the new kinds', () => {
+  let hooks: WebhookStack | undefined;
+
+  afterAll(async () => {
+    await hooks?.close();
+  });
+
+  it('posts and streams each outcome with the watch as its JSON names it', async () => {
+    hooks = await startWebhookStack({ name: 'kinds-hooks' });
+    const { receiver, stack } = hooks;
+    const watcher = ActionWatcher.fromRuntime(stack.runtime);
+    const streamed: OutcomeRecord[] = [];
+    watcher.on('outcome', (record: OutcomeRecord) => streamed.push(record));
+    await watcher.ready();
+    stack.simulator.ensureResource('reserved_ipv6', '2001:db8::42');
+    const v6 = stack.simulator.createAction({
+      kind: 'reserved_ipv6',
+      resourceId: '2001:db8::42',
+      durationMs: 300,
+    });
+    stack.simulator.ensureResource('nfs', SHARE);
+    const share = stack.simulator.createAction({
+      kind: 'nfs',
+      resourceId: SHARE,
+      durationMs: 300,
+      result: 'errored',
+    });
+    const refs = [
+      parseActionRef('reserved_ipv6', '2001:db8::42', v6.id),
+      parseActionRef('action', undefined, share.id),
+    ];
+    await stack.runtime.watches.watchMany(refs);
+    await stack.runtime.startWorker({ concurrency: 4 });
+    const bodies = await until(() => {
+      const hooked = receiver.successes().map((request) => JSON.parse(request.body));
+      return hooked.length >= 2 ? hooked : undefined;
+    }, 20_000);
+    const byId = new Map(bodies.map((body) => [body.data.watch.id, body]));
+    expect(byId.get(`reserved_ipv6-2001_db8__42-${v6.id}`)).toMatchObject({
+      type: 'action.completed',
+      data: {
+        watch: { kind: 'reserved_ipv6', resourceId: '2001:db8::42' },
+        action: { resource_type: 'reserved_ipv6' },
+      },
+    });
+    expect(byId.get(`action-${share.id}`)).toMatchObject({
+      type: 'action.errored',
+      data: { watch: { kind: 'action', resourceId: null }, action: { resource_type: 'nfs' } },
+    });
+    const events = await until(() => (streamed.length >= 2 ? streamed : undefined), 20_000);
+    expect(events.map((record) => record.watch.id).sort()).toEqual(refs.map((ref) => watchIdOf(ref)).sort());
+  });
+
+  it('reads every kind from a --from-file line', async () => {
+    const temp = new TempDir('aw-kinds');
+    const lines = [
+      { kind: 'volume', resourceId: VOLUME, actionId: 1 },
+      { kind: 'reserved_ip', resourceId: '45.55.96.47', actionId: 2 },
+      { kind: 'action', actionId: 3 },
+    ];
+    const requests = await readWatchFile(
+      temp.file(lines.map((line) => JSON.stringify(line)).join('\n')),
+      (url) => url,
+      undefined,
+    );
+    expect(requests.map((request) => watchIdOf(request))).toEqual([
+      `volume-${VOLUME}-1`,
+      'reserved_ip-45.55.96.47-2',
+      'action-3',
+    ]);
+    temp.remove();
+  });
+});
 
 describe('the CLI with every kind', () => {
   let stack: Stack;
