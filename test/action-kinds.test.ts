@@ -4,6 +4,7 @@ import { answerMismatch } from '../src/digitalocean/action-answer.js';
 import type { Action } from '../src/digitalocean/models.js';
 import { apiResourceId, ipv4Address, ipv4Number } from '../src/digitalocean/resource-ids.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
+import { slackText } from '../src/notifications/webhooks/webhook-message.js';
 import type { ActionKind } from '../src/simulator/action-kinds.js';
 import type { OutcomeRecord } from '../src/watches/watch.js';
 import { parseActionRef, parseWatchId, watchIdOf } from '../src/watches/watch-ref.js';
@@ -144,7 +145,12 @@ for (const mode of ['direct', 'batched'] as const) {
     let stack: Stack;
 
     beforeAll(async () => {
-      stack = await startStack({ name: `kinds-${mode}`, env: { OBSERVE_MODE: mode } });
+      // Several tests share this stack, and direct polls every 200 ms add up: room past the real
+      // 250 a minute, so no test waits on another's share of the budget.
+      stack = await startStack({
+        name: `kinds-${mode}`,
+        env: { OBSERVE_MODE: mode, RATE_LIMIT_PER_MINUTE: '5000', RATE_LIMIT_PER_HOUR: '100000' },
+      });
       await stack.runtime.startWorker({ concurrency: 8 });
     });
 
@@ -221,6 +227,34 @@ for (const mode of ['direct', 'batched'] as const) {
       expect(volumeRecord).toMatchObject({ outcome: 'errored', action: { resource_type: 'volume' } });
     });
 
+    it('lists and discovers the actions of a volume and of an address', async () => {
+      const watcher = ActionWatcher.fromRuntime(stack.runtime);
+      const volume = `${mode === 'direct' ? 'aaaaaaaa' : 'bbbbbbbb'}-1111-4222-8333-444444444444`;
+      const address = mode === 'direct' ? '198.51.100.7' : '198.51.100.8';
+      stack.simulator.ensureResource('volume', volume);
+      stack.simulator.ensureResource('floating_ip', address);
+      const done = stack.simulator.createAction({ kind: 'volume', resourceId: volume, durationMs: 0 });
+      const running = stack.simulator.createAction({
+        kind: 'volume',
+        resourceId: volume,
+        durationMs: 60_000,
+      });
+      const ipRunning = stack.simulator.createAction({
+        kind: 'floating_ip',
+        resourceId: address,
+        durationMs: 60_000,
+      });
+      const listed: number[] = [];
+      for await (const action of watcher.actions('volume', volume.toUpperCase())) listed.push(action.id);
+      expect(listed.sort()).toEqual([done.id, running.id].sort());
+      const watched = await watcher.watchInProgress('volume', volume);
+      expect(watched.map((watch) => watch.id)).toEqual([`volume-${volume}-${running.id}`]);
+      const ipWatched = await watcher.watchInProgress('floating_ip', address);
+      expect(ipWatched.map((watch) => watch.id)).toEqual([`floating_ip-${address}-${ipRunning.id}`]);
+      await expect(watcher.watchInProgress('nfs', SHARE)).rejects.toThrow(/lists no actions of a single nfs/);
+      for (const watch of [...watched, ...ipWatched]) await stack.runtime.watches.cancel(watch.id);
+    });
+
     it('never ends a watch on an answer about another resource type', async () => {
       // A droplet's action, asked about as a reserved IPv6 address's: /v2/actions/{id} answers with
       // the droplet's action, already completed, and the watch must not take it.
@@ -291,6 +325,9 @@ describe('webhooks and events of the new kinds', () => {
     });
     const events = await until(() => (streamed.length >= 2 ? streamed : undefined), 20_000);
     expect(events.map((record) => record.watch.id).sort()).toEqual(refs.map((ref) => watchIdOf(ref)).sort());
+    expect(slackText(events.find((record) => record.watch.kind === 'action') as OutcomeRecord)).toBe(
+      `:x: actionwatch: action ${share.id} (RESIZE_SHARE) errored`,
+    );
   });
 
   it('reads every kind from a --from-file line', async () => {

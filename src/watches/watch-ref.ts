@@ -134,6 +134,13 @@ export function parseWatchId(id: string): (ActionRef & { tokenProfile?: string }
   return undefined;
 }
 
+/** The action in words, for log lines and chat messages: `droplet 5 action 7`, or `action 7` (kind action). */
+export function describeRef(ref: Pick<ActionRef, 'kind' | 'resourceId' | 'actionId'>): string {
+  return ref.resourceId === null
+    ? `action ${ref.actionId}`
+    : `${ref.kind} ${ref.resourceId} action ${ref.actionId}`;
+}
+
 /** The profile of DIGITALOCEAN_TOKEN itself; its watches carry no profile. */
 export const DEFAULT_TOKEN_PROFILE = 'default';
 
