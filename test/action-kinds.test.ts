@@ -90,6 +90,18 @@ describe('answers about each kind', () => {
     ).toBeUndefined();
   });
 
+  it('reads a resource_id that is a UUID, as the NFS action shape has it, without refusing the answer', () => {
+    const share = { kind: 'nfs', resourceId: SHARE, actionId: 5 } as const;
+    expect(
+      answerMismatch(action({ id: 5, resource_type: 'nfs', resource_id: SHARE }), share),
+    ).toBeUndefined();
+    // Still never a droplet's: its id is a whole number, not text.
+    const droplet = { kind: 'droplet', resourceId: 5, actionId: 5 } as const;
+    expect(
+      answerMismatch(action({ id: 5, resource_type: 'droplet', resource_id: '5' }), droplet)?.fault,
+    ).toBe('other_resource');
+  });
+
   it.each([
     [
       { kind: 'volume', resourceId: VOLUME },

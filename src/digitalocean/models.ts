@@ -51,7 +51,8 @@ export const actionSchema = z
     type: z.string().optional(),
     started_at: z.string().nullable().optional(),
     completed_at: z.string().nullable().optional(),
-    resource_id: z.number().int().nullable().optional(),
+    // A whole number in the action object; the NFS action shape has the share's UUID here.
+    resource_id: z.union([z.number().int(), z.string()]).nullable().optional(),
     resource_type: z.string().optional(),
     region: regionSchema.nullable().optional(),
     region_slug: z.string().nullable().optional(),
