@@ -407,6 +407,18 @@ describe('the CLI with every kind', () => {
     expect(JSON.parse(shown.stdout)).toMatchObject({ kind: 'reserved_ipv6', resourceId: '2001:db8::5' });
   });
 
+  it('wait action <id> blocks until that action ends, whatever its kind', async () => {
+    stack.simulator.ensureResource('volume', VOLUME);
+    const volume = stack.simulator.createAction({ kind: 'volume', resourceId: VOLUME, durationMs: 500 });
+    const result = await runCli(['wait', 'action', String(volume.id), '--with-worker'], stack.processEnv());
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      id: volume.id,
+      status: 'completed',
+      resource_type: 'volume',
+    });
+  });
+
   it('refuses a run of a new kind, as before', async () => {
     const result = await runCli(['run', 'volume', VOLUME, 'attach'], stack.processEnv());
     expect(result.code).toBe(1);
