@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWatchFile } from '../src/cli/watch-input.js';
 import { answerMismatch } from '../src/digitalocean/action-answer.js';
-import type { Action } from '../src/digitalocean/models.js';
+import type { Action, WatchKind } from '../src/digitalocean/models.js';
 import { apiResourceId, ipv4Address, ipv4Number } from '../src/digitalocean/resource-ids.js';
+import { type PlannerTarget, plan } from '../src/fleet/planner.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import { slackText } from '../src/notifications/webhooks/webhook-message.js';
 import type { ActionKind } from '../src/simulator/action-kinds.js';
@@ -126,6 +127,42 @@ describe('answers about each kind', () => {
   ] as const)('refuses an answer for %j about %j', (asked, answered) => {
     const mismatch = answerMismatch(action({ id: 9, ...answered }), { ...asked, actionId: 9 });
     expect(mismatch?.fault).toBe('other_resource');
+  });
+});
+
+describe('batched planning of the new kinds', () => {
+  const due = (watchId: string, kind: WatchKind, resourceId: string | null): PlannerTarget => ({
+    watchId,
+    actionId: Number(watchId),
+    kind,
+    resourceId,
+    value: 0.1,
+    page: undefined,
+    directOnly: false,
+  });
+
+  it('shares a resource list only where DigitalOcean lists a resource’s actions', () => {
+    const result = plan({
+      targets: [
+        due('1', 'volume', VOLUME),
+        due('2', 'volume', VOLUME),
+        due('3', 'reserved_ip', '45.55.96.47'),
+        due('4', 'reserved_ip', '45.55.96.47'),
+        due('5', 'nfs', SHARE),
+        due('6', 'nfs', SHARE),
+        due('7', 'reserved_ipv6', '2001:db8::1'),
+        due('8', 'reserved_ipv6', '2001:db8::1'),
+        due('9', 'action', null),
+        due('10', 'action', null),
+      ],
+      allowance: 20,
+      resourceLists: true,
+    });
+    expect(result.resources.map((group) => [group.kind, group.resourceId])).toEqual([
+      ['volume', VOLUME],
+      ['reserved_ip', '45.55.96.47'],
+    ]);
+    expect(result.direct.map((t) => t.watchId).sort()).toEqual(['10', '5', '6', '7', '8', '9']);
   });
 });
 
