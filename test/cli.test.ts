@@ -36,7 +36,9 @@ describe('the actionwatch CLI', () => {
   describe('refuses bad input with one clear line and enqueues nothing', () => {
     const file = (text: string) => temp.file(text);
     it.each([
-      [['watch', 'volume', '1', '2'], /kind must be one of droplet, image/],
+      [['watch', 'spaceship', '1', '2'], /kind must be one of droplet, image, volume/],
+      [['watch', 'volume', '1', '2'], /resourceId of a volume must be its UUID/],
+      [['watch', 'action', '1', '2'], /usage: actionwatch watch/],
       [['watch', 'droplet', '0', '2'], /resourceId must be a positive whole number/],
       [['watch', 'droplet', '1', '2.5'], /actionId must be a positive whole number/],
       [['watch', 'droplet', '1', '-2'], /actionId must be a positive whole number/],

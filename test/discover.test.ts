@@ -83,9 +83,14 @@ describe('discovering a resource’s actions through every page', () => {
   it.concurrent.each([
     [
       ['watch', 'droplet', '7701', '5', '--in-progress'],
-      /usage: actionwatch watch <droplet\|image> <resourceId> --in-progress/,
+      /usage: actionwatch watch <kind> <resourceId> --in-progress/,
     ],
-    [['watch', 'volume', '7701', '--in-progress'], /kind must be one of droplet, image/],
+    [['watch', 'spaceship', '7701', '--in-progress'], /kind must be one of droplet, image, volume/],
+    [['watch', 'volume', '7701', '--in-progress'], /resourceId of a volume must be its UUID/],
+    [
+      ['watch', 'nfs', '0b7c3e1a-5d2f-4c8e-9a61-3f0d2b8e7c45', '--in-progress'],
+      /DigitalOcean lists no actions of a single nfs/,
+    ],
     [['actions', 'droplet', 'x'], /resourceId must be a positive whole number/],
   ])('refuses %j in one line', async (args, message) => {
     const result = await runCli(args, env);

@@ -211,7 +211,11 @@ describe('HTTP API (Fastify inject, real Redis, simulator over HTTP)', () => {
     const valid = { kind: 'droplet', resourceId: 21, actionId: 2100 };
     const cases: Array<[string, unknown, RegExp]> = [
       ['a missing kind', { resourceId: 21, actionId: 2100 }, /^kind is required$/],
-      ['an unknown kind', { ...valid, kind: 'volume' }, /^kind must be one of droplet, image$/],
+      [
+        'an unknown kind',
+        { ...valid, kind: 'load_balancer' },
+        /^kind must be one of droplet, image, volume, reserved_ip, reserved_ipv6, floating_ip, nfs, action$/,
+      ],
       ['a kind of the wrong type', { ...valid, kind: 1 }, /^kind must be a string$/],
       ['a missing resourceId', { kind: 'droplet', actionId: 2100 }, /^resourceId is required$/],
       [
@@ -470,7 +474,10 @@ describe('HTTP API (Fastify inject, real Redis, simulator over HTTP)', () => {
 
     it.each([
       ['state=finished', /^query parameter state must be one of waiting, done, all$/],
-      ['kind=volume', /^query parameter kind must be one of droplet, image$/],
+      [
+        'kind=load_balancer',
+        /^query parameter kind must be one of droplet, image, volume, reserved_ip, reserved_ipv6, floating_ip, nfs, action$/,
+      ],
       ['limit=0', /^query parameter limit must be from 1 to 1000 \(got 0\)$/],
       ['limit=1001', /^query parameter limit must be from 1 to 1000/],
       ['limit=ten', /^query parameter limit is not in the expected form/],

@@ -19,7 +19,8 @@ describe('watch input', () => {
   });
 
   it.each([
-    ['volume', '1', '2', /kind must be one of droplet, image/],
+    ['spaceship', '1', '2', /kind must be one of droplet, image, volume/],
+    ['volume', '1', '2', /resourceId of a volume must be its UUID/],
     ['droplet', '0', '2', /resourceId must be a positive whole number/],
     ['droplet', '-4', '2', /resourceId/],
     ['droplet', '1', '2.5', /actionId must be a positive whole number/],

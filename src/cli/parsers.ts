@@ -27,7 +27,7 @@ export function port(name: string) {
 export function requireWatchId(text: string): string {
   if (parseWatchId(text) === undefined) {
     throw new InputError(
-      `watch id must look like <droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(text)})`,
+      `watch id must look like <kind>-<resourceId>-<actionId> or action-<actionId> (got ${JSON.stringify(text)})`,
     );
   }
   return text;

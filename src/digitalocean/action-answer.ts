@@ -1,12 +1,14 @@
-import { type Action, actionSchema, type ResourceKind } from './models.js';
+import { type Action, actionSchema, type ResourceId, type WatchKind } from './models.js';
+import { apiResourceId, isResourceTypeOf } from './resource-ids.js';
 
 /**
  * What an answer was asked about: the resource whose action it is, and (for a single-action GET or
  * a watch) the action itself. A POST answer is asked about the resource only.
  */
 export interface ActionQuestion {
-  kind?: ResourceKind;
-  resourceId?: number;
+  kind?: WatchKind;
+  /** As the watch names it (a UUID, an address); null for kind `action`. */
+  resourceId?: ResourceId | null;
   actionId?: number | undefined;
 }
 
@@ -47,14 +49,21 @@ export function answerMismatch(action: Action, question: ActionQuestion): Answer
   const resourceId: unknown = action.resource_id;
   const resourceType: unknown = action.resource_type;
   const { kind, resourceId: askedResource } = question;
-  const otherType = kind !== undefined && resourceType != null && resourceType !== kind;
-  const otherId = askedResource !== undefined && resourceId != null && resourceId !== askedResource;
+  // The resource_id an answer about this resource carries, where the API's integer can name it
+  // (see resource-ids.ts): a volume's action has null, an IPv6 address's an id of its own.
+  const expectedId =
+    kind === undefined || askedResource === undefined ? undefined : apiResourceId(kind, askedResource);
+  const otherType =
+    kind !== undefined &&
+    resourceType != null &&
+    !(typeof resourceType === 'string' && isResourceTypeOf(kind, resourceType));
+  const otherId = expectedId !== undefined && resourceId != null && resourceId !== expectedId;
   if (otherType || otherId) {
-    const answered = `${String(resourceType ?? kind)} ${String(resourceId ?? askedResource)}`;
+    const asked = askedResource ?? '';
+    const answered = `${String(resourceType ?? kind)} ${String(resourceId ?? asked)}`;
     return {
       fault: 'other_resource',
-      problem:
-        `action ${answeredId} of ${answered} instead of ${kind ?? 'resource'} ${askedResource ?? ''}`.trimEnd(),
+      problem: `action ${answeredId} of ${answered} instead of ${kind ?? 'resource'} ${asked}`.trimEnd(),
       answeredId,
     };
   }

@@ -18,6 +18,7 @@ import {
   UnauthorizedError,
   UnreadableStartError,
 } from '../errors/digitalocean-api-error.js';
+import { InputError } from '../errors/input-error.js';
 import type { Logger } from '../logging/logger.js';
 import { USER_AGENT } from '../version.js';
 import { type ActionQuestion, answerMismatch, rawAnswerMismatch } from './action-answer.js';
@@ -32,12 +33,14 @@ import {
   type Image,
   type ImageActionRequest,
   imageResponseSchema,
-  type ResourceKind,
+  type ResourceId,
   type Snapshot,
   snapshotListResponseSchema,
+  type WatchKind,
 } from './models.js';
 import { parseRateLimitHeaders, type RateLimitSnapshot, rateLimitWaitMs } from './rate-limit-headers.js';
 import { type RequestGate, UNMETERED } from './request-gate.js';
+import { scopedActionsPath } from './resource-ids.js';
 
 export interface DigitalOceanClientOptions {
   baseUrl: string;
@@ -200,14 +203,19 @@ export class DigitalOceanClient {
     return this.getResourceAction('image', imageId, actionId, options);
   }
 
-  /** GET the action through its resource's scoped endpoint, checked against the question. */
+  /**
+   * GET the action through its resource's scoped endpoint, checked against the question. Kinds
+   * DigitalOcean has no single-action GET for (reserved_ipv6, nfs, `action`) are read through
+   * GET /v2/actions/{id}, and their answer's `resource_type` checked as well.
+   */
   async getResourceAction(
-    kind: ResourceKind,
-    resourceId: number,
+    kind: WatchKind,
+    resourceId: ResourceId | null,
     actionId: number,
     options?: CallOptions,
   ): Promise<Action> {
-    const path = `/v2/${kind}s/${resourceId}/actions/${actionId}`;
+    const scoped = scopedActionsPath(kind, resourceId);
+    const path = scoped === undefined ? `/v2/actions/${actionId}` : `${scoped}/${actionId}`;
     const question = { kind, resourceId, actionId };
     return (await this.call('GET', path, actionResponseSchema, { ...options, question })).body.action;
   }
@@ -224,16 +232,31 @@ export class DigitalOceanClient {
     return this.listPage(`/v2/images/${imageId}/actions`, options);
   }
 
+  /** One page of a resource's actions, for the kinds DigitalOcean lists per resource (hasScopedActions). */
+  async listResourceActions(
+    kind: WatchKind,
+    resourceId: ResourceId,
+    options?: PageOptions,
+  ): Promise<ActionPage> {
+    const path = scopedActionsPath(kind, resourceId);
+    if (path === undefined) throw new InputError(`DigitalOcean lists no actions of a single ${kind}`);
+    return this.listPage(path, options);
+  }
+
   /**
    * Every action of a resource, page after page, following `links.pages.next` (see followPages).
    * An entry about another resource is left out.
    */
   async *iterateResourceActions(
-    kind: ResourceKind,
-    resourceId: number,
+    kind: WatchKind,
+    resourceId: ResourceId,
     options: Omit<PageOptions, 'page'> = {},
   ): AsyncGenerator<Action> {
-    const path = `/v2/${kind}s/${resourceId}/actions`;
+    const path = scopedActionsPath(kind, resourceId);
+    if (path === undefined)
+      throw new InputError(
+        `DigitalOcean lists no actions of a single ${kind}; find its actions with \`actionwatch actions\` on another kind or watch one by its id`,
+      );
     const listed = this.followPages(path, actionListResponseSchema, (body) => body.actions, options);
     for await (const action of listed) {
       const mismatch = answerMismatch(action, { kind, resourceId });

@@ -4,8 +4,29 @@ import { z } from 'zod';
 export const KNOWN_STATUSES = ['in-progress', 'completed', 'errored'] as const;
 export type KnownStatus = (typeof KNOWN_STATUSES)[number];
 
+/** The kinds `run` can start actions on; their resources have whole-number ids. */
 export const RESOURCE_KINDS = ['droplet', 'image'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+/**
+ * Every kind of action that can be watched, named as the action's `resource_type` names it, and
+ * `action`: an action watched through GET /v2/actions/{id} alone, whose resource the API does not
+ * name in a form we can address (a volume's, a share's, a reserved IPv6 address's action).
+ */
+export const WATCH_KINDS = [
+  'droplet',
+  'image',
+  'volume',
+  'reserved_ip',
+  'reserved_ipv6',
+  'floating_ip',
+  'nfs',
+  'action',
+] as const;
+export type WatchKind = (typeof WATCH_KINDS)[number];
+
+/** A droplet or image id, a volume or share UUID, an IP address, or (kind `action`) a resource type. */
+export type ResourceId = number | string;
 
 export const regionSchema = z
   .object({
@@ -30,7 +51,8 @@ export const actionSchema = z
     type: z.string().optional(),
     started_at: z.string().nullable().optional(),
     completed_at: z.string().nullable().optional(),
-    resource_id: z.number().int().nullable().optional(),
+    // A whole number in the action object; the NFS action shape has the share's UUID here.
+    resource_id: z.union([z.number().int(), z.string()]).nullable().optional(),
     resource_type: z.string().optional(),
     region: regionSchema.nullable().optional(),
     region_slug: z.string().nullable().optional(),
@@ -72,6 +94,10 @@ export function classifyStatus(status: string): StatusClass {
 
 export function isResourceKind(value: string): value is ResourceKind {
   return (RESOURCE_KINDS as readonly string[]).includes(value);
+}
+
+export function isWatchKind(value: string): value is WatchKind {
+  return (WATCH_KINDS as readonly string[]).includes(value);
 }
 
 /** Image action types accepted by POST /v2/images/{id}/actions. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ActionPage, DigitalOceanClient } from '../digitalocean/client.js';
-import type { ResourceKind } from '../digitalocean/models.js';
+import type { ResourceId, WatchKind } from '../digitalocean/models.js';
 import { decideFailure } from '../errors/failure-policy.js';
 import type { Logger } from '../logging/logger.js';
 import type { Redis } from '../support/redis.js';
@@ -102,8 +102,8 @@ export class ListReader {
   }
 
   private async readResourceList(
-    kind: ResourceKind,
-    resourceId: number,
+    kind: WatchKind,
+    resourceId: ResourceId,
     round: RoundView,
     report: SweepReport,
   ): Promise<Set<number> | 'out-of-budget' | undefined> {
@@ -111,10 +111,7 @@ export class ListReader {
     let listing: ActionPage;
     try {
       const options = { page: 1, perPage: PER_PAGE, retries: 0 };
-      listing =
-        kind === 'droplet'
-          ? await this.options.client.listDropletActions(resourceId, options)
-          : await this.options.client.listImageActions(resourceId, options);
+      listing = await this.options.client.listResourceActions(kind, resourceId, options);
     } catch (error) {
       // The policy's `wait` (budget spent, or 429): not a failure of lists, only no room this round.
       if (decideFailure(error, 'list').response === 'wait') return 'out-of-budget';

@@ -1,11 +1,12 @@
-import type { ResourceKind } from '../digitalocean/models.js';
+import type { ResourceId, WatchKind } from '../digitalocean/models.js';
+import { hasScopedActions } from '../digitalocean/resource-ids.js';
 
 /** A watch due for an observation, as the planner weighs it. */
 export interface PlannerTarget {
   watchId: string;
   actionId: number;
-  kind: ResourceKind;
-  resourceId: number;
+  kind: WatchKind;
+  resourceId: ResourceId | null;
   /**
    * What observing it now is worth: the chance its action ended since it was last seen running
    * (from learned durations), plus one if it was never seen (its type, start and place are unknown).
@@ -53,8 +54,8 @@ export interface PlanInput<T extends PlannerTarget = PlannerTarget> {
 export const EARLY_READ_DELAY_S = 2;
 
 export interface ResourceGroup<T extends PlannerTarget = PlannerTarget> {
-  kind: ResourceKind;
-  resourceId: number;
+  kind: WatchKind;
+  resourceId: ResourceId;
   targets: T[];
 }
 
@@ -157,9 +158,11 @@ function candidatesOf<T extends PlannerTarget>(input: PlanInput<T>): Candidate<T
       members.push(target);
       pages.set(target.page, members);
     }
-    if (input.resourceLists) {
-      const key = `${target.kind}-${target.resourceId}`;
-      const group = resources.get(key) ?? { kind: target.kind, resourceId: target.resourceId, targets: [] };
+    // Only kinds DigitalOcean lists per resource have a resource list to share.
+    const resourceId = target.resourceId;
+    if (input.resourceLists && resourceId !== null && hasScopedActions(target.kind)) {
+      const key = `${target.kind}-${resourceId}`;
+      const group = resources.get(key) ?? { kind: target.kind, resourceId, targets: [] };
       group.targets.push(target);
       resources.set(key, group);
     }

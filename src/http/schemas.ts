@@ -1,6 +1,7 @@
-import { RESOURCE_KINDS } from '../digitalocean/models.js';
+import { WATCH_KINDS } from '../digitalocean/models.js';
 import { EVENT_TYPES } from '../notifications/event-reader.js';
 import { OUTCOMES } from '../watches/watch.js';
+import { WATCH_ID_PATTERN } from '../watches/watch-ref.js';
 
 /**
  * JSON schemas of the API. They check shape (types, known fields, sizes) and document the API
@@ -47,12 +48,19 @@ export const watchRequestSchema = {
   $id: 'WatchRequest',
   type: 'object',
   additionalProperties: false,
-  required: ['kind', 'resourceId', 'actionId'],
+  required: ['kind', 'actionId'],
   properties: {
-    kind: { type: 'string', enum: [...RESOURCE_KINDS] },
+    kind: {
+      type: 'string',
+      enum: [...WATCH_KINDS],
+      description:
+        'The resource type of the action; `action` watches it through GET /v2/actions/{id} alone (no resourceId).',
+    },
     resourceId: {
       type: ['integer', 'string'],
-      description: 'The droplet or image id: a positive whole number (or its digits as a string).',
+      maxLength: 64,
+      description:
+        'The droplet or image id (a positive whole number, or its digits as a string), the volume or NFS share UUID, or the reserved/floating IP address; required for every kind but `action`.',
     },
     actionId: { type: ['integer', 'string'], description: 'The action id: a positive whole number.' },
     timeout: {
@@ -104,10 +112,14 @@ export const watchSchema = {
     id: {
       type: 'string',
       description:
-        'droplet-<resourceId>-<actionId> or image-<resourceId>-<actionId>, after <tokenProfile>. for a token profile’s watch',
+        '<kind>-<resourceId>-<actionId> (an IPv6 address with _ for :), or action-<actionId>, after <tokenProfile>. for a token profile’s watch',
     },
-    kind: { type: 'string', enum: [...RESOURCE_KINDS] },
-    resourceId: { type: 'integer' },
+    kind: { type: 'string', enum: [...WATCH_KINDS] },
+    resourceId: {
+      type: ['integer', 'string', 'null'],
+      description:
+        'A whole number for droplets and images, a UUID or address for the other kinds, null for `action`.',
+    },
     actionId: { type: 'integer' },
     state: { type: 'string', enum: ['waiting', 'done'] },
     outcome: { type: ['string', 'null'], enum: [...OUTCOMES, null] },
@@ -144,8 +156,10 @@ export const watchIdParamsSchema = {
   properties: {
     id: {
       type: 'string',
-      pattern: '^([a-z][a-z0-9_]{0,31}\\.)?(droplet|image)-[0-9]+-[0-9]+$',
-      description: 'e.g. droplet-3164444-36804636, or team_b.droplet-3164444-36804636 for a token profile',
+      pattern: WATCH_ID_PATTERN,
+      maxLength: 128,
+      description:
+        'e.g. droplet-3164444-36804636, reserved_ip-45.55.96.47-72531856, or team_b.droplet-3164444-36804636 for a token profile',
     },
   },
 } as const;
@@ -156,7 +170,7 @@ export const listQuerySchema = {
   additionalProperties: false,
   properties: {
     state: { type: 'string', enum: ['waiting', 'done', 'all'], default: 'all' },
-    kind: { type: 'string', enum: [...RESOURCE_KINDS] },
+    kind: { type: 'string', enum: [...WATCH_KINDS] },
     limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: '1 to 1000; default 100.' },
     cursor: { type: 'string', maxLength: 200, description: 'nextCursor of the previous page.' },
   },

@@ -75,7 +75,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
         title: 'actionwatch',
         version: VERSION,
         description:
-          'Durable waiting on DigitalOcean droplet and image actions: watches, their outcomes as a live event stream, and operations endpoints.',
+          'Durable waiting on DigitalOcean actions of every kind (droplets, images, volumes, reserved and floating IPs, NFS): watches, their outcomes as a live event stream, and operations endpoints.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],

@@ -4,7 +4,7 @@ import { parseChainId } from '../chains/chain-keys.js';
 import { type ChainPlanInput, parseChainPlan } from '../chains/chain-plan.js';
 import type { ChainStateFilter } from '../chains/chain-queue.js';
 import { type Config, loadConfig } from '../config/config.js';
-import type { Action, ResourceKind } from '../digitalocean/models.js';
+import type { Action, ResourceId, WatchKind } from '../digitalocean/models.js';
 import { InputError } from '../errors/input-error.js';
 import { WaitTimeoutError } from '../errors/wait-timeout-error.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -12,12 +12,12 @@ import type { FeedSubscription } from '../notifications/event-feed.js';
 import type { StreamEvent } from '../notifications/event-stream.js';
 import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
 import { deliverableTarget, validateTargetUrl } from '../notifications/webhooks/target-url.js';
-import { watchUnfinishedActions } from '../runs/discover.js';
-import { parseResourceId, parseRunKey, parseRunRequest, type RunRequest } from '../runs/run-request.js';
+import { resolveAction, watchUnfinishedActions } from '../runs/discover.js';
+import { parseRunKey, parseRunRequest, type RunRequest } from '../runs/run-request.js';
 import { Runtime } from '../runtime.js';
 import { assertRedisReachable } from '../support/redis.js';
 import { isOutcome, type OutcomeRecord, type Watch, type WatchWebhook } from '../watches/watch.js';
-import { type ActionRef, parseResourceKind, parseWatchId } from '../watches/watch-ref.js';
+import { type ActionRef, parseActionRef, parseListedResource, parseWatchId } from '../watches/watch-ref.js';
 import {
   normaliseWatch,
   normaliseWatchSettings,
@@ -218,6 +218,18 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   }
 
   /**
+   * Watches any action by its id alone: looks it up once (GET /v2/actions/{id}) and watches it as
+   * the kind its `resource_type` names (see refOfAction), or as kind `action` when its resource
+   * cannot be named from the answer.
+   */
+  async watchAction(actionId: number, options: WatchOptions = {}): Promise<Watch> {
+    const { actionId: validId } = parseActionRef('action', undefined, actionId);
+    const settings = await this.watchOptions(options);
+    const client = this.runtime.client({ tokenProfile: settings.tokenProfile });
+    return this.watch(await resolveAction(client, validId), options);
+  }
+
+  /**
    * The outcome of a watch, as soon as it is recorded. Given an action (`ActionRef`), watches it
    * first when nobody does; given a watch or watch id, waits on that watch.
    *
@@ -231,7 +243,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     if (typeof ref === 'string') {
       if (parseWatchId(ref) === undefined)
         throw new InputError(
-          `watch id must look like [<tokenProfile>.]<droplet|image>-<resourceId>-<actionId> (got ${JSON.stringify(ref)})`,
+          `watch id must look like [<tokenProfile>.]<kind>-<resourceId>-<actionId> or [<tokenProfile>.]action-<actionId> (got ${JSON.stringify(ref)})`,
         );
       watch = await this.runtime.watches.get(ref);
       if (watch === undefined) throw new InputError(`no watch with id ${ref}`);
@@ -334,21 +346,22 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     return this.runtime.chains().cancel(parseChainId(chainId));
   }
 
-  /** Every action of a droplet or image, newest listing page after page, each once. */
-  actions(kind: ResourceKind, resourceId: number): AsyncGenerator<Action> {
-    return this.runtime
-      .client()
-      .iterateResourceActions(parseResourceKind(kind), parseResourceId(resourceId, 'resourceId'));
+  /**
+   * Every action of a droplet, image, volume or reserved/floating IP, newest listing page after
+   * page, each once (DigitalOcean lists no actions of a reserved IPv6 address or NFS share).
+   */
+  actions(kind: WatchKind, resourceId: ResourceId): AsyncGenerator<Action> {
+    const [validKind, validId] = parseListedResource(kind, resourceId);
+    return this.runtime.client().iterateResourceActions(validKind, validId);
   }
 
   /** Lists every action of the resource (all pages) and watches each one not yet ended. */
   async watchInProgress(
-    kind: ResourceKind,
-    resourceId: number,
+    kind: WatchKind,
+    resourceId: ResourceId,
     options: WatchOptions & { perPage?: number } = {},
   ): Promise<Watch[]> {
-    const validKind = parseResourceKind(kind);
-    const validId = parseResourceId(resourceId, 'resourceId');
+    const [validKind, validId] = parseListedResource(kind, resourceId);
     const watchOptions = await this.watchOptions(options);
     const results = await watchUnfinishedActions(
       this.runtime.client({ tokenProfile: watchOptions.tokenProfile }),

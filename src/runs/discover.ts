@@ -1,7 +1,10 @@
-import type { DigitalOceanClient } from '../digitalocean/client.js';
-import { type Action, classifyStatus, type ResourceKind } from '../digitalocean/models.js';
+import { isApiId } from '../digitalocean/action-answer.js';
+import type { CallOptions, DigitalOceanClient } from '../digitalocean/client.js';
+import { type Action, classifyStatus, type ResourceId, type WatchKind } from '../digitalocean/models.js';
+import { ipv4Address } from '../digitalocean/resource-ids.js';
 import type { WatchWebhook } from '../watches/watch.js';
 import type { WatchQueue, WatchResult } from '../watches/watch-queue.js';
+import type { ActionRef } from '../watches/watch-ref.js';
 
 export interface DiscoverOptions {
   timeoutMs?: number;
@@ -20,14 +23,43 @@ export function isUnfinished(action: Action): boolean {
 }
 
 /**
- * Lists every action of a droplet or image, through every page, and watches (or joins the watch
+ * The watch of an action as GET /v2/actions/{id} describes it, its kind learned from
+ * `resource_type`: a droplet's or image's action by its `resource_id`, a reserved or floating IP's
+ * by the address its 32-bit `resource_id` is. Any other action (a volume's or share's, whose
+ * `resource_id` is null, a reserved IPv6 address's, whose number names no address, or one of a
+ * type we do not know) is watched as kind `action`, through GET /v2/actions/{id} alone.
+ */
+export function refOfAction(action: Action): ActionRef {
+  const type = action.resource_type;
+  const resourceId: unknown = action.resource_id;
+  if ((type === 'droplet' || type === 'image') && isApiId(resourceId))
+    return { kind: type, resourceId, actionId: action.id };
+  if ((type === 'reserved_ip' || type === 'floating_ip') && typeof resourceId === 'number') {
+    const address = ipv4Address(resourceId);
+    if (address !== undefined) return { kind: type, resourceId: address, actionId: action.id };
+  }
+  return { kind: 'action', resourceId: null, actionId: action.id };
+}
+
+/** Looks the action up once (GET /v2/actions/{id}) and names its watch (see refOfAction). */
+export async function resolveAction(
+  client: DigitalOceanClient,
+  actionId: number,
+  options?: CallOptions,
+): Promise<ActionRef> {
+  return refOfAction(await client.getAction(actionId, options));
+}
+
+/**
+ * Lists every action of a resource DigitalOcean lists per resource (droplet, image, volume,
+ * reserved or floating IP), through every page, and watches (or joins the watch
  * of) each one that has not ended. All watches are enqueued in one atomic bulk.
  */
 export async function watchUnfinishedActions(
   client: DigitalOceanClient,
   watches: WatchQueue,
-  kind: ResourceKind,
-  resourceId: number,
+  kind: WatchKind,
+  resourceId: ResourceId,
   options: DiscoverOptions = {},
 ): Promise<WatchResult[]> {
   const unfinished: Action[] = [];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { actionSchema, RESOURCE_KINDS } from '../digitalocean/models.js';
+import { actionSchema, WATCH_KINDS } from '../digitalocean/models.js';
 import { OUTCOMES, type OutcomeRecord, type WatchWebhook } from './watch.js';
 
 export const watchWebhookSchema: z.ZodType<WatchWebhook> = z.looseObject({
@@ -13,8 +13,8 @@ export const outcomeRecordSchema: z.ZodType<OutcomeRecord> = z.looseObject({
   outcome: z.enum(OUTCOMES),
   watch: z.looseObject({
     id: z.string(),
-    kind: z.enum(RESOURCE_KINDS),
-    resourceId: z.number(),
+    kind: z.enum(WATCH_KINDS),
+    resourceId: z.union([z.number(), z.string()]).nullable(),
     actionId: z.number(),
     enqueuedAt: z.string(),
     finishedAt: z.string(),

@@ -14,6 +14,7 @@ import type { OutcomeSink } from './outcome-sink.js';
 import type { OutcomeStore } from './outcome-store.js';
 import { afterBudgetWait, pollDelay, untilDeadline } from './schedule.js';
 import { type Outcome, type OutcomeRecord, type WatchData, waitingAction } from './watch.js';
+import { describeRef } from './watch-ref.js';
 
 /**
  * A step that runs this long or more before its planned time was promoted early (a cancel): only
@@ -274,7 +275,7 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
       resourceId: watch.resourceId,
       actionId: watch.actionId,
     };
-    const text = `${watch.kind} ${watch.resourceId} action ${watch.actionId} (${action?.type ?? 'unknown type'}) ${outcome}`;
+    const text = `${describeRef(watch)} (${action?.type ?? 'unknown type'}) ${outcome}`;
     if (outcome === 'errored' || outcome === 'timed_out') {
       this.options.logger.warn({ ...details, action, reason, alert: true }, text);
     } else if (outcome === 'not_found') {

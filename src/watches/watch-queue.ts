@@ -1,5 +1,6 @@
 import { type JobsOptions, type JobType, Queue } from 'bullmq';
 import { isApiId } from '../digitalocean/action-answer.js';
+import { parseResourceIdOf } from '../digitalocean/resource-ids.js';
 import { InputError } from '../errors/input-error.js';
 import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { WATCH_QUEUE, watchIndexKey, watchQueueName, watchQueuePrefix } from './keys.js';
@@ -109,9 +110,9 @@ export class WatchQueue {
         throw new InputError(`timeout must be a positive duration (got ${request.timeoutMs})`);
       }
       // The last guard for ids that came from DigitalOcean rather than a user (a start's answer).
-      if (!isApiId(request.actionId) || !isApiId(request.resourceId))
+      if (!isApiId(request.actionId) || !isCanonicalResource(request))
         throw new InputError(
-          `cannot watch action ${String(request.actionId)} of ${request.kind} ${String(request.resourceId)}: ids are positive whole numbers`,
+          `cannot watch action ${String(request.actionId)} of ${request.kind} ${String(request.resourceId)}: ids are positive whole numbers, UUIDs or addresses as the kind names its resources`,
         );
       unique.set(watchIdOf(request), request);
     }
@@ -344,4 +345,14 @@ function parseCursor(cursor: string): { score: number; id: string } {
   if (dot <= 0 || !Number.isFinite(score) || id === '')
     throw new InputError(`cursor is not valid (got ${JSON.stringify(cursor)})`);
   return { score, id };
+}
+
+/** The resource id is in the one form its kind keeps (see parseResourceIdOf). */
+function isCanonicalResource(ref: ActionRef): boolean {
+  try {
+    return parseResourceIdOf(ref.kind, ref.resourceId ?? undefined) === ref.resourceId;
+  } catch (error) {
+    if (error instanceof InputError) return false;
+    throw error;
+  }
 }

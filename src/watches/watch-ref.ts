@@ -1,10 +1,23 @@
-import { isResourceKind, RESOURCE_KINDS, type ResourceKind } from '../digitalocean/models.js';
+import {
+  isResourceKind,
+  isWatchKind,
+  RESOURCE_KINDS,
+  type ResourceId,
+  type ResourceKind,
+  WATCH_KINDS,
+  type WatchKind,
+} from '../digitalocean/models.js';
+import { hasScopedActions, parseResourceIdOf, resourceIdSegment } from '../digitalocean/resource-ids.js';
 import { InputError } from '../errors/input-error.js';
 
-/** One DigitalOcean action, named the way its scoped GET endpoint names it. */
+/**
+ * One DigitalOcean action, named the way its scoped GET endpoint names it: a droplet's or image's
+ * whole-number id, a volume's or share's UUID, an IP address. Kind `action` has no resource
+ * (null): it is read through GET /v2/actions/{id}.
+ */
 export interface ActionRef {
-  kind: ResourceKind;
-  resourceId: number;
+  kind: WatchKind;
+  resourceId: ResourceId | null;
   actionId: number;
 }
 
@@ -17,37 +30,115 @@ function positiveId(name: string, value: unknown): number {
   return Number(text);
 }
 
-/** A resource kind as a user gives it (`droplet`, `image`), refused with the kinds there are. */
+/** A kind `run` can start actions on (`droplet`, `image`), refused with the kinds there are. */
 export function parseResourceKind(kind: unknown): ResourceKind {
   if (typeof kind !== 'string' || !isResourceKind(kind))
     throw new InputError(`kind must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
   return kind;
 }
 
-/** Validates user input into an ActionRef; the error names the bad field and value. */
+/** A kind of action a user can watch, refused with the kinds there are. */
+export function parseWatchKind(kind: unknown): WatchKind {
+  if (typeof kind !== 'string' || !isWatchKind(kind))
+    throw new InputError(`kind must be one of ${WATCH_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
+  return kind;
+}
+
+/**
+ * A resource whose actions DigitalOcean lists (droplet, image, volume, reserved or floating IP),
+ * as the user gave it; InputError for the others, which have no list.
+ */
+export function parseListedResource(kind: unknown, resourceId: unknown): [WatchKind, ResourceId] {
+  const validKind = parseWatchKind(kind);
+  const validId = parseResourceIdOf(validKind, resourceId);
+  if (validId === null || !hasScopedActions(validKind))
+    throw new InputError(
+      `DigitalOcean lists no actions of a single ${validKind}: watch its action by id (\`watch action <actionId>\`)`,
+    );
+  return [validKind, validId];
+}
+
+/**
+ * Validates user input into an ActionRef; the error names the bad field and value. The resource
+ * id is kept in the one form its kind uses (see parseResourceIdOf); kind `action` takes none.
+ */
 export function parseActionRef(kind: unknown, resourceId: unknown, actionId: unknown): ActionRef {
+  const validKind = parseWatchKind(kind);
+  if (validKind === 'action' && resourceId !== undefined && resourceId !== null)
+    throw new InputError(
+      `kind action takes no resourceId: its action is read through GET /v2/actions/{id} (got ${JSON.stringify(resourceId)})`,
+    );
   return {
-    kind: parseResourceKind(kind),
-    resourceId: positiveId('resourceId', resourceId),
+    kind: validKind,
+    resourceId: parseResourceIdOf(validKind, resourceId),
     actionId: positiveId('actionId', actionId),
   };
 }
 
 /**
  * The watch id (and BullMQ job id) is derived from the action, so enqueueing the same action twice
- * joins one watch. BullMQ forbids `:` in custom ids, hence dashes.
+ * joins one watch. BullMQ forbids `:` in custom ids, hence dashes, and an IPv6 address's `:` as
+ * `_`. Each kind's resource id has its own shape (digits, a UUID, a dotted or underscored
+ * address), so the id reads back unambiguously; kind `action` has no resource part.
  */
 export function watchIdOf(ref: ActionRef & { tokenProfile?: string | undefined }): string {
-  const id = `${ref.kind}-${ref.resourceId}-${ref.actionId}`;
+  const id =
+    ref.resourceId === null
+      ? `${ref.kind}-${ref.actionId}`
+      : `${ref.kind}-${resourceIdSegment(ref.resourceId)}-${ref.actionId}`;
   // A watch through another token is another watch; the default token's ids stay as they were.
   return ref.tokenProfile === undefined ? id : `${ref.tokenProfile}.${id}`;
 }
 
+const UUID_SEGMENT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+/** What follows `<kind>-` in a watch id, up to `-<actionId>`. */
+const RESOURCE_SEGMENTS: Record<WatchKind, string | undefined> = {
+  droplet: '\\d+',
+  image: '\\d+',
+  volume: UUID_SEGMENT,
+  nfs: UUID_SEGMENT,
+  reserved_ip: '\\d{1,3}(?:\\.\\d{1,3}){3}',
+  floating_ip: '\\d{1,3}(?:\\.\\d{1,3}){3}',
+  reserved_ipv6: '[0-9a-f_.]*_[0-9a-f_.]*',
+  action: undefined,
+};
+
+/** Every watch id, as a pattern for schemas (the HTTP API's path parameter). */
+export const WATCH_ID_PATTERN = `^([a-z][a-z0-9_]{0,31}\\.)?(${WATCH_KINDS.map((kind) => {
+  const segment = RESOURCE_SEGMENTS[kind];
+  return segment === undefined ? `${kind}-` : `${kind}-${segment}-`;
+}).join('|')})\\d+$`;
+
+/** One pattern a kind: `[<profile>.]<kind>-<resource>-<actionId>`, or `[<profile>.]action-<actionId>`. */
+const WATCH_ID_PATTERNS = WATCH_KINDS.map((kind) => {
+  const segment = RESOURCE_SEGMENTS[kind];
+  const rest = segment === undefined ? '()' : `(${segment})-`;
+  return { kind, pattern: new RegExp(`^(?:([a-z][a-z0-9_]{0,31})\\.)?${kind}-${rest}(\\d+)$`) };
+});
+
 export function parseWatchId(id: string): (ActionRef & { tokenProfile?: string }) | undefined {
-  const match = /^(?:([a-z][a-z0-9_]{0,31})\.)?(droplet|image)-(\d+)-(\d+)$/.exec(id);
-  if (!match) return undefined;
-  const ref = { kind: match[2] as ResourceKind, resourceId: Number(match[3]), actionId: Number(match[4]) };
-  return match[1] === undefined ? ref : { ...ref, tokenProfile: match[1] };
+  for (const { kind, pattern } of WATCH_ID_PATTERNS) {
+    const match = pattern.exec(id);
+    if (!match) continue;
+    const [, profile, resource, actionId] = match;
+    try {
+      const resourceId = kind === 'action' ? undefined : resource?.replaceAll('_', ':');
+      const ref = parseActionRef(kind, resourceId, actionId);
+      return profile === undefined ? ref : { ...ref, tokenProfile: profile };
+    } catch (error) {
+      if (error instanceof InputError) return undefined;
+      throw error;
+    }
+  }
+  return undefined;
+}
+
+/** The action in words, for log lines and chat messages: `droplet 5 action 7`, or `action 7` (kind action). */
+export function describeRef(ref: Pick<ActionRef, 'kind' | 'resourceId' | 'actionId'>): string {
+  return ref.resourceId === null
+    ? `action ${ref.actionId}`
+    : `${ref.kind} ${ref.resourceId} action ${ref.actionId}`;
 }
 
 /** The profile of DIGITALOCEAN_TOKEN itself; its watches carry no profile. */

@@ -44,7 +44,7 @@ export interface OutcomeRecord {
   watch: {
     id: string;
     kind: ActionRef['kind'];
-    resourceId: number;
+    resourceId: ActionRef['resourceId'];
     actionId: number;
     enqueuedAt: string;
     finishedAt: string;
@@ -62,7 +62,7 @@ export interface OutcomeRecord {
 export interface Watch {
   id: string;
   kind: ActionRef['kind'];
-  resourceId: number;
+  resourceId: ActionRef['resourceId'];
   actionId: number;
   state: 'waiting' | 'done';
   outcome: Outcome | null;

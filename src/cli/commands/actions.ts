@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors/input-error.js';
-import { parseResourceId } from '../../runs/run-request.js';
-import { parseResourceKind } from '../../watches/watch-ref.js';
+import { parseListedResource } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
 import { type OutputFormat, outputOption, RecordPrinter } from '../output.js';
 import { ACTION_COLUMNS } from '../tables.js';
@@ -11,14 +10,13 @@ export function registerActions(program: Command): void {
   program
     .command('actions')
     .description(
-      'print every action of a droplet or image as JSON Lines (all pages, as DigitalOcean lists them)',
+      'print every action of a droplet, image, volume, reserved or floating IP as JSON Lines (all pages, as DigitalOcean lists them)',
     )
-    .argument('<kind>', 'droplet or image')
-    .argument('<resourceId>', 'the droplet or image id')
+    .argument('<kind>', 'droplet, image, volume, reserved_ip or floating_ip')
+    .argument('<resourceId>', 'the droplet or image id, volume UUID, or IPv4 address')
     .addOption(outputOption())
     .action(async (kind: string, resourceId: string, options: { output: OutputFormat }) => {
-      const validKind = parseResourceKind(kind);
-      const id = parseResourceId(resourceId, 'resourceId');
+      const [validKind, id] = parseListedResource(kind, resourceId);
       const tokenPurpose = 'actions needs it to list actions';
       await withRuntime({ needsToken: true, tokenPurpose }, async (runtime) => {
         const { ActionWatcher } = await import('../../library/action-watcher.js');
@@ -48,9 +46,8 @@ export async function watchInProgressFromArgs(
 ): Promise<void> {
   const [kind, resourceId, actionId] = args;
   if (options.fromFile !== undefined || actionId !== undefined || resourceId === undefined)
-    throw new InputError('usage: actionwatch watch <droplet|image> <resourceId> --in-progress (no actionId)');
-  const validKind = parseResourceKind(kind);
-  const id = parseResourceId(resourceId, 'resourceId');
+    throw new InputError('usage: actionwatch watch <kind> <resourceId> --in-progress (no actionId)');
+  const [validKind, id] = parseListedResource(kind, resourceId);
   const { timeoutMs, webhooks, tokenProfile } = await settingsFromFlags(options);
   // Listing the resource's actions is a request with that profile's token.
   const tokenOptions = {

@@ -5,7 +5,13 @@ import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
 import { assertWebhooksAllowed } from '../watch-input.js';
 import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
-import { collect, requestsFromArgs } from './watch.js';
+import {
+  collect,
+  requestsFromArgs,
+  resolveActionRequests,
+  tokenNeededFor,
+  WATCH_KIND_HELP,
+} from './watch.js';
 
 interface WaitOptions {
   timeout?: string;
@@ -27,9 +33,12 @@ export function registerWait(program: Command): void {
   program
     .command('wait')
     .description('watch an action (or join its watch), block until it ends, print the final action JSON')
-    .argument('<kind>', 'droplet or image')
-    .argument('<resourceId>', 'the droplet or image id')
-    .argument('<actionId>', 'the action id')
+    .argument('<kind>', WATCH_KIND_HELP)
+    .argument(
+      '<resourceId>',
+      'the droplet or image id, volume or NFS share UUID, or IP address (with kind action: the action id)',
+    )
+    .argument('[actionId]', 'the action id')
     .option('--timeout <duration>', 'give up after this long (exit 4, timed_out); default WATCH_TIMEOUT (6h)')
     .option('--webhook <url>', 'also POST the outcome to URL (repeatable)', collect)
     .option('--on <outcomes>', 'with --webhook: only these outcomes')
@@ -42,20 +51,22 @@ export function registerWait(program: Command): void {
       'after',
       '\nExit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled, 1 bad input or failure, 130 interrupted.',
     )
-    .action(async (kind: string, resourceId: string, actionId: string, options: WaitOptions) => {
-      const [request] = await requestsFromArgs(
+    .action(async (kind: string, resourceId: string, actionId: string | undefined, options: WaitOptions) => {
+      const [given] = await requestsFromArgs(
         [kind, resourceId, actionId],
         options,
-        'actionwatch wait <kind> <resourceId> <actionId>',
+        'actionwatch wait <kind> <resourceId> <actionId> | wait action <actionId>',
       );
-      if (request === undefined) return;
+      if (given === undefined) return;
       const code = await withRuntime(
         {
           needsToken: options.withWorker === true,
           tokenPurpose: 'wait --with-worker needs it: the worker in this process polls DigitalOcean',
-          ...(request.tokenProfile === undefined ? {} : { tokenProfile: request.tokenProfile }),
+          ...(given.tokenProfile === undefined ? {} : { tokenProfile: given.tokenProfile }),
+          ...tokenNeededFor(kind, options.tokenProfile, 'wait'),
         },
         async (runtime) => {
+          const [request = given] = await resolveActionRequests(runtime, [given]);
           await assertWebhooksAllowed([request], runtime.config.webhooks.allowPrivate);
           if (options.withWorker) await runtime.startWorker({ concurrency: 4 });
           const { watch } = await runtime.watches.watch(request);

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
+import { WATCH_KINDS } from '../../digitalocean/models.js';
 import { InputError } from '../../errors/input-error.js';
 import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
+import type { Runtime } from '../../runtime.js';
 import type { WatchRequest } from '../../watches/watch-queue.js';
-import { parseActionRef } from '../../watches/watch-ref.js';
+import { parseActionRef, parseTokenProfile } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
 import { assertWebhooksAllowed, readWatchFile, settingsFromFlags } from '../watch-input.js';
 
@@ -31,19 +33,53 @@ export async function requestsFromArgs(
     const { tokenProfile } = await settingsFromFlags({ tokenProfile: options.tokenProfile });
     return readWatchFile(options.fromFile, validateTargetUrl, tokenProfile);
   }
-  if (given.length !== 3) throw new InputError(`usage: ${usage}`);
-  const [kind, resourceId, actionId] = given;
+  // `watch action <actionId>`: no resource; the caller looks the action up (resolveActionRequests).
+  const byId = given[0] === 'action';
+  if (given.length !== (byId ? 2 : 3)) throw new InputError(`usage: ${usage}`);
+  const [kind, resourceId, actionId] = byId ? [given[0], undefined, given[1]] : given;
   const ref = parseActionRef(kind, resourceId, actionId);
   return [{ ...ref, ...(await settingsFromFlags(options)) }];
 }
 
+/**
+ * `watch action <actionId>` and `wait action <actionId>`: each such request is looked up once
+ * (GET /v2/actions/{id}, with the request's token profile) and watched as the kind its
+ * `resource_type` names, or as kind `action` (see refOfAction). Other requests are left as given.
+ */
+export async function resolveActionRequests(
+  runtime: Runtime,
+  requests: WatchRequest[],
+): Promise<WatchRequest[]> {
+  const { resolveAction } = await import('../../runs/discover.js');
+  return Promise.all(
+    requests.map(async (request) => {
+      if (request.kind !== 'action') return request;
+      const client = runtime.client({ tokenProfile: request.tokenProfile });
+      return { ...request, ...(await resolveAction(client, request.actionId)) };
+    }),
+  );
+}
+
+/** With `action <actionId>` the CLI reads the action itself, so it needs the token. */
+export function tokenNeededFor(kind: string | undefined, tokenProfile: string | undefined, command: string) {
+  if (kind !== 'action') return {};
+  return {
+    needsToken: true,
+    tokenPurpose: `${command} action <actionId> looks the action up with it to learn its kind`,
+    ...(tokenProfile === undefined ? {} : { tokenProfile: parseTokenProfile(tokenProfile) }),
+  };
+}
+
+export const WATCH_KIND_HELP = `${WATCH_KINDS.filter((kind) => kind !== 'action').join(', ')}, or action (then only <actionId>)`;
+
 export function registerWatch(program: Command): void {
-  const usage = 'actionwatch watch <droplet|image> <resourceId> <actionId> [--timeout 6h] | --from-file FILE';
+  const usage =
+    'actionwatch watch <kind> <resourceId> <actionId> | watch action <actionId> [--timeout 6h] | --from-file FILE';
   program
     .command('watch')
     .description('start watching actions (or join existing watches); prints each watch as JSON')
-    .argument('[kind]', 'droplet or image')
-    .argument('[resourceId]', 'the droplet or image id')
+    .argument('[kind]', WATCH_KIND_HELP)
+    .argument('[resourceId]', 'the droplet or image id, volume or NFS share UUID, or IP address')
     .argument('[actionId]', 'the action id')
     .option('--timeout <duration>', 'give up after this long (ends as timed_out); default WATCH_TIMEOUT (6h)')
     .option(
@@ -72,8 +108,12 @@ export function registerWatch(program: Command): void {
           await watchInProgressFromArgs([kind, resourceId, actionId], options);
           return;
         }
-        const requests = await requestsFromArgs([kind, resourceId, actionId], options, usage);
-        await withRuntime({}, async (runtime) => {
+        const given = await requestsFromArgs([kind, resourceId, actionId], options, usage);
+        const token =
+          options.fromFile === undefined ? tokenNeededFor(kind, options.tokenProfile, 'watch') : {};
+        await withRuntime(token, async (runtime) => {
+          const requests =
+            options.fromFile === undefined ? await resolveActionRequests(runtime, given) : given;
           await assertWebhooksAllowed(requests, runtime.config.webhooks.allowPrivate);
           const results = await runtime.watches.watchMany(requests);
           for (const { watch } of results) printJson(watch);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Action } from '../../digitalocean/models.js';
 import type { Outcome, OutcomeRecord } from '../../watches/watch.js';
+import { describeRef } from '../../watches/watch-ref.js';
 import type { WebhookFormat, WebhookTarget } from './webhook-targets.js';
 
 /** The JSON body every `json` target receives. */
@@ -11,7 +12,7 @@ export interface WebhookPayload {
     watch: {
       id: string;
       kind: OutcomeRecord['watch']['kind'];
-      resourceId: number;
+      resourceId: OutcomeRecord['watch']['resourceId'];
       actionId: number;
       enqueuedAt: string;
       finishedAt: string;
@@ -43,7 +44,7 @@ export function slackText(record: OutcomeRecord): string {
   const { watch, action, outcome, reason } = record;
   const type = action?.type === undefined ? '' : ` (${action.type})`;
   const why = reason === undefined ? '' : `: ${reason}`;
-  return `${SLACK_ICONS[outcome]} actionwatch: ${watch.kind} ${watch.resourceId} action ${watch.actionId}${type} ${outcome}${why}`;
+  return `${SLACK_ICONS[outcome]} actionwatch: ${describeRef(watch)}${type} ${outcome}${why}`;
 }
 
 export function renderBody(record: OutcomeRecord, format: WebhookFormat): string {
