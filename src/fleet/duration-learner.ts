@@ -39,6 +39,14 @@ function priorCdf(ms: number): number {
   return Math.log(ms / PRIOR_LOW_MS) / Math.log(PRIOR_HIGH_MS / PRIOR_LOW_MS);
 }
 
+/** What an estimate of how long an action runs rests on. */
+export type EstimateBasis = 'learned' | 'kind' | 'default';
+
+export type DurationEstimate =
+  | { remainingMs: number; basis: EstimateBasis }
+  /** It has run longer than nearly every action learned: history cannot say how much longer. */
+  | { remainingMs: undefined; basis: 'outlived' };
+
 class Histogram {
   readonly counts: number[] = Array(BUCKETS + 1).fill(0);
   total = 0;
@@ -161,6 +169,43 @@ export class DurationLearner {
       step *= 1.25;
     }
     return capMs;
+  }
+
+  /**
+   * The likely rest of an action seen running `elapsedMs` after its start: the median of what the
+   * history says is left (not the cautious `remainingMs`, which plans the next look), and what that
+   * rests on: this type's own history, its kind's, or the built-in default before anything is learned.
+   */
+  estimate(
+    kind: string,
+    type: string | undefined,
+    elapsedMs: number,
+    capMs = 6 * 3_600_000,
+  ): DurationEstimate {
+    const elapsed = Math.max(0, elapsedMs);
+    if (this.endedBy(kind, type, elapsed) >= OUTLIVED) return { remainingMs: undefined, basis: 'outlived' };
+    const basis = this.basisOf(kind, type);
+    const ended = (waited: number) => this.endedSince(kind, type, elapsed, elapsed + waited) >= 0.5;
+    let low = 0;
+    let high = FIRST_BOUND_MS;
+    while (high < capMs && !ended(high)) {
+      low = high;
+      high *= 1.5;
+    }
+    if (high >= capMs) return { remainingMs: capMs, basis };
+    // Within the bracket to the nearest 1 %: enough for a time shown to the second.
+    while (high - low > Math.max(100, high / 100)) {
+      const middle = (low + high) / 2;
+      if (ended(middle)) high = middle;
+      else low = middle;
+    }
+    return { remainingMs: Math.round(high), basis };
+  }
+
+  private basisOf(kind: string, type: string | undefined): EstimateBasis {
+    if (type !== undefined && (this.types.get(`${kind}:${type}`)?.total ?? 0) > 0) return 'learned';
+    if ((this.kinds.get(kind)?.total ?? 0) >= KIND_PRIOR_MIN_SAMPLES) return 'kind';
+    return 'default';
   }
 
   /** Samples behind a type's estimate, for logs. */

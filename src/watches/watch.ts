@@ -1,4 +1,5 @@
 import type { Action } from '../digitalocean/models.js';
+import type { EstimateBasis } from '../fleet/duration-learner.js';
 import type { ActionRef } from './watch-ref.js';
 
 export const OUTCOMES = ['completed', 'errored', 'not_found', 'timed_out', 'cancelled'] as const;
@@ -71,10 +72,19 @@ export interface Watch {
   enqueuedAt: string;
   finishedAt: string | null;
   deadlineAt: string | null;
+  /**
+   * When a waiting watch's action likely ends (read-time estimate from the learned durations of
+   * its kind and type), or null: the watch is done, or its action outlived what is known.
+   */
+  eta: string | null;
+  /** What `eta` rests on; `outlived` when there is no estimate; null once done. */
+  etaBasis: EtaBasis | null;
   reason?: string;
   lastError?: string;
   tokenProfile?: string;
 }
+
+export type EtaBasis = EstimateBasis | 'outlived';
 
 export function compactAction(action: Action): Action {
   const { region: _region, ...rest } = action;
@@ -115,6 +125,8 @@ export function watchFrom(
       enqueuedAt: outcome.watch.enqueuedAt,
       finishedAt: outcome.watch.finishedAt,
       deadlineAt: data === undefined ? null : new Date(data.deadlineAt).toISOString(),
+      eta: null,
+      etaBasis: null,
       ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
       ...(outcome.watch.tokenProfile === undefined ? {} : { tokenProfile: outcome.watch.tokenProfile }),
     };
@@ -132,6 +144,9 @@ export function watchFrom(
     enqueuedAt: data.enqueuedAt,
     finishedAt: null,
     deadlineAt: new Date(data.deadlineAt).toISOString(),
+    // Filled in by `withEta` where the learned durations are at hand (WatchQueue reads).
+    eta: null,
+    etaBasis: null,
     ...(data.lastError === undefined ? {} : { lastError: data.lastError }),
     ...(data.tokenProfile === undefined ? {} : { tokenProfile: data.tokenProfile }),
   };
