@@ -10,6 +10,7 @@ import {
   watchStatus,
 } from '../src/cli/status-line.js';
 import type { Watch } from '../src/watches/watch.js';
+import { until } from './support/stack.js';
 
 class Capture implements StatusStream {
   readonly writes: string[] = [];
@@ -120,6 +121,26 @@ describe('StatusLine', () => {
     );
     expect(stream.writes).toEqual(['read 1', '\r\x1b[2Kread 2', '\r\x1b[2K']);
   });
+});
+
+it('stops at once when its signal aborts, even while a read hangs', async () => {
+  const stream = new Capture(true);
+  const controller = new AbortController();
+  let reads = 0;
+  const following = followStatus(
+    new StatusLine(stream),
+    () => {
+      reads += 1;
+      // The first read answers; the second never does (Redis unreachable).
+      return reads === 1 ? Promise.resolve(['first']) : new Promise<string[]>(() => {});
+    },
+    controller.signal,
+    1,
+  );
+  await until(() => reads === 2 || undefined);
+  controller.abort();
+  await following;
+  expect(stream.writes).toEqual(['first', '\r\x1b[2K']);
 });
 
 describe('status text', () => {

@@ -111,7 +111,8 @@ export async function followStatus(
   active = line;
   try {
     while (!signal.aborted) {
-      const lines = await read().catch(() => undefined);
+      // Never held up by a slow read (Redis away): the wait beside it must end when it ends.
+      const lines = await untilAborted(read, signal);
       if (signal.aborted) break;
       if (lines !== undefined) line.draw(lines);
       await sleep(everyMs, signal).catch(() => {});
@@ -120,6 +121,20 @@ export async function followStatus(
     line.clear();
     if (active === line) active = undefined;
   }
+}
+
+/** What `read` answers, or undefined as soon as `signal` aborts (its listener removed either way). */
+function untilAborted<T>(read: () => Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    read()
+      .catch(() => undefined)
+      .then((value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      });
+  });
 }
 
 /** 4s, 3m05s, 2h04m: short enough for a status line. */
