@@ -81,6 +81,43 @@ describe('DurationLearner.estimate', () => {
   });
 });
 
+describe('DurationLearner.estimate by region', () => {
+  it("prefers the type's history in the action's region once it has a few samples", async () => {
+    const learner = offlineLearner();
+    for (let i = 0; i < 20; i += 1) await learner.learn('image', 'transfer', 60_000, 'nyc3');
+    for (let i = 0; i < 20; i += 1) await learner.learn('image', 'transfer', 1_200_000, 'ams3');
+    const nyc3 = learner.estimate('image', 'transfer', 0, { region: 'nyc3' });
+    const ams3 = learner.estimate('image', 'transfer', 0, { region: 'ams3' });
+    const anywhere = learner.estimate('image', 'transfer', 0, { region: 'sfo3' });
+    expect(nyc3.basis).toBe('region');
+    expect(ams3.basis).toBe('region');
+    expect(anywhere.basis).toBe('learned');
+    expect(nyc3.remainingMs).toBeLessThan(120_000);
+    expect(ams3.remainingMs).toBeGreaterThan(600_000);
+    expect(anywhere.remainingMs).toBeGreaterThan(nyc3.remainingMs as number);
+    expect(anywhere.remainingMs).toBeLessThan(ams3.remainingMs as number);
+    // Two samples in a region are not enough to lead.
+    await learner.learn('image', 'transfer', 60_000, 'sgp1');
+    await learner.learn('image', 'transfer', 60_000, 'sgp1');
+    expect(learner.estimate('image', 'transfer', 0, { region: 'sgp1' }).basis).toBe('learned');
+  });
+
+  it('learns the region from an ended action', async () => {
+    const learner = offlineLearner();
+    for (let i = 0; i < 3; i += 1)
+      await learner.learnFrom({
+        id: i,
+        status: 'completed',
+        type: 'snapshot',
+        resource_type: 'droplet',
+        started_at: '2026-01-01T12:00:00Z',
+        completed_at: '2026-01-01T12:05:00Z',
+        region_slug: 'fra1',
+      });
+    expect(learner.estimate('droplet', 'snapshot', 0, { region: 'fra1' }).basis).toBe('region');
+  });
+});
+
 describe('withEta', () => {
   it('is null for a finished watch', () => {
     const done = waitingWatch({
@@ -158,6 +195,18 @@ describe('eta on real watches: library, HTTP API, list and show', () => {
   afterAll(async () => {
     await app?.close();
     await stack?.close();
+  });
+
+  it('reads regional history from Redis beside the type, without counting it twice for the kind', async () => {
+    const prefix = `${stack.prefix}:regions`;
+    const writer = new DurationLearner(stack.runtime.redis, prefix);
+    for (let i = 0; i < 3; i += 1) await writer.learn('droplet', 'reboot', 30_000, 'nyc3');
+    const reader = new DurationLearner(stack.runtime.redis, prefix);
+    await reader.refresh(true);
+    expect(reader.samples('droplet', 'reboot')).toBe(3);
+    expect(reader.estimate('droplet', 'reboot', 0, { region: 'nyc3' }).basis).toBe('region');
+    // The kind has 3 samples, not 6: short of the 5 it needs to stand in for another type.
+    expect(reader.estimate('droplet', 'power_cycle', 0).basis).toBe('default');
   });
 
   it('is the default before anything is learned and the learned duration once it is, everywhere a watch is shown', async () => {

@@ -130,9 +130,9 @@ export const watchSchema = {
     },
     etaBasis: {
       type: ['string', 'null'],
-      enum: ['learned', 'kind', 'default', 'outlived', null],
+      enum: ['region', 'learned', 'kind', 'default', 'outlived', null],
       description:
-        'What eta rests on: learned (durations of this action type), kind (of its resource kind), default (nothing learned yet: a built-in spread of 10 s to 2 h), outlived (no estimate); null once done.',
+        'What eta rests on: region (durations of this action type in its region), learned (of this action type), kind (of its resource kind), default (nothing learned yet: a built-in spread of 10 s to 2 h), outlived (no estimate); null once done.',
     },
     reason: { type: 'string', description: 'Why, for timed_out, not_found and cancelled.' },
     lastError: { type: 'string', description: 'The last failed poll of a waiting watch.' },

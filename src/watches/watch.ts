@@ -92,12 +92,20 @@ export function compactAction(action: Action): Action {
 }
 
 /** What of an unfinished action a waiting watch keeps: 10,000 of these wait in Redis at once. */
-const WAITING_ACTION_FIELDS = ['id', 'status', 'type', 'started_at', 'resource_id', 'resource_type'] as const;
+const WAITING_ACTION_FIELDS = [
+  'id',
+  'status',
+  'type',
+  'started_at',
+  'resource_id',
+  'resource_type',
+  'region_slug',
+] as const;
 
 /**
  * The last action seen, as a waiting watch keeps it between polls: what the schedule needs
- * (`started_at`) and what the watch view shows while it waits (id, status, type, started_at and
- * the resource). The outcome records the action in full.
+ * (`started_at`), what its eta needs (type, region) and what the watch view shows while it waits
+ * (id, status, type, started_at and the resource). The outcome records the action in full.
  */
 export function waitingAction(action: Action): Action {
   const kept: Record<string, unknown> = {};
