@@ -101,7 +101,17 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       expect(jsonLines(json.stdout).map((watch) => watch.id)).toContain(id);
 
       const list = tableRows((await runCli(['list', '--output', 'table'], env)).stdout);
-      expect(list[0]).toEqual(['ID', 'STATE', 'OUTCOME', 'STATUS', 'TYPE', 'POLLS', 'ENQUEUED', 'FINISHED']);
+      expect(list[0]).toEqual([
+        'ID',
+        'STATE',
+        'OUTCOME',
+        'STATUS',
+        'TYPE',
+        'POLLS',
+        'ETA',
+        'ENQUEUED',
+        'FINISHED',
+      ]);
       expect(list.slice(1).map((row) => row[0])).toContain(id);
       expect(list.slice(1).every((row) => row.length === list[0]?.length)).toBe(true);
 

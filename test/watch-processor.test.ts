@@ -142,6 +142,7 @@ describe('WatchProcessor: reading the outcome around a poll', () => {
       started_at: inProgress.started_at,
       resource_id: 7,
       resource_type: 'image',
+      region_slug: 'nyc3',
     });
   });
 });

@@ -15,6 +15,7 @@ export const WATCH_COLUMNS: readonly Column<Watch>[] = [
   { header: 'STATUS', value: (watch) => watch.action?.status },
   { header: 'TYPE', value: (watch) => watch.action?.type },
   { header: 'POLLS', value: (watch) => watch.polls },
+  { header: 'ETA', value: (watch) => time(watch.eta) },
   { header: 'ENQUEUED', value: (watch) => time(watch.enqueuedAt) },
   { header: 'FINISHED', value: (watch) => time(watch.finishedAt) },
 ];

@@ -39,6 +39,20 @@ function priorCdf(ms: number): number {
   return Math.log(ms / PRIOR_LOW_MS) / Math.log(PRIOR_HIGH_MS / PRIOR_LOW_MS);
 }
 
+/** A type's history in one region stands in for the type's own once it has this many samples. */
+const REGION_MIN_SAMPLES = 3;
+
+/**
+ * What an estimate of how long an action runs rests on: its type's history in its region, its
+ * type's, its resource kind's, or the built-in default before anything is learned.
+ */
+export type EstimateBasis = 'region' | 'learned' | 'kind' | 'default';
+
+export type DurationEstimate =
+  | { remainingMs: number; basis: EstimateBasis }
+  /** It has run longer than nearly every action learned: history cannot say how much longer. */
+  | { remainingMs: undefined; basis: 'outlived' };
+
 class Histogram {
   readonly counts: number[] = Array(BUCKETS + 1).fill(0);
   total = 0;
@@ -67,6 +81,8 @@ export class DurationLearner {
   private readonly key: string;
   private types = new Map<string, Histogram>();
   private kinds = new Map<string, Histogram>();
+  /** `<kind>:<type>@<region>`: kept beside the type's (not in it), for estimates only. */
+  private regions = new Map<string, Histogram>();
   private loadedAt = 0;
 
   constructor(
@@ -76,12 +92,15 @@ export class DurationLearner {
     this.key = durationsKey(prefix);
   }
 
-  async learn(kind: string, type: string, durationMs: number): Promise<void> {
+  async learn(kind: string, type: string, durationMs: number, region?: string): Promise<void> {
     if (!Number.isFinite(durationMs) || durationMs < 0) return;
     const bucket = bucketOf(durationMs);
     await this.redis.hincrby(this.key, `${kind}:${type}|${bucket}`, 1);
     this.histogram(this.types, `${kind}:${type}`).add(bucket, 1);
     this.histogram(this.kinds, kind).add(bucket, 1);
+    if (region === undefined || region === '' || region.includes('|')) return;
+    await this.redis.hincrby(this.key, `${kind}:${type}@${region}|${bucket}`, 1);
+    this.histogram(this.regions, `${kind}:${type}@${region}`).add(bucket, 1);
   }
 
   /** Learns from an action that ended: its kind, type and `completed_at − started_at`. */
@@ -90,7 +109,8 @@ export class DurationLearner {
     const completed = action.completed_at ? Date.parse(action.completed_at) : Number.NaN;
     if (action.type === undefined || action.resource_type === undefined) return;
     if (Number.isNaN(started) || Number.isNaN(completed)) return;
-    await this.learn(action.resource_type, action.type, completed - started);
+    const region = action.region_slug ?? action.region?.slug ?? undefined;
+    await this.learn(action.resource_type, action.type, completed - started, region);
   }
 
   /** Re-reads the shared history when the local copy is older than a few seconds. */
@@ -99,17 +119,23 @@ export class DurationLearner {
     const raw = await this.redis.hgetall(this.key);
     const types = new Map<string, Histogram>();
     const kinds = new Map<string, Histogram>();
+    const regions = new Map<string, Histogram>();
     for (const [field, value] of Object.entries(raw)) {
       const bar = field.lastIndexOf('|');
       const name = field.slice(0, bar);
       const bucket = Number(field.slice(bar + 1));
       const count = Number(value);
       if (bar <= 0 || !Number.isInteger(bucket) || bucket < 0 || bucket > BUCKETS || !(count > 0)) continue;
+      if (name.includes('@')) {
+        this.histogram(regions, name).add(bucket, count);
+        continue;
+      }
       this.histogram(types, name).add(bucket, count);
       this.histogram(kinds, name.slice(0, name.indexOf(':'))).add(bucket, count);
     }
     this.types = types;
     this.kinds = kinds;
+    this.regions = regions;
     this.loadedAt = Date.now();
   }
 
@@ -161,6 +187,56 @@ export class DurationLearner {
       step *= 1.25;
     }
     return capMs;
+  }
+
+  /**
+   * The likely rest of an action seen running `elapsedMs` after its start: the median of what the
+   * history says is left (not the cautious `remainingMs`, which plans the next look), and what that
+   * rests on. With a region, the type's history in that region leads once it has a few samples
+   * (the type's whole history weighs in as one more).
+   */
+  estimate(
+    kind: string,
+    type: string | undefined,
+    elapsedMs: number,
+    options: { region?: string | undefined; capMs?: number } = {},
+  ): DurationEstimate {
+    const capMs = options.capMs ?? 6 * 3_600_000;
+    const elapsed = Math.max(0, elapsedMs);
+    const local =
+      type === undefined || options.region === undefined
+        ? undefined
+        : this.regions.get(`${kind}:${type}@${options.region}`);
+    const useRegion = local !== undefined && local.total >= REGION_MIN_SAMPLES;
+    const endedBy = (ms: number) => {
+      const overall = this.endedBy(kind, type, ms);
+      if (!useRegion) return overall;
+      return (local.below(Math.max(0, ms)) + PRIOR_WEIGHT * overall) / (local.total + PRIOR_WEIGHT);
+    };
+    const before = endedBy(elapsed);
+    if (before >= OUTLIVED) return { remainingMs: undefined, basis: 'outlived' };
+    const basis = useRegion ? 'region' : this.basisOf(kind, type);
+    const ended = (waited: number) => (endedBy(elapsed + waited) - before) / (1 - before) >= 0.5;
+    let low = 0;
+    let high = FIRST_BOUND_MS;
+    while (high < capMs && !ended(high)) {
+      low = high;
+      high *= 1.5;
+    }
+    if (high >= capMs) return { remainingMs: capMs, basis };
+    // Within the bracket to the nearest 1 %: enough for a time shown to the second.
+    while (high - low > Math.max(100, high / 100)) {
+      const middle = (low + high) / 2;
+      if (ended(middle)) high = middle;
+      else low = middle;
+    }
+    return { remainingMs: Math.round(high), basis };
+  }
+
+  private basisOf(kind: string, type: string | undefined): EstimateBasis {
+    if (type !== undefined && (this.types.get(`${kind}:${type}`)?.total ?? 0) > 0) return 'learned';
+    if ((this.kinds.get(kind)?.total ?? 0) >= KIND_PRIOR_MIN_SAMPLES) return 'kind';
+    return 'default';
   }
 
   /** Samples behind a type's estimate, for logs. */

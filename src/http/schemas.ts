@@ -107,6 +107,8 @@ export const watchSchema = {
     'enqueuedAt',
     'finishedAt',
     'deadlineAt',
+    'eta',
+    'etaBasis',
   ],
   properties: {
     id: {
@@ -132,6 +134,18 @@ export const watchSchema = {
     enqueuedAt: { type: 'string', format: 'date-time' },
     finishedAt: { ...nullable('string'), format: 'date-time' },
     deadlineAt: { ...nullable('string'), format: 'date-time' },
+    eta: {
+      ...nullable('string'),
+      format: 'date-time',
+      description:
+        'When a waiting watch’s action likely ends, from the learned durations of its kind and type; null once done or when its action outlived every one learned.',
+    },
+    etaBasis: {
+      type: ['string', 'null'],
+      enum: ['region', 'learned', 'kind', 'default', 'outlived', null],
+      description:
+        'What eta rests on: region (durations of this action type in its region), learned (of this action type), kind (of its resource kind), default (nothing learned yet: a built-in spread of 10 s to 2 h), outlived (no estimate); null once done.',
+    },
     reason: { type: 'string', description: 'Why, for timed_out, not_found and cancelled.' },
     lastError: { type: 'string', description: 'The last failed poll of a waiting watch.' },
     tokenProfile: {

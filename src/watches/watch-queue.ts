@@ -2,6 +2,7 @@ import { type JobsOptions, type JobType, Queue } from 'bullmq';
 import { isApiId } from '../digitalocean/action-answer.js';
 import { parseResourceIdOf } from '../digitalocean/resource-ids.js';
 import { InputError } from '../errors/input-error.js';
+import { DurationLearner } from '../fleet/duration-learner.js';
 import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { WATCH_QUEUE, watchIndexKey, watchQueueName, watchQueuePrefix } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
@@ -13,6 +14,7 @@ import {
   type WatchWebhook,
   watchFrom,
 } from './watch.js';
+import { withEta } from './watch-eta.js';
 import { type ActionRef, parseWatchId, watchIdOf } from './watch-ref.js';
 
 export interface WatchRequest extends ActionRef {
@@ -66,6 +68,8 @@ const REWATCHABLE: Outcome[] = ['timed_out', 'cancelled'];
 export class WatchQueue {
   readonly queue: Queue<WatchData, OutcomeRecord>;
   readonly outcomes: OutcomeStore;
+  /** The durations batched observation learns (shared in Redis), read here for each watch's eta. */
+  readonly durations: DurationLearner;
   private readonly indexKey: string;
   private readonly profileQueues = new Map<string, Queue<WatchData, OutcomeRecord>>();
 
@@ -77,6 +81,7 @@ export class WatchQueue {
       new Queue<WatchData, OutcomeRecord>(WATCH_QUEUE, { connection: redis, prefix: options.prefix }),
     );
     this.indexKey = watchIndexKey(options.prefix);
+    this.durations = new DurationLearner(redis, options.prefix);
     this.outcomes = new OutcomeStore(redis, {
       prefix: options.prefix,
       retentionMs: options.retentionMs,
@@ -164,8 +169,14 @@ export class WatchQueue {
     const [jobs, outcomes] = await Promise.all([
       Promise.all(ids.map((id) => this.jobOf(id))),
       this.outcomes.getMany(ids),
+      // Re-read at most every few seconds, so pages of a long list share one read.
+      this.durations.refresh(),
     ]);
-    return ids.map((id, index) => watchFrom(id, jobs[index]?.data, outcomes[index]));
+    const now = Date.now();
+    return ids.map((id, index) => {
+      const watch = watchFrom(id, jobs[index]?.data, outcomes[index]);
+      return watch === undefined ? undefined : withEta(watch, this.durations, now);
+    });
   }
 
   /**

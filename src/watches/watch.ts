@@ -1,4 +1,5 @@
 import type { Action } from '../digitalocean/models.js';
+import type { EstimateBasis } from '../fleet/duration-learner.js';
 import type { ActionRef } from './watch-ref.js';
 
 export const OUTCOMES = ['completed', 'errored', 'not_found', 'timed_out', 'cancelled'] as const;
@@ -71,10 +72,19 @@ export interface Watch {
   enqueuedAt: string;
   finishedAt: string | null;
   deadlineAt: string | null;
+  /**
+   * When a waiting watch's action likely ends (read-time estimate from the learned durations of
+   * its kind and type), or null: the watch is done, or its action outlived what is known.
+   */
+  eta: string | null;
+  /** What `eta` rests on; `outlived` when there is no estimate; null once done. */
+  etaBasis: EtaBasis | null;
   reason?: string;
   lastError?: string;
   tokenProfile?: string;
 }
+
+export type EtaBasis = EstimateBasis | 'outlived';
 
 export function compactAction(action: Action): Action {
   const { region: _region, ...rest } = action;
@@ -82,12 +92,20 @@ export function compactAction(action: Action): Action {
 }
 
 /** What of an unfinished action a waiting watch keeps: 10,000 of these wait in Redis at once. */
-const WAITING_ACTION_FIELDS = ['id', 'status', 'type', 'started_at', 'resource_id', 'resource_type'] as const;
+const WAITING_ACTION_FIELDS = [
+  'id',
+  'status',
+  'type',
+  'started_at',
+  'resource_id',
+  'resource_type',
+  'region_slug',
+] as const;
 
 /**
  * The last action seen, as a waiting watch keeps it between polls: what the schedule needs
- * (`started_at`) and what the watch view shows while it waits (id, status, type, started_at and
- * the resource). The outcome records the action in full.
+ * (`started_at`), what its eta needs (type, region) and what the watch view shows while it waits
+ * (id, status, type, started_at and the resource). The outcome records the action in full.
  */
 export function waitingAction(action: Action): Action {
   const kept: Record<string, unknown> = {};
@@ -115,6 +133,8 @@ export function watchFrom(
       enqueuedAt: outcome.watch.enqueuedAt,
       finishedAt: outcome.watch.finishedAt,
       deadlineAt: data === undefined ? null : new Date(data.deadlineAt).toISOString(),
+      eta: null,
+      etaBasis: null,
       ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
       ...(outcome.watch.tokenProfile === undefined ? {} : { tokenProfile: outcome.watch.tokenProfile }),
     };
@@ -132,6 +152,9 @@ export function watchFrom(
     enqueuedAt: data.enqueuedAt,
     finishedAt: null,
     deadlineAt: new Date(data.deadlineAt).toISOString(),
+    // Filled in by `withEta` where the learned durations are at hand (WatchQueue reads).
+    eta: null,
+    etaBasis: null,
     ...(data.lastError === undefined ? {} : { lastError: data.lastError }),
     ...(data.tokenProfile === undefined ? {} : { tokenProfile: data.tokenProfile }),
   };

@@ -6,6 +6,7 @@ import { parseRunKey } from '../../runs/run-request.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
+import { chainStatus, runningWatchIds, withStatus } from '../status-line.js';
 import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 
 interface ChainCommandOptions {
@@ -79,7 +80,21 @@ export function registerChain(program: Command): void {
                   runtime.logger,
                   signal,
                 );
-              const record = await watcher.waitForChain(chain, { signal });
+              // The chain and a line per running step's action on stderr, when stderr is a terminal.
+              const record = await withStatus(
+                runtime.logger,
+                async () => {
+                  const now = await runtime.chains().get(chain.id);
+                  if (now === undefined) return undefined;
+                  const watches = await runtime.watches.getMany(runningWatchIds(now));
+                  const byId = new Map(
+                    watches.flatMap((watch) => (watch === undefined ? [] : [[watch.id, watch]])),
+                  );
+                  return chainStatus(now, byId, Date.now());
+                },
+                signal,
+                () => watcher.waitForChain(chain, { signal }),
+              );
               printJson(record);
               runtime.logger.info(
                 { chainId: chain.id, outcome: record.outcome, reason: record.reason },

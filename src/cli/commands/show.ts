@@ -33,6 +33,11 @@ function shownWebhooks(config: Config, own: readonly WatchWebhook[]): ShownWebho
   }));
 }
 
+function etaField(watch: Watch): string | null {
+  if (watch.eta !== null) return `${watch.eta} (${watch.etaBasis})`;
+  return watch.etaBasis === 'outlived' ? 'unknown: running longer than any learned' : null;
+}
+
 function showTable(watch: ShownWatch): string {
   const { action } = watch;
   return formatFields([
@@ -45,6 +50,7 @@ function showTable(watch: ShownWatch): string {
     ['enqueued', watch.enqueuedAt],
     ['finished', watch.finishedAt],
     ['deadline', watch.deadlineAt],
+    ['eta', etaField(watch)],
     ['last error', watch.lastError],
     ['token profile', watch.tokenProfile],
     ...watch.webhooks.map(

@@ -3,6 +3,7 @@ import type { Outcome } from '../../watches/watch.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
+import { watchStatus, withStatus } from '../status-line.js';
 import { assertWebhooksAllowed } from '../watch-input.js';
 import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 import {
@@ -80,7 +81,16 @@ export function registerWait(program: Command): void {
                   runtime.logger,
                   signal,
                 );
-              const record = await runtime.waitForOutcome(watch.id, { signal });
+              // Elapsed, polls and eta on stderr while it waits, when stderr is a terminal.
+              const record = await withStatus(
+                runtime.logger,
+                async () => {
+                  const now = await runtime.watches.get(watch.id);
+                  return now === undefined ? undefined : [watchStatus(now, Date.now())];
+                },
+                signal,
+                () => runtime.waitForOutcome(watch.id, { signal }),
+              );
               if (record === undefined) return EXIT.failure;
               printJson(record.action);
               runtime.logger.info(
