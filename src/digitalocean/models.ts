@@ -25,6 +25,12 @@ export const WATCH_KINDS = [
 ] as const;
 export type WatchKind = (typeof WATCH_KINDS)[number];
 
+/** The `resource_type`s an action can name: every watch kind but `action`. */
+export const ACTION_RESOURCE_TYPES = WATCH_KINDS.filter(
+  (kind): kind is Exclude<WatchKind, 'action'> => kind !== 'action',
+);
+export type ActionResourceType = Exclude<WatchKind, 'action'>;
+
 /** A droplet or image id, a volume or share UUID, an IP address, or (kind `action`) a resource type. */
 export type ResourceId = number | string;
 

@@ -1,5 +1,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import type { ResourceKind } from '../digitalocean/models.js';
+import {
+  ACTION_RESOURCE_TYPES,
+  type ActionResourceType,
+  type ResourceId,
+  type ResourceKind,
+} from '../digitalocean/models.js';
 
 /**
  * The kinds of resource the simulator keeps actions for, named as each action's `resource_type`
@@ -15,19 +20,9 @@ import type { ResourceKind } from '../digitalocean/models.js';
  *   requires an integer, and no IPv6 address fits one);
  * - volume, nfs: null (the volume action examples carry none).
  */
-export const ACTION_KINDS = [
-  'droplet',
-  'image',
-  'volume',
-  'reserved_ip',
-  'reserved_ipv6',
-  'floating_ip',
-  'nfs',
-] as const;
-export type ActionKind = (typeof ACTION_KINDS)[number];
-
-/** A droplet or image id, a volume or share UUID, or an IP address. */
-export type ResourceId = number | string;
+export const ACTION_KINDS = ACTION_RESOURCE_TYPES;
+export type ActionKind = ActionResourceType;
+export type { ResourceId };
 
 /**
  * Reserved IPs are DigitalOcean's new name for floating IPs: both paths serve the same
