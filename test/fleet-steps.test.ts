@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import type { PollSchedule } from '../src/config/config.js';
 import type { ActionPage } from '../src/digitalocean/client.js';
 import type { Action } from '../src/digitalocean/models.js';
-import type { BudgetUsage } from '../src/digitalocean/request-budget.js';
 import { ForbiddenError, TransientError } from '../src/errors/digitalocean-api-error.js';
 import type { AccountSweepResult } from '../src/fleet/account-sweep.js';
 import {
@@ -27,6 +26,7 @@ import { SweepPacer } from '../src/fleet/sweep-pacer.js';
 import type { Registration } from '../src/fleet/watch-registry.js';
 import { WatchedActions } from '../src/fleet/watched-actions.js';
 import { SCHEDULED_CADENCE } from '../src/watches/schedule.js';
+import { budgetUsage } from './support/budget-usage.js';
 
 const schedule: PollSchedule = {
   firstDelayMs: 0,
@@ -227,20 +227,7 @@ describe('page estimates', () => {
   });
 });
 
-function usage(overrides: Partial<BudgetUsage> = {}): BudgetUsage {
-  return {
-    profile: 'default',
-    minute: { used: 0, limit: 225 },
-    hour: { used: 0, limit: 4500 },
-    lastRemaining: null,
-    lastResetAtMs: null,
-    lastObservedAtMs: null,
-    grantedSinceObservation: 0,
-    estimatedRemaining: null,
-    pausedUntil: 0,
-    ...overrides,
-  } as BudgetUsage;
-}
+const usage = budgetUsage;
 
 describe('the kept listing model', () => {
   it('reads back what a model learned, and nothing from a record that is not a snapshot', () => {

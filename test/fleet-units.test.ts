@@ -11,6 +11,7 @@ import { type PlannerTarget, plan } from '../src/fleet/planner.js';
 import { WatchRegistry } from '../src/fleet/watch-registry.js';
 import { readTogether } from '../src/support/batched-read.js';
 import { createRedis, deleteKeysWithPrefix } from '../src/support/redis.js';
+import { budgetUsage } from './support/budget-usage.js';
 import { REDIS_TARGET, testPrefix } from './support/stack.js';
 
 const PER_PAGE = 200;
@@ -211,18 +212,7 @@ describe('planner: the cheapest mix of list pages and GETs, then the likeliest e
 });
 
 describe('allowance: paced to the hourly limit, never past the windows or ratelimit-remaining', () => {
-  const usage = {
-    profile: 'default',
-    minute: { used: 0, limit: 225 },
-    hour: { used: 0, limit: 4500 },
-    lastRemaining: null,
-    lastResetAtMs: null,
-    lastObservedAtMs: null,
-    grantedSinceObservation: 0,
-    estimatedRemaining: null,
-    pausedUntil: 0,
-    pauseReason: null,
-  };
+  const usage = budgetUsage();
 
   it('starts with five minutes of the hourly rate (within the minute window) and refills at that rate', () => {
     const allowance = new Allowance(500);
