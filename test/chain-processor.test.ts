@@ -2,8 +2,8 @@
 import { DelayedError, type Job } from 'bullmq';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { type ChainOutcomeRecord, type ChainRecord, initialSteps } from '../src/chains/chain.js';
-import { chainRunKey } from '../src/chains/chain-keys.js';
+import { type ChainOutcomeRecord, type ChainRecord, initialStepStates } from '../src/chains/chain.js';
+import { chainCleanupRunKey, chainRunKey } from '../src/chains/chain-keys.js';
 import type { ChainOutcomeStore } from '../src/chains/chain-outcome-store.js';
 import { type ChainPlanInput, parseChainPlan } from '../src/chains/chain-plan.js';
 import { ChainProcessor } from '../src/chains/chain-processor.js';
@@ -61,7 +61,7 @@ function harness(input: ChainPlanInput, options: { record?: (record: ChainRecord
     createdAt: new Date(T0).toISOString(),
     plan,
     current: 0,
-    steps: initialSteps(plan),
+    ...initialStepStates(plan),
     updatedAt: new Date(T0).toISOString(),
   };
   options.record?.(initial);
@@ -560,5 +560,68 @@ describe('ChainProcessor: cancel, snapshots and re-entry', () => {
     expect(afterWatch.attempts).toEqual([]);
     expect(afterWatch.watched).toEqual([]);
     expect(afterWatch.record().steps[0]).toMatchObject({ status: 'watching' });
+  });
+});
+
+describe('ChainProcessor: onFailure steps', () => {
+  it('keeps the failure in the record while cleanup steps run, resumes them, and records the outcome once after', async () => {
+    const h = harness({
+      steps: [
+        { id: 'a', run: { droplet: 1, type: 'reboot' } },
+        { id: 'b', run: { droplet: 1, type: 'power_on' } },
+      ],
+      onFailure: [
+        { id: 'undo', run: { droplet: '${steps.b.actionId}', type: 'power_on' } },
+        { id: 'boot', run: { droplet: 2, type: 'power_on' } },
+      ],
+    });
+    await h.parked();
+    h.settle('droplet', 1, 100, 'errored', { reason: 'broke' });
+    // `undo` refers to a step that never ran: it fails at once; `boot` starts and is watched.
+    expect(await h.parked()).toBe(2_000);
+    expect(h.outcome()).toBeUndefined();
+    expect(h.record()).toMatchObject({
+      failure: {
+        outcome: 'errored',
+        failedStep: 'a',
+        reason: 'step a: droplet 1 action 100 (reboot) errored: broke',
+      },
+    });
+    expect(h.record().onFailure).toMatchObject([
+      { id: 'undo', status: 'failed', reason: 'step undo: steps.b.actionId has no value (step b never ran)' },
+      { id: 'boot', status: 'watching', runs: [{ actionId: 101 }] },
+    ]);
+    expect(h.attempts.map((attempt) => attempt.key)).toEqual([
+      chainRunKey(CHAIN, 0, 0),
+      chainCleanupRunKey(CHAIN, 1, 0),
+    ]);
+
+    // Every later activation starts from the record: no POST is sent again.
+    h.advance(2_000);
+    expect(await h.parked()).toBe(2_000);
+    h.settle('droplet', 2, 101, 'completed');
+    const outcome = await h.ended();
+    expect(outcome).toMatchObject({
+      type: 'chain.failed',
+      outcome: 'errored',
+      failedStep: 'a',
+      reason: 'step a: droplet 1 action 100 (reboot) errored: broke',
+    });
+    expect(outcome.steps.map((step) => step.status)).toEqual(['failed', 'pending']);
+    expect(outcome.onFailure?.map((step) => step.status)).toEqual(['failed', 'completed']);
+    expect(h.attempts).toHaveLength(2);
+    expect(h.events).toContain('undo:failed');
+  });
+
+  it('a completed chain runs no cleanup step', async () => {
+    const h = harness({
+      steps: [{ id: 'a', run: { droplet: 1, type: 'reboot' } }],
+      onFailure: [{ id: 'boot', run: { droplet: 2, type: 'power_on' } }],
+    });
+    await h.parked();
+    h.settle('droplet', 1, 100, 'completed');
+    const outcome = await h.ended();
+    expect(outcome).toMatchObject({ outcome: 'completed', onFailure: [{ id: 'boot', status: 'pending' }] });
+    expect(h.attempts).toHaveLength(1);
   });
 });

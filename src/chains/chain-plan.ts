@@ -48,6 +48,12 @@ export interface ChainPlanInput {
   /** Targets for every step's action outcomes and for the chain's own outcome. */
   webhooks?: Array<string | { url: string; on?: Outcome[] }>;
   steps: ChainStepInput[];
+  /**
+   * Cleanup steps run, in order, when the chain fails (errored, rejected, not_found, timed_out;
+   * not when cancelled). They may refer to any step's results; one that refers to a result that
+   * does not exist (its step never ran) fails on its own. The chain's outcome stays the failure.
+   */
+  onFailure?: ChainStepInput[];
 }
 
 export interface ChainStepInput {
@@ -72,6 +78,8 @@ export interface ChainPlan {
   retryPendingMs?: number;
   webhooks?: WatchWebhook[];
   steps: ChainStepPlan[];
+  /** Cleanup steps, run when the chain fails (see ChainPlanInput.onFailure). */
+  onFailure?: ChainStepPlan[];
 }
 
 export interface ChainStepPlan {
@@ -94,7 +102,7 @@ export const MAX_STEPS = 50;
 export const MAX_RUNS_PER_STEP = 50;
 
 const STEP_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const PLAN_FIELDS = new Set(['name', 'timeout', 'retryPending', 'webhooks', 'steps']);
+const PLAN_FIELDS = new Set(['name', 'timeout', 'retryPending', 'webhooks', 'steps', 'onFailure']);
 const STEP_FIELDS = new Set(['id', 'run', 'timeout', 'retryPending']);
 const RUN_FIELDS = new Set(['droplet', 'image', 'type', 'region', 'params']);
 const WEBHOOK_FIELDS = new Set(['url', 'on']);
@@ -247,33 +255,15 @@ export function parseChainPlan(value: unknown, validateUrl: (url: string) => str
   if (!Array.isArray(value.steps) || value.steps.length === 0)
     throw new InputError('steps must be a non-empty list');
   if (value.steps.length > MAX_STEPS) throw new InputError(`a chain has at most ${MAX_STEPS} steps`);
-  const steps: ChainStepPlan[] = [];
-  for (const [index, entry] of value.steps.entries()) {
-    const where = `steps[${index}]`;
-    if (!isObject(entry)) throw new InputError(`${where} must be an object with a run`);
-    refuseUnknown(entry, STEP_FIELDS, where);
-    const id = entry.id === undefined ? `step-${index + 1}` : entry.id;
-    if (typeof id !== 'string' || !STEP_ID.test(id))
-      throw new InputError(
-        `${where}.id must start with a letter and hold only letters, digits, _ and - (got ${JSON.stringify(entry.id)})`,
-      );
-    if (steps.some((step) => step.id === id)) throw new InputError(`${where}.id ${id} is used twice`);
-    if (entry.run === undefined) throw new InputError(`${where} needs a run`);
-    const list = Array.isArray(entry.run) ? entry.run : [entry.run];
-    if (list.length === 0) throw new InputError(`${where}.run must hold at least one action`);
-    if (list.length > MAX_RUNS_PER_STEP)
-      throw new InputError(`${where}.run holds at most ${MAX_RUNS_PER_STEP} actions`);
-    const runs = list.map((run, position) =>
-      runOf(run, Array.isArray(entry.run) ? `${where}.run[${position}]` : `${where}.run`, steps),
-    );
-    const timeoutMs = duration(entry.timeout, `${where}.timeout`);
-    const retryPendingMs = retryPending(entry.retryPending, `${where}.retryPending`);
-    steps.push({
-      id,
-      runs,
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(retryPendingMs === undefined ? {} : { retryPendingMs }),
-    });
+  const steps = stepsOf(value.steps, 'steps', [], 'step');
+  let onFailure: ChainStepPlan[] | undefined;
+  if (value.onFailure !== undefined) {
+    if (!Array.isArray(value.onFailure) || value.onFailure.length === 0)
+      throw new InputError('onFailure must be a non-empty list of steps');
+    if (value.onFailure.length > MAX_STEPS) throw new InputError(`onFailure has at most ${MAX_STEPS} steps`);
+    // A cleanup step may refer to any main step (which of them ran is only known at run time) and
+    // to the cleanup steps before it.
+    onFailure = stepsOf(value.onFailure, 'onFailure', steps, 'cleanup');
   }
   const timeoutMs = duration(value.timeout, 'timeout');
   const retryPendingMs = retryPending(value.retryPending, 'retryPending');
@@ -284,7 +274,46 @@ export function parseChainPlan(value: unknown, validateUrl: (url: string) => str
     ...(retryPendingMs === undefined ? {} : { retryPendingMs }),
     ...(webhooks === undefined || webhooks.length === 0 ? {} : { webhooks }),
     steps,
+    ...(onFailure === undefined ? {} : { onFailure }),
   };
+}
+
+/**
+ * The steps of `steps` or `onFailure` (`field`), each checked against the steps it may refer to:
+ * `known` and the ones before it in the list. Ids are unique across both lists.
+ */
+function stepsOf(list: unknown[], field: string, known: KnownStep[], defaultId: string): ChainStepPlan[] {
+  const steps: ChainStepPlan[] = [];
+  for (const [index, entry] of list.entries()) {
+    const where = `${field}[${index}]`;
+    if (!isObject(entry)) throw new InputError(`${where} must be an object with a run`);
+    refuseUnknown(entry, STEP_FIELDS, where);
+    const id = entry.id === undefined ? `${defaultId}-${index + 1}` : entry.id;
+    if (typeof id !== 'string' || !STEP_ID.test(id))
+      throw new InputError(
+        `${where}.id must start with a letter and hold only letters, digits, _ and - (got ${JSON.stringify(entry.id)})`,
+      );
+    if ([...known, ...steps].some((step) => step.id === id))
+      throw new InputError(`${where}.id ${id} is used twice`);
+    if (entry.run === undefined) throw new InputError(`${where} needs a run`);
+    const runs = Array.isArray(entry.run) ? entry.run : [entry.run];
+    if (runs.length === 0) throw new InputError(`${where}.run must hold at least one action`);
+    if (runs.length > MAX_RUNS_PER_STEP)
+      throw new InputError(`${where}.run holds at most ${MAX_RUNS_PER_STEP} actions`);
+    const earlier = [...known, ...steps];
+    const templates = runs.map((run, position) =>
+      runOf(run, Array.isArray(entry.run) ? `${where}.run[${position}]` : `${where}.run`, earlier),
+    );
+    const timeoutMs = duration(entry.timeout, `${where}.timeout`);
+    const retryPendingMs = retryPending(entry.retryPending, `${where}.retryPending`);
+    steps.push({
+      id,
+      runs: templates,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(retryPendingMs === undefined ? {} : { retryPendingMs }),
+    });
+  }
+  return steps;
 }
 
 /** Reads a plan file (or stdin for `-`): JSON, or YAML for `.yaml`/`.yml` or text that is not JSON. */

@@ -14,6 +14,12 @@ export interface ChainRunSummary {
   imageId?: number;
 }
 
+export interface ChainStepSummary {
+  id: string;
+  status: StepState['status'];
+  runs: ChainRunSummary[];
+}
+
 /**
  * The JSON body a `json` target receives for a chain's outcome:
  * `{"type": "chain.completed" | "chain.failed" | "chain.cancelled", "timestamp", "data": {"chain"}}`.
@@ -31,7 +37,9 @@ export interface ChainWebhookPayload {
       reason?: string;
       submittedAt: string;
       finishedAt: string;
-      steps: Array<{ id: string; status: StepState['status']; runs: ChainRunSummary[] }>;
+      steps: ChainStepSummary[];
+      /** The plan's onFailure (cleanup) steps, when it has any. */
+      onFailure?: ChainStepSummary[];
     };
   };
 }
@@ -49,6 +57,10 @@ function runSummary(run: StepState['runs'][number]): ChainRunSummary {
   };
 }
 
+function stepSummary(step: StepState): ChainStepSummary {
+  return { id: step.id, status: step.status, runs: step.runs.map(runSummary) };
+}
+
 export function chainWebhookPayload(record: ChainOutcomeRecord): ChainWebhookPayload {
   const { id, name, createdAt, finishedAt } = record.chain;
   return {
@@ -64,11 +76,8 @@ export function chainWebhookPayload(record: ChainOutcomeRecord): ChainWebhookPay
         ...(record.reason === undefined ? {} : { reason: record.reason }),
         submittedAt: createdAt,
         finishedAt,
-        steps: record.steps.map((step) => ({
-          id: step.id,
-          status: step.status,
-          runs: step.runs.map(runSummary),
-        })),
+        steps: record.steps.map(stepSummary),
+        ...(record.onFailure === undefined ? {} : { onFailure: record.onFailure.map(stepSummary) }),
       },
     },
   };
