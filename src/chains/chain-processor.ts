@@ -28,7 +28,7 @@ import type { ChainJobData } from './chain-queue.js';
 import type { ChainOutcomeSink } from './chain-sink.js';
 import type { ChainStore } from './chain-store.js';
 import { resolveRun, snapshotNameOf } from './run-template.js';
-import { findSnapshotImage } from './snapshot-image.js';
+import { findSnapshotImage, SNAPSHOT_LOOKUP_MS, SNAPSHOT_LOOKUP_RETRY_MS } from './snapshot-image.js';
 
 export interface ChainProcessorOptions {
   store: ChainStore;
@@ -50,8 +50,6 @@ export interface ChainProcessorEvents {
   'token-rejected': [UnauthorizedError | ForbiddenError];
 }
 
-/** How long a completed snapshot's image may take to show up in the droplet's snapshot list. */
-const SNAPSHOT_LOOKUP_MS = 2 * 60_000;
 const MAX_BUSY_DELAY_MS = 30_000;
 
 /** What a step (or one of its phases) comes to in one activation. */
@@ -443,7 +441,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         };
       }
       await this.options.store.save(record);
-      return { next: 'wait', untilMs: now + 2_000 };
+      return { next: 'wait', untilMs: now + SNAPSHOT_LOOKUP_RETRY_MS };
     }
     return { next: 'done' };
   }
