@@ -128,7 +128,10 @@ describe('chains: onFailure steps run when a chain fails', () => {
   beforeAll(async () => {
     stack = await startStack({
       name: 'chain-on-failure',
-      simulator: { defaultDurationMs: 400, durationsByType: { snapshot: 600, enable_ipv6: 60_000 } },
+      simulator: {
+        defaultDurationMs: 400,
+        durationsByType: { snapshot: 600, enable_ipv6: 60_000, power_cycle: 60_000 },
+      },
     });
     await stack.runtime.startWorker({ concurrency: 8, webhooks: false });
     await stack.runtime.startChainWorker();
@@ -249,5 +252,33 @@ describe('chains: onFailure steps run when a chain fails', () => {
     await jobDone(chain.id);
     expect((await actionsOf('droplet', 6005)).map((action) => action.type)).toEqual(['enable_ipv6']);
     expect((await watcher.getChain(chain.id))?.onFailure?.map((step) => step.status)).toEqual(['pending']);
+  });
+
+  it('a cancel during the cleanup stops it: cancelled, naming the failure it cleaned up after', async () => {
+    stack.simulator.ensureResource('droplet', 6006);
+    const chain = await watcher.chain({
+      steps: [{ id: 'cycle', run: { droplet: 6006, type: 'power_cycle' } }],
+      onFailure: [
+        { id: 'slow-cleanup', run: { droplet: 6006, type: 'enable_ipv6' } },
+        { id: 'never', run: { droplet: 6006, type: 'power_on' } },
+      ],
+    });
+    const [cycle] = await startedActions(chain.id, 0);
+    stack.simulator.finishAction(cycle as number, 'errored');
+    const cleaning = await until(async () => {
+      const now = await watcher.getChain(chain.id);
+      return now?.onFailure?.[0]?.status === 'watching' ? now : undefined;
+    });
+    expect(cleaning).toMatchObject({ state: 'running', currentStep: 'slow-cleanup', failedStep: 'cycle' });
+    await stack.runtime.chains().cancel(chain.id);
+    const outcome = await watcher.waitForChain(chain.id, { timeout: 5_000 });
+    expect(outcome).toMatchObject({ outcome: 'cancelled', failedStep: 'cycle' });
+    expect(outcome.reason).toMatch(/^cancelled by request during the onFailure steps after: step cycle: /);
+    await jobDone(chain.id);
+    expect((await actionsOf('droplet', 6006)).map((action) => action.type)).toEqual([
+      'power_cycle',
+      'enable_ipv6',
+    ]);
+    expect(await chainEvents(chain.id)).toEqual(['chain.cancelled']);
   });
 });
