@@ -37,6 +37,9 @@ import { hasReference, isWholeReference, type Reference, referencesIn } from './
  *       - { image: "${steps.snapshot.imageId}", type: transfer, region: sfo3 }
  *   - id: power-on
  *     run: { droplet: 3164444, type: power_on }
+ * onFailure:             # cleanup, only when the chain fails
+ *   - id: power-back-on
+ *     run: { droplet: 3164444, type: power_on }
  * ```
  */
 export interface ChainPlanInput {

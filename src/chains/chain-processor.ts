@@ -73,7 +73,8 @@ interface StepAt {
  * (idempotent per chain, step and run), enqueue their watches, then park the job as delayed until
  * it looks at their outcomes again; a chain never holds a worker while its actions run. Every
  * activation starts from the record in Redis, so a worker killed at any point leaves a job that
- * the next worker continues where it stopped, without starting any action twice.
+ * the next worker continues where it stopped, without starting any action twice. A failed chain
+ * whose plan has `onFailure` steps runs them the same way (see `fail`) before its outcome is recorded.
  */
 export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
   private readonly now: () => number;

@@ -64,6 +64,8 @@ export function registerChain(program: Command): void {
         '      run:',
         `        - { image: "\${steps.snapshot.imageId}", type: transfer, region: ams3 }`,
         `        - { image: "\${steps.snapshot.imageId}", type: transfer, region: sfo3 }`,
+        '  onFailure:                      # run only when the chain fails',
+        '    - run: { droplet: 42, type: power_on }',
         '',
         'With --dry-run, nothing is sent or stored: the steps in order, each API call (references',
         'shown as such until their step runs) and an estimate of the requests it spends.',
