@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RESOURCE_KINDS } from '../digitalocean/models.js';
+import { RUN_KINDS } from '../digitalocean/models.js';
 import { watchWebhookSchema } from '../watches/outcome-record-schema.js';
 import { OUTCOMES } from '../watches/watch.js';
 import {
@@ -13,9 +13,9 @@ import {
 import type { ChainPlan } from './chain-plan.js';
 
 const runStateSchema: z.ZodType<RunState> = z.looseObject({
-  kind: z.enum(RESOURCE_KINDS),
+  kind: z.enum(RUN_KINDS),
   type: z.string(),
-  resourceId: z.number().optional(),
+  resourceId: z.union([z.number(), z.string()]).optional(),
   region: z.string().optional(),
   actionId: z.number().optional(),
   watchId: z.string().optional(),
@@ -45,7 +45,7 @@ const chainPlanSchema: z.ZodType<ChainPlan> = z.looseObject({
       id: z.string(),
       runs: z.array(
         z.looseObject({
-          kind: z.enum(RESOURCE_KINDS),
+          kind: z.enum(RUN_KINDS),
           resourceId: z.union([z.number(), z.string()]),
           type: z.string(),
           region: z.string().optional(),
