@@ -4,6 +4,7 @@ import type { Action } from '../src/digitalocean/models.js';
 import { ActionProbablyStartedError } from '../src/errors/action-probably-started-error.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import { RunKeys } from '../src/runs/run-keys.js';
+import { fingerprintOf } from '../src/runs/run-request.js';
 import { expectOneLineFailure, type RunOutput, runCli } from './support/cli.js';
 import { type Stack, startStack } from './support/stack.js';
 
@@ -265,6 +266,30 @@ describe('run: volume and reserved/floating IP actions, with the guarantees of d
     expect(error).toBeInstanceOf(ActionProbablyStartedError);
     expect((error as Error).message).toMatch(/DigitalOcean lists no actions of a single reserved_ipv6/);
     expect(posts(POST_RESERVED_IPV6) - before).toBe(1);
+  });
+
+  it('a claim left by a starter that died after its POST landed adopts the attach_volume it started, not a detach', async () => {
+    const id = volume(7);
+    stack.simulator.ensureResource('volume', id, 'nyc1');
+    const spec = { kind: 'volume', resourceId: id, body: { type: 'attach', droplet_id: 6008 } } as const;
+    const keys = new RunKeys(stack.runtime.redis, { prefix: stack.prefix, retentionMs: 60_000 });
+    const now = Date.now();
+    await keys.compareAndSet('crashed-attach-7', undefined, {
+      state: 'starting',
+      owner: 'a-process-that-died',
+      fingerprint: fingerprintOf(spec),
+      expiresAt: now - 1,
+      since: now - 2_000,
+      postedAt: now - 1_500,
+    });
+    // What the dead process sent, and another type on the same volume that must not be taken for it.
+    stack.simulator.createAction({ kind: 'volume', resourceId: id, type: 'detach_volume' });
+    const landed = stack.simulator.createAction({ kind: 'volume', resourceId: id, type: 'attach_volume' });
+    const before = posts(POST_VOLUME);
+    const result = await stack.runtime.actionStarter().start(spec, { key: 'crashed-attach-7' });
+    expect(result).toMatchObject({ started: false, recovered: true, action: { id: landed.id } });
+    expect(result.ref).toEqual({ kind: 'volume', resourceId: id, actionId: landed.id });
+    expect(posts(POST_VOLUME) - before).toBe(0);
   });
 
   it('with --retry-pending, a busy volume (422 pending event) is tried again until it is free', async () => {
