@@ -9,8 +9,14 @@ import {
   type DropletActionType,
   isDropletActionType,
 } from '../runs/droplet-actions.js';
-import { actionTableOf, actionTypesOf } from '../runs/resource-actions.js';
-import { type AddressedKind, IMAGE_ACTION_TYPES, parseRegion, parseResourceId } from '../runs/run-request.js';
+import { actionTableOf } from '../runs/resource-actions.js';
+import {
+  type AddressedKind,
+  addressedTypeOf,
+  IMAGE_ACTION_TYPES,
+  parseRegion,
+  parseResourceId,
+} from '../runs/run-request.js';
 import {
   fileLabel,
   formatSyntaxProblem,
@@ -239,18 +245,7 @@ function addressedRunOf(
   earlier: KnownStep[],
 ): RunTemplate {
   const resourceId = resourceOf(kind, value[kind], `${where}.${kind}`, earlier);
-  const type = value.type;
-  const types = actionTypesOf(kind);
-  if (typeof type !== 'string' || !types.includes(type))
-    throw new InputError(
-      `${where}.type must be one of ${types.join(', ')} for a ${kind} (got ${JSON.stringify(type)})`,
-    );
-  if (value.region !== undefined)
-    throw new InputError(
-      kind === 'volume'
-        ? `${where}: a volume's region is a param (params.region)`
-        : `${where}: region is for image transfers; ${kind} actions take params`,
-    );
+  const type = addressedTypeOf(kind, value, where);
   const params = paramsOf(kind, type, value, where, earlier);
   return { kind, resourceId, type, ...(Object.keys(params).length === 0 ? {} : { params }) };
 }

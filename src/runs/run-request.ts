@@ -127,9 +127,11 @@ export function parseRunRequest(input: unknown, where = 'run'): RunSpec {
   return { kind, resourceId, body: { ...params, type } };
 }
 
-/** A volume or IP address action: the resource as `watch` names it, a type and its params. */
-function parseAddressedRequest(kind: AddressedKind, input: Record<string, unknown>, where: string): RunSpec {
-  const resourceId = parseResourceIdOf(kind, input.resourceId, `${where}.resourceId`) as string;
+/**
+ * The `type` of a volume or IP address action (from a run request or a chain step), refused with
+ * the kind's types; a top-level `region` is refused too: a volume's region is one of its params.
+ */
+export function addressedTypeOf(kind: AddressedKind, input: Record<string, unknown>, where: string): string {
   const type = input.type;
   const types = actionTypesOf(kind);
   if (typeof type !== 'string' || !types.includes(type))
@@ -142,6 +144,13 @@ function parseAddressedRequest(kind: AddressedKind, input: Record<string, unknow
         ? `${where}: a volume's region is a param (params.region)`
         : `${where}: region is for image transfers; ${kind} actions take params`,
     );
+  return type;
+}
+
+/** A volume or IP address action: the resource as `watch` names it, a type and its params. */
+function parseAddressedRequest(kind: AddressedKind, input: Record<string, unknown>, where: string): RunSpec {
+  const resourceId = parseResourceIdOf(kind, input.resourceId, `${where}.resourceId`) as string;
+  const type = addressedTypeOf(kind, input, where);
   const params = input.params ?? {};
   if (!isObject(params)) throw new InputError(`${where}.params must be an object`);
   checkActionParams(actionTableOf(kind), type, params, where);
