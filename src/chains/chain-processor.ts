@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
 import type { PollSchedule } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
+import type { ResourceId } from '../digitalocean/models.js';
 import type { ActionRejectedError } from '../errors/action-rejected-error.js';
 import type { ForbiddenError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
 import { decideFailure } from '../errors/failure-policy.js';
@@ -374,7 +375,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
     const results = await this.options.watches.watchMany(
       unwatched.map((run) => ({
         kind: run.kind,
-        resourceId: run.resourceId as number,
+        resourceId: run.resourceId as ResourceId,
         actionId: run.actionId as number,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         ...(webhooks === undefined ? {} : { webhooks }),

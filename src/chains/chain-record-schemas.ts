@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RESOURCE_KINDS } from '../digitalocean/models.js';
+import { RUN_KINDS } from '../digitalocean/models.js';
 import { watchWebhookSchema } from '../watches/outcome-record-schema.js';
 import { OUTCOMES } from '../watches/watch.js';
 import {
@@ -14,9 +14,9 @@ import {
 import type { ChainPlan, ChainStepPlan } from './chain-plan.js';
 
 const runStateSchema: z.ZodType<RunState> = z.looseObject({
-  kind: z.enum(RESOURCE_KINDS),
+  kind: z.enum(RUN_KINDS),
   type: z.string(),
-  resourceId: z.number().optional(),
+  resourceId: z.union([z.number(), z.string()]).optional(),
   region: z.string().optional(),
   actionId: z.number().optional(),
   watchId: z.string().optional(),
@@ -40,7 +40,7 @@ const stepPlanSchema: z.ZodType<ChainStepPlan> = z.looseObject({
   id: z.string(),
   runs: z.array(
     z.looseObject({
-      kind: z.enum(RESOURCE_KINDS),
+      kind: z.enum(RUN_KINDS),
       resourceId: z.union([z.number(), z.string()]),
       type: z.string(),
       region: z.string().optional(),

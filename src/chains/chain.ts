@@ -1,6 +1,7 @@
-import type { ResourceKind } from '../digitalocean/models.js';
+import type { ResourceId, RunKind } from '../digitalocean/models.js';
 import type { Outcome, WatchWebhook } from '../watches/watch.js';
 import type { ChainPlan, ChainStepPlan } from './chain-plan.js';
+import { hasReference } from './plan-references.js';
 
 /**
  * How a chain ended. `rejected`: DigitalOcean refused to start a step's action (a 422 other than
@@ -29,10 +30,10 @@ export type StepStatus = 'pending' | 'starting' | 'watching' | 'resolving' | 'co
 
 /** One action of a step, as far as it got. */
 export interface RunState {
-  kind: ResourceKind;
+  kind: RunKind;
   type: string;
-  /** Known once the run's references are resolved. */
-  resourceId?: number;
+  /** Known once the run's references are resolved: a number, or a volume UUID or IP address. */
+  resourceId?: ResourceId;
   region?: string;
   actionId?: number;
   watchId?: string;
@@ -172,7 +173,7 @@ function initialSteps(steps: ChainStepPlan[]): StepState[] {
     runs: step.runs.map((run) => ({
       kind: run.kind,
       type: run.type,
-      ...(typeof run.resourceId === 'number' ? { resourceId: run.resourceId } : {}),
+      ...(hasReference(run.resourceId) ? {} : { resourceId: run.resourceId }),
       ...(run.region === undefined ? {} : { region: run.region }),
     })),
   }));

@@ -9,7 +9,7 @@ import { hasReference, type Reference, substitute } from './plan-references.js';
  * request is. Throws InputError when a result is missing or the resolved request is not valid.
  */
 export function resolveRun(template: RunTemplate, steps: readonly StepState[], where: string): RunSpec {
-  const lookup = (reference: Reference): number => {
+  const lookup = (reference: Reference): number | string => {
     const step = steps.find((candidate) => candidate.id === reference.step);
     const run = step?.runs[reference.index ?? 0];
     const value =

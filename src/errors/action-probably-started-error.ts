@@ -1,4 +1,5 @@
-import type { ResourceKind } from '../digitalocean/models.js';
+import type { ResourceId, RunKind } from '../digitalocean/models.js';
+import { hasScopedActions } from '../digitalocean/resource-ids.js';
 
 /**
  * A start whose action cannot be identified: DigitalOcean answered the POST with a 2xx that does
@@ -9,8 +10,8 @@ import type { ResourceKind } from '../digitalocean/models.js';
 export class ActionProbablyStartedError extends Error {
   constructor(
     readonly details: {
-      kind: ResourceKind;
-      resourceId: number;
+      kind: RunKind;
+      resourceId: ResourceId;
       type: string;
       /** In words: `transfer of image 7555620 to nyc3`. */
       what: string;
@@ -27,10 +28,14 @@ export class ActionProbablyStartedError extends Error {
       tokenProfile === undefined
         ? ''
         : ` (with DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} as the token)`;
+    // DigitalOcean lists no actions of a single reserved IPv6 address: only the account's list has them.
+    const look = hasScopedActions(kind)
+      ? `shows among the ${kind}'s actions yet, so it was not sent again; ` +
+        `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`
+      : `can be told apart (DigitalOcean lists no actions of a single ${kind}), so it was not sent again; ` +
+        `find it in the account's actions${profile} and watch it with \`actionwatch watch action <actionId>\``;
     super(
-      `the ${what} ${answered ? 'was probably started' : 'may have been started'} (${why}), but no such action ` +
-        `shows among the ${kind}'s actions yet, so it was not sent again; ` +
-        `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`,
+      `the ${what} ${answered ? 'was probably started' : 'may have been started'} (${why}), but no such action ${look}`,
     );
     this.name = 'ActionProbablyStartedError';
   }

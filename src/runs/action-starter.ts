@@ -398,9 +398,11 @@ export class ActionStarter {
 
   private post(spec: RunSpec, signal?: AbortSignal): Promise<Action> {
     const options = { retries: 0, ...(signal === undefined ? {} : { signal }) };
-    return spec.kind === 'image'
-      ? this.options.client.initiateImageAction(spec.resourceId, spec.body, options)
-      : this.options.client.initiateDropletAction(spec.resourceId, spec.body, options);
+    if (spec.kind === 'image')
+      return this.options.client.initiateImageAction(spec.resourceId, spec.body, options);
+    if (spec.kind === 'droplet')
+      return this.options.client.initiateDropletAction(spec.resourceId, spec.body, options);
+    return this.options.client.initiateResourceAction(spec.kind, spec.resourceId, spec.body, options);
   }
 
   private async record(

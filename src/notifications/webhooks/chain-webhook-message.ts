@@ -6,7 +6,8 @@ import type { WebhookFormat } from './webhook-targets.js';
 export interface ChainRunSummary {
   kind: string;
   type: string;
-  resourceId?: number;
+  /** A droplet's or image's number, a volume's UUID or an IP address. */
+  resourceId?: number | string;
   region?: string;
   actionId?: number;
   outcome?: Outcome;
