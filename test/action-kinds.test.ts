@@ -84,6 +84,10 @@ describe('answers about each kind', () => {
       answerMismatch(action({ id: 3, resource_type: 'volume', resource_id: null }), asked),
     ).toBeUndefined();
     expect(answerMismatch(action({ id: 3, resource_type: 'volume' }), asked)).toBeUndefined();
+    // The API reference's own answer to a volume detach names the type `backend`.
+    expect(
+      answerMismatch(action({ id: 3, resource_type: 'backend', resource_id: null }), asked),
+    ).toBeUndefined();
     const ip = { kind: 'floating_ip', resourceId: '45.55.96.47', actionId: 4 } as const;
     // Reserved IPs are floating IPs renamed: the same address under either name.
     expect(
@@ -123,6 +127,10 @@ describe('answers about each kind', () => {
     [
       { kind: 'droplet', resourceId: 5 },
       { resource_type: 'volume', resource_id: null },
+    ],
+    [
+      { kind: 'droplet', resourceId: 5 },
+      { resource_type: 'backend', resource_id: null },
     ],
   ] as const)('refuses an answer for %j about %j', (asked, answered) => {
     const mismatch = answerMismatch(action({ id: 9, ...answered }), { ...asked, actionId: 9 });
@@ -456,9 +464,12 @@ describe('the CLI with every kind', () => {
     });
   });
 
-  it('refuses a run of a new kind, as before', async () => {
-    const result = await runCli(['run', 'volume', VOLUME, 'attach'], stack.processEnv());
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/run\.kind must be droplet/);
+  it('refuses a run of a kind that cannot be started, and a volume attach without its droplet', async () => {
+    const share = await runCli(['run', 'nfs', SHARE, 'resize'], stack.processEnv());
+    expect(share.code).toBe(1);
+    expect(share.stderr).toMatch(/run\.kind must be one of droplet, image, volume/);
+    const attach = await runCli(['run', 'volume', VOLUME, 'attach'], stack.processEnv());
+    expect(attach.code).toBe(1);
+    expect(attach.stderr.trim()).toBe('actionwatch: run: attach needs droplet_id (a positive whole number)');
   });
 });

@@ -101,12 +101,15 @@ export function apiResourceId(kind: WatchKind, resourceId: ResourceId | null): n
 
 /**
  * Whether an action's `resource_type` is this kind's. Reserved IPs are DigitalOcean's new name for
- * floating IPs, the same addresses under two paths, so either name answers for either.
+ * floating IPs, the same addresses under two paths, so either name answers for either. A volume's
+ * action may say `backend`: the API reference's own detach answer does (with `resource_id` null,
+ * as for every volume action), so the action id alone identifies it.
  */
 export function isResourceTypeOf(kind: WatchKind, resourceType: string): boolean {
   if (kind === 'action') return true;
   if (kind === 'reserved_ip' || kind === 'floating_ip')
     return resourceType === 'reserved_ip' || resourceType === 'floating_ip';
+  if (kind === 'volume') return resourceType === 'volume' || resourceType === 'backend';
   return resourceType === kind;
 }
 
