@@ -10,7 +10,8 @@ export class ActionProbablyStartedError extends Error {
   constructor(
     readonly details: {
       kind: ResourceKind;
-      resourceId: number;
+      /** null for a droplet create: the droplets had no ids before it. */
+      resourceId: number | null;
       type: string;
       /** In words: `transfer of image 7555620 to nyc3`. */
       what: string;
@@ -20,17 +21,22 @@ export class ActionProbablyStartedError extends Error {
       why: string;
       /** The token profile, so the user looks with the same token. */
       tokenProfile?: string | undefined;
+      /** Where to look, when not among the resource's actions: `the droplets tagged actionwatch:…`. */
+      lookIn?: string | undefined;
     },
   ) {
-    const { kind, resourceId, what, answered, why, tokenProfile } = details;
+    const { kind, resourceId, what, answered, why, tokenProfile, lookIn } = details;
     const profile =
       tokenProfile === undefined
         ? ''
         : ` (with DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} as the token)`;
+    const started = `the ${what} ${answered ? 'was probably started' : 'may have been started'} (${why})`;
     super(
-      `the ${what} ${answered ? 'was probably started' : 'may have been started'} (${why}), but no such action ` +
-        `shows among the ${kind}'s actions yet, so it was not sent again; ` +
-        `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`,
+      lookIn !== undefined || resourceId === null
+        ? `${started}, but it does not show among ${lookIn ?? `the ${kind}s`} yet, so it was not sent again; ` +
+            `look there${profile} before trying again`
+        : `${started}, but no such action shows among the ${kind}'s actions yet, so it was not sent again; ` +
+            `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`,
     );
     this.name = 'ActionProbablyStartedError';
   }
