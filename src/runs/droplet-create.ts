@@ -56,19 +56,19 @@ function listOf(value: unknown, where: string): unknown[] {
 }
 
 function parseNames(value: unknown, where: string): string[] {
-  const names = listOf(value, `${where}.names`);
-  if (names.length === 0) throw new InputError(`${where}.names: give at least one droplet name (--name)`);
+  const names = listOf(value, where);
+  if (names.length === 0) throw new InputError(`${where}: give at least one droplet name`);
   if (names.length > MAX_CREATE_NAMES)
     throw new InputError(
-      `${where}.names: DigitalOcean creates at most ${MAX_CREATE_NAMES} droplets in one request (got ${names.length})`,
+      `${where}: DigitalOcean creates at most ${MAX_CREATE_NAMES} droplets in one request (got ${names.length})`,
     );
   const seen = new Set<string>();
   for (const name of names) {
     if (typeof name !== 'string' || name.length > 255 || !DROPLET_NAME.test(name))
       throw new InputError(
-        `${where}.names: ${JSON.stringify(name)} is not a droplet name (letters, digits, . and -, at most 255, as a hostname)`,
+        `${where}: ${JSON.stringify(name)} is not a droplet name (letters, digits, . and -, at most 255, as a hostname)`,
       );
-    if (seen.has(name)) throw new InputError(`${where}.names: ${JSON.stringify(name)} is given twice`);
+    if (seen.has(name)) throw new InputError(`${where}: ${JSON.stringify(name)} is given twice`);
     seen.add(name);
   }
   return names as string[];
@@ -78,7 +78,7 @@ function parseImage(value: unknown, where: string): number | string {
   if (typeof value === 'string' && /^\d+$/.test(value.trim())) return parseImage(Number(value), where);
   if (isPositiveInteger(value) || (typeof value === 'string' && IMAGE_SLUG.test(value))) return value;
   throw new InputError(
-    `${where}.image must be an image id or a slug such as ubuntu-24-04-x64 (got ${JSON.stringify(value)})`,
+    `${where} must be an image id or a slug such as ubuntu-24-04-x64 (got ${JSON.stringify(value)})`,
   );
 }
 
@@ -86,37 +86,48 @@ function parseSshKey(value: unknown, where: string): number | string {
   if (typeof value === 'string' && /^\d+$/.test(value.trim())) return parseSshKey(Number(value), where);
   if (isPositiveInteger(value) || (typeof value === 'string' && SSH_FINGERPRINT.test(value))) return value;
   throw new InputError(
-    `${where}.sshKeys: ${JSON.stringify(value)} is neither an SSH key id nor a fingerprint (aa:bb:…, 16 pairs)`,
+    `${where}: ${JSON.stringify(value)} is neither an SSH key id nor a fingerprint (aa:bb:…, 16 pairs)`,
   );
 }
 
-/** Validates a create request; every problem is an InputError naming the field. */
-export function parseDropletCreate(input: unknown, where = 'create'): CreateSpec {
+type Field = keyof DropletCreateInput;
+
+/**
+ * Validates a create request; every problem is an InputError naming the field: `create.size`, or
+ * as `fields` names it (the CLI's `--size`).
+ */
+export function parseDropletCreate(
+  input: unknown,
+  where = 'create',
+  fields: Partial<Record<Field, string>> = {},
+): CreateSpec {
   if (!isObject(input)) throw new InputError(`${where} must be an object`);
-  const names = parseNames(input.names, where);
-  if (input.region === undefined) throw new InputError(`${where}.region is required (a slug such as nyc3)`);
-  const region = parseRegion(input.region, `${where}.region`);
+  const field = (name: Field) => fields[name] ?? `${where}.${name}`;
+  const names = parseNames(input.names, field('names'));
+  if (input.region === undefined)
+    throw new InputError(`${field('region')} is required (a slug such as nyc3)`);
+  const region = parseRegion(input.region, field('region'));
   if (input.size === undefined)
-    throw new InputError(`${where}.size is required (a slug such as s-1vcpu-1gb)`);
+    throw new InputError(`${field('size')} is required (a slug such as s-1vcpu-1gb)`);
   if (typeof input.size !== 'string' || !SIZE_SLUG.test(input.size))
     throw new InputError(
-      `${where}.size must be a size slug such as s-1vcpu-1gb (got ${JSON.stringify(input.size)})`,
+      `${field('size')} must be a size slug such as s-1vcpu-1gb (got ${JSON.stringify(input.size)})`,
     );
-  if (input.image === undefined) throw new InputError(`${where}.image is required (an image id or slug)`);
-  const image = parseImage(input.image, where);
-  const sshKeys = listOf(input.sshKeys, `${where}.sshKeys`).map((key) => parseSshKey(key, where));
-  const tags = listOf(input.tags, `${where}.tags`).map((tag) => {
+  if (input.image === undefined) throw new InputError(`${field('image')} is required (an image id or slug)`);
+  const image = parseImage(input.image, field('image'));
+  const sshKeys = listOf(input.sshKeys, field('sshKeys')).map((key) => parseSshKey(key, field('sshKeys')));
+  const tags = listOf(input.tags, field('tags')).map((tag) => {
     if (typeof tag !== 'string' || tag.length > 255 || !TAG_NAME.test(tag))
       throw new InputError(
-        `${where}.tags: ${JSON.stringify(tag)} is not a tag name (letters, digits, _ - :, at most 255)`,
+        `${field('tags')}: ${JSON.stringify(tag)} is not a tag name (letters, digits, _ - :, at most 255)`,
       );
     return tag;
   });
   const userData = input.userData;
   if (userData !== undefined) {
-    if (typeof userData !== 'string') throw new InputError(`${where}.userData must be text`);
+    if (typeof userData !== 'string') throw new InputError(`${field('userData')} must be text`);
     if (Buffer.byteLength(userData) > MAX_USER_DATA_BYTES)
-      throw new InputError(`${where}.userData is over DigitalOcean's limit of 64 KiB`);
+      throw new InputError(`${field('userData')} is over DigitalOcean's limit of 64 KiB`);
   }
   const body: DropletCreateRequest = {
     ...(names.length === 1 ? { name: names[0] as string } : { names }),
