@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../src/digitalocean/models.js';
 import { ActionProbablyStartedError } from '../src/errors/action-probably-started-error.js';
+import { ActionWatcher } from '../src/library/action-watcher.js';
 import { parseDropletCreate } from '../src/runs/droplet-create.js';
 import { RunKeys } from '../src/runs/run-keys.js';
 import type { Watch } from '../src/watches/watch.js';
@@ -212,6 +213,33 @@ describe('actionwatch run droplet create', () => {
         { key: 'maybe' },
       ),
     ).rejects.toBeInstanceOf(ActionProbablyStartedError);
+  });
+
+  it('the library: createDroplets watches each create, and waitFor ends when the droplet is active', async () => {
+    const watcher = ActionWatcher.fromRuntime(stack.runtime);
+    const result = await watcher.createDroplets(
+      { names: ['lib-1', 'lib-2'], region: 'sfo3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64' },
+      { key: 'lib-create', timeout: '1m' },
+    );
+    expect(result).toMatchObject({ started: true, recovered: false, key: 'lib-create' });
+    const outcomes = await Promise.all(
+      result.droplets.map((droplet) => watcher.waitFor(droplet.watch, { timeout: '15s' })),
+    );
+    expect(outcomes.map((outcome) => [outcome.outcome, outcome.action?.type])).toEqual([
+      ['completed', 'create'],
+      ['completed', 'create'],
+    ]);
+    for (const { dropletId } of result.droplets)
+      expect((await stack.runtime.client().getDroplet(dropletId)).status).toBe('active');
+    await expect(
+      watcher.createDroplets({
+        names: ['x'],
+        region: 'sfo3',
+        size: 's-1vcpu-1gb',
+        image: 'ubuntu-24-04-x64',
+        tags: ['no spaces'],
+      }),
+    ).rejects.toThrow(/create.tags: "no spaces" is not a tag name/);
   });
 
   const tooMany = Array.from({ length: 11 }, (_, i) => ['--name', `n-${i}`]).flat();
