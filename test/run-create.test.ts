@@ -142,6 +142,25 @@ describe('actionwatch run droplet create', () => {
     expect(postsSince()).toBe(1);
   });
 
+  it('two creates with one key at once: the second waits on the first, and one POST makes the droplets', async () => {
+    // The POST is held a moment, so the second caller finds the first one's claim live.
+    stack.simulator.injectFault({ kind: 'delay', delayMs: 300, method: 'POST', path: '^/v2/droplets$' });
+    const before = posts();
+    const spec = parseDropletCreate({
+      names: ['twin-1'],
+      region: 'lon1',
+      size: 's-1vcpu-1gb',
+      image: 'ubuntu-24-04-x64',
+    });
+    const [first, second] = await Promise.all([
+      stack.runtime.actionStarter().create(spec, { key: 'twins' }),
+      stack.another().actionStarter().create(spec, { key: 'twins' }),
+    ]);
+    expect(posts() - before).toBe(1);
+    expect(second?.droplets).toEqual(first?.droplets);
+    expect([first?.started, second?.started].sort()).toEqual([false, true]);
+  });
+
   it('a create that landed but whose answer was lost is found by its tag, never sent again', async () => {
     const proxy = await SimulatorProxy.start(stack.simulator.url);
     try {

@@ -216,12 +216,8 @@ export class ActionStarter {
     let delay = retry?.initialDelayMs ?? 1_000;
     for (;;) {
       try {
-        return await this.attempt(spec, options);
+        return await this.whileKeyBusy(() => this.attempt(spec, options), options.signal);
       } catch (error) {
-        if (error instanceof RunKeyBusyError) {
-          await sleep(Math.min(500, Math.max(50, error.expiresAt - this.now())), options.signal);
-          continue;
-        }
         if (!(error instanceof ActionRejectedError) || !error.pending || retry === undefined) throw error;
         const waited = this.now() - busySince;
         if (waited + delay > retry.forMs) {
@@ -250,13 +246,24 @@ export class ActionStarter {
     return { ...this.resultOf(spec, outcome.found, outcome.recovered), started: outcome.started };
   }
 
+  /** Creates droplets (see attemptCreate), waiting out another caller that holds the key. */
+  async create(
+    spec: CreateSpec,
+    options: { key?: string; signal?: AbortSignal } = {},
+  ): Promise<CreateResult> {
+    // One key for every try, so a try that waited on the key joins what the holder made.
+    const key = options.key ?? randomUUID();
+    return this.whileKeyBusy(() => this.attemptCreate(spec, { ...options, key }), options.signal);
+  }
+
   /**
    * Creates droplets (POST /v2/droplets) at most once per key, by the same claim protocol as
-   * `attempt`. Every droplet carries a tag derived from the key, by which a create whose answer
-   * was lost is found (GET /v2/droplets?tag_name=…) instead of sent again. Without a key, a fresh
-   * random one is used, so such a create is still found or reported as probably started.
+   * `attempt` (and, like it, throws RunKeyBusyError rather than wait). Every droplet carries a
+   * tag derived from the key, by which a create whose answer was lost is found
+   * (GET /v2/droplets?tag_name=…) instead of sent again. Without a key, a fresh random one is
+   * used, so such a create is still found or reported as probably started.
    */
-  async create(
+  async attemptCreate(
     spec: CreateSpec,
     options: { key?: string; signal?: AbortSignal } = {},
   ): Promise<CreateResult> {
@@ -264,6 +271,18 @@ export class ActionStarter {
     const tag = createTagOf(key, this.options.tokenProfile);
     const outcome = await this.attemptOperation(this.createOperation(spec, tag), key, options.signal);
     return { key, tag, droplets: outcome.found, started: outcome.started, recovered: outcome.recovered };
+  }
+
+  /** Runs `attempt` again while another caller holds its key (until that claim ends or lapses). */
+  private async whileKeyBusy<T>(attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof RunKeyBusyError)) throw error;
+        await sleep(Math.min(500, Math.max(50, error.expiresAt - this.now())), signal);
+      }
+    }
   }
 
   private async attemptOperation<T>(
