@@ -100,6 +100,19 @@ describe('actionwatch run droplet create', () => {
     }
   });
 
+  it('with --wait and several names, prints each final create action and exits 0 when all completed', async () => {
+    const result = await runCli(
+      [...base, '--name', 'w-1', '--name', 'w-2', '--image', 'ubuntu-24-04-x64', '--wait'],
+      env,
+    );
+    expect(result.code).toBe(0);
+    const actions = lines<Action>(result.stdout);
+    expect(actions.map((action) => [action.type, action.status])).toEqual([
+      ['create', 'completed'],
+      ['create', 'completed'],
+    ]);
+  });
+
   it('with the same --key, a retried create returns the same droplets and sends one POST', async () => {
     const since = Date.now();
     const postsSince = () =>
