@@ -51,6 +51,9 @@ export {
   ActionWatcher,
   type ActionWatcherEvents,
   type ActionWatcherOptions,
+  type CreateDropletsOptions,
+  type CreateDropletsResult,
+  type CreatedDroplet,
   type Duration,
   type RunOptions,
   type RunResult,
@@ -59,6 +62,7 @@ export {
 } from './library/action-watcher.js';
 export type { Logger } from './logging/logger.js';
 export type { DropletActionType } from './runs/droplet-actions.js';
+export type { DropletCreateInput } from './runs/droplet-create.js';
 export type { AddressedKind, RunRequest } from './runs/run-request.js';
 export {
   OUTCOMES,

@@ -14,6 +14,8 @@ import {
   KNOWN_STATUSES,
   regionSchema,
 } from '../src/digitalocean/models.js';
+import { NotFoundError, TransientError, UnreadableStartError } from '../src/errors/digitalocean-api-error.js';
+import { parseDropletCreate } from '../src/runs/droplet-create.js';
 import { dereferencedSpec, seedBodies } from './support/digitalocean-fixtures.js';
 
 /**
@@ -468,5 +470,90 @@ describe('the seeds', () => {
       }
     }
     expect(checked).toBe(15);
+  });
+});
+
+describe('the droplet endpoints behind run droplet create', () => {
+  const createInput = (names: string[]) =>
+    parseDropletCreate({
+      names,
+      region: 'nyc3',
+      size: 's-1vcpu-1gb',
+      image: 'ubuntu-20-04-x64',
+      sshKeys: [289794, '3b:16:e4:bf:8b:00:8b:b8:59:8c:a9:d3:f0:19:fa:45'],
+      tags: ['env:prod', 'web'],
+      userData: '#cloud-config\nruncmd:\n  - touch /test.txt\n',
+    }).body;
+
+  it('POST /v2/droplets: what the client sends is a documented request, and each documented answer comes back paired with its create action', async () => {
+    const op = paths['/v2/droplets']?.post as Operation;
+    const validate = ajv.compile(op.requestBody?.content['application/json']?.schema as Schema);
+    const examples = examplesOf(op.responses['202']);
+    expect(examples.map(({ name }) => name)).toEqual([
+      'examples.Single Droplet Create Response',
+      'examples.Multiple Droplet Create Response',
+    ]);
+    for (const { name, body } of examples) {
+      const answer = body as {
+        droplet?: { name: string };
+        droplets?: Array<{ name: string }>;
+        links: { actions: Array<{ id: number }> };
+      };
+      const droplets = answer.droplets ?? [answer.droplet as { name: string }];
+      const request = createInput(droplets.map((droplet) => droplet.name));
+      expect(validate(request), `${name}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+      const requests = await serve({ status: 202, body });
+      const created = await client().createDroplets(request);
+      expect(
+        created.map(({ droplet, actionId }) => [droplet, actionId]),
+        name,
+      ).toEqual(droplets.map((droplet, i) => [droplet, answer.links.actions[i]?.id]));
+      expect(requests.map((seen) => `${seen.method} ${seen.url}`)).toEqual(['POST /v2/droplets']);
+      expect(JSON.parse(requests[0]?.body ?? '')).toEqual(request);
+    }
+  });
+
+  it('POST /v2/droplets: a 2xx that does not pair droplets with actions is unreadable, not retried', async () => {
+    const requests = await serve({ status: 202, body: { droplet: { id: 1, name: 'web-1' }, links: {} } });
+    await expect(client().createDroplets(createInput(['web-1']))).rejects.toBeInstanceOf(
+      UnreadableStartError,
+    );
+    expect(requests).toHaveLength(1);
+  });
+
+  it('GET /v2/droplets/{id} and GET /v2/droplets?tag_name=…: the documented answers parse', async () => {
+    const single = examplesOf(paths['/v2/droplets/{droplet_id}']?.get?.responses['200']);
+    for (const { name, body } of single) {
+      await serve({ status: 200, body });
+      expect(await client().getDroplet(DROPLET), name).toEqual((body as { droplet: unknown }).droplet);
+    }
+    const listed = examplesOf(paths['/v2/droplets']?.get?.responses['200']);
+    expect(listed.length).toBeGreaterThan(0);
+    for (const { name, body } of listed) {
+      const requests = await serve({ status: 200, body });
+      expect(await client().listDropletsByTag('actionwatch:0123456789ab'), name).toEqual(
+        (body as { droplets: unknown }).droplets,
+      );
+      const url = new URL(requests[0]?.url ?? '', baseUrl);
+      expect(Object.fromEntries(url.searchParams)).toEqual({
+        tag_name: 'actionwatch:0123456789ab',
+        per_page: '200',
+      });
+    }
+  });
+
+  it('DELETE /v2/droplets/{id}: a 204 is done, a 404 is NotFoundError, and a 500 is not sent again', async () => {
+    let requests = await serve({ status: 204, body: '' });
+    await client().deleteDroplet(DROPLET);
+    expect(requests.map((seen) => `${seen.method} ${seen.url}`)).toEqual([`DELETE /v2/droplets/${DROPLET}`]);
+    await serve({
+      status: 404,
+      body: { id: 'not_found', message: 'The resource you were accessing could not be found.' },
+    });
+    await expect(client().deleteDroplet(DROPLET)).rejects.toBeInstanceOf(NotFoundError);
+    requests = await serve({ status: 500, body: { id: 'server_error', message: 'Server Error' } });
+    const retrying = new DigitalOceanClient({ baseUrl, token: new Secret('contract-token'), retries: 3 });
+    await expect(retrying.deleteDroplet(DROPLET)).rejects.toBeInstanceOf(TransientError);
+    expect(requests).toHaveLength(1);
   });
 });

@@ -271,6 +271,16 @@ describe('simulator responses conform to the DigitalOcean OpenAPI document', () 
     expect(multiple?.links).toHaveProperty('actions.length', 2);
     await expectConforms('POST', '/v2/droplets', 422, { name: 'web-4', image });
     await expectConforms('GET', `/v2/droplets/${droplet.id}`, 200);
+    const tagged = await expectConforms('POST', '/v2/droplets', 202, {
+      name: 'web-5',
+      size,
+      image,
+      tags: ['blue'],
+    });
+    const listed = await expectConforms('GET', '/v2/droplets?tag_name=blue&per_page=200', 200);
+    const listedIds = (listed?.droplets as Array<{ id: number }> | undefined)?.map((entry) => entry.id);
+    expect(listedIds).toEqual([(tagged?.droplet as { id: number } | undefined)?.id]);
+    await expectConforms('GET', '/v2/droplets', 200);
     await expectConforms('GET', `/v2/actions/${create?.id}`, 200);
     await expectConforms('POST', `/v2/droplets/${droplet.id}/actions`, 422, { type: 'reboot' });
 

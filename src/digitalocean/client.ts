@@ -29,7 +29,12 @@ import {
   actionListResponseSchema,
   actionResponseSchema,
   actionSchema,
+  type Droplet,
   type DropletActionRequest,
+  type DropletCreateRequest,
+  dropletCreateResponseSchema,
+  dropletListResponseSchema,
+  dropletResponseSchema,
   errorBodySchema,
   type Image,
   type ImageActionRequest,
@@ -99,9 +104,17 @@ interface Reply<T> {
 /** What a call sends, and (for a single-action GET) what its answer must be about. */
 interface CallShape {
   body?: unknown;
-  query?: Record<string, number>;
+  query?: Record<string, number | string>;
   /** The answer's `action` is checked against this (AnswerMismatchError when it is another). */
   question?: ActionQuestion;
+}
+
+type HttpMethod = 'GET' | 'POST' | 'DELETE';
+
+/** A droplet a POST /v2/droplets made, with the id of its `create` action. */
+export interface CreatedDroplet {
+  droplet: Droplet;
+  actionId: number;
 }
 
 /** Any body at all, read as JSON where it is JSON: a POST's 2xx is checked after, not refused. */
@@ -325,6 +338,66 @@ export class DigitalOceanClient {
     });
   }
 
+  /**
+   * POST /v2/droplets: creates one droplet (`name`) or several (`names`), each with a `create`
+   * action. Sent again only when it provably never reached DigitalOcean, as for actions. The
+   * answer lists the droplets and, in `links.actions`, one create action each, in the same order;
+   * a 2xx that does not (not the documented shape, another count, other names) is an
+   * UnreadableStartError: the droplets exist, and must be found, not created again.
+   */
+  async createDroplets(request: DropletCreateRequest, options?: CallOptions): Promise<CreatedDroplet[]> {
+    const path = '/v2/droplets';
+    const { body, status, rateLimit } = await this.call('POST', path, anyBody, {
+      retries: 0,
+      ...options,
+      body: request,
+    });
+    const names = 'names' in request ? request.names : [request.name];
+    const parsed = dropletCreateResponseSchema.safeParse(body);
+    const answer = parsed.data as { droplet?: Droplet; droplets?: Droplet[] } | undefined;
+    const droplets = answer?.droplets ?? (answer?.droplet === undefined ? [] : [answer.droplet]);
+    const actions = parsed.success ? parsed.data.links.actions : [];
+    const problem = !parsed.success
+      ? 'a body that is not {"droplet" or "droplets": …, "links": {"actions": […]}}'
+      : droplets.length !== names.length || actions.length !== names.length
+        ? `${droplets.length} droplets and ${actions.length} actions for ${names.length} names`
+        : droplets.some((droplet, i) => droplet.name !== undefined && droplet.name !== names[i])
+          ? 'droplets named other than asked'
+          : undefined;
+    if (problem !== undefined)
+      throw new UnreadableStartError(`POST ${path} returned ${status} with ${problem}`, {
+        status,
+        method: 'POST',
+        path,
+        rateLimit,
+      });
+    return droplets.map((droplet, i) => ({ droplet, actionId: (actions[i] as { id: number }).id }));
+  }
+
+  /** GET /v2/droplets/{id}; a NotFoundError once it is gone. */
+  async getDroplet(dropletId: number, options?: CallOptions): Promise<Droplet> {
+    const path = `/v2/droplets/${dropletId}`;
+    return (await this.call('GET', path, dropletResponseSchema, options)).body.droplet;
+  }
+
+  /**
+   * DELETE /v2/droplets/{id} (204). Like a POST, sent again only when it never reached
+   * DigitalOcean; a 404 (already gone) is a NotFoundError for the caller to read as done.
+   */
+  async deleteDroplet(dropletId: number, options?: CallOptions): Promise<void> {
+    await this.call('DELETE', `/v2/droplets/${dropletId}`, anyBody, { retries: 0, ...options });
+  }
+
+  /**
+   * The droplets carrying `tag` (GET /v2/droplets?tag_name=…), from one page of 200: enough for
+   * the tags actionwatch gives one create request (at most ten droplets each).
+   */
+  async listDropletsByTag(tag: string, options?: CallOptions): Promise<Droplet[]> {
+    const query = { tag_name: tag, per_page: 200 };
+    return (await this.call('GET', '/v2/droplets', dropletListResponseSchema, { ...options, query })).body
+      .droplets;
+  }
+
   async getImage(imageId: number, options?: CallOptions): Promise<Image> {
     return (await this.call('GET', `/v2/images/${imageId}`, imageResponseSchema, options)).body.image;
   }
@@ -431,7 +504,7 @@ export class DigitalOceanClient {
   }
 
   private async call<S extends z.ZodType>(
-    method: 'GET' | 'POST',
+    method: HttpMethod,
     path: string,
     schema: S,
     options: CallOptions & CallShape = {},
@@ -445,9 +518,9 @@ export class DigitalOceanClient {
       randomize: true,
       maxRetryTime: this.maxRetryTimeMs,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
-      // A POST that may have landed is never sent again: only one that never left is.
+      // A POST or DELETE that may have landed is never sent again: only one that never left is.
       shouldRetry: ({ error }) =>
-        method === 'POST' ? error instanceof ConnectionFailedError : error instanceof TransientError,
+        method === 'GET' ? error instanceof TransientError : error instanceof ConnectionFailedError,
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         if (
           error instanceof TransientError &&
@@ -464,7 +537,7 @@ export class DigitalOceanClient {
   }
 
   private async send<S extends z.ZodType>(
-    method: 'GET' | 'POST',
+    method: HttpMethod,
     path: string,
     schema: S,
     options: CallOptions & CallShape,

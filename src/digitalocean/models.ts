@@ -167,3 +167,66 @@ export const imageSchema = z
 export type Image = z.infer<typeof imageSchema>;
 
 export const imageResponseSchema = z.object({ image: imageSchema }).passthrough();
+
+/**
+ * The `droplet` of GET /v2/droplets/{id}, the list and the create answer; only what actionwatch
+ * reads is required. `status` is `new`, `active`, `off` or `archive`.
+ */
+export const dropletSchema = z
+  .object({
+    id: z.number().int().positive(),
+    name: z.string().optional(),
+    status: z.string().optional(),
+    created_at: z.string().optional(),
+    tags: z.array(z.string()).nullable().optional(),
+  })
+  .passthrough();
+export type Droplet = z.infer<typeof dropletSchema>;
+
+export const dropletResponseSchema = z.object({ droplet: dropletSchema }).passthrough();
+
+export const dropletListResponseSchema = z
+  .object({
+    droplets: z.array(dropletSchema),
+    links: z.object({ pages: pageLinksSchema.optional() }).passthrough().optional(),
+    meta: z.object({ total: z.number().int().optional() }).passthrough().optional(),
+  })
+  .passthrough();
+
+/** An entry of a create answer's `links.actions` (the spec's `action_link`). */
+export const actionLinkSchema = z
+  .object({ id: z.number().int().positive(), rel: z.string().optional(), href: z.string().optional() })
+  .passthrough();
+export type ActionLink = z.infer<typeof actionLinkSchema>;
+
+/**
+ * The 202 of POST /v2/droplets: `droplet` for a single create, `droplets` for a multi-create,
+ * and one `links.actions` entry (rel `create`) per droplet.
+ */
+export const dropletCreateResponseSchema = z.union([
+  z
+    .object({
+      droplet: dropletSchema,
+      links: z.object({ actions: z.array(actionLinkSchema) }).passthrough(),
+    })
+    .passthrough(),
+  z
+    .object({
+      droplets: z.array(dropletSchema),
+      links: z.object({ actions: z.array(actionLinkSchema) }).passthrough(),
+    })
+    .passthrough(),
+]);
+
+/**
+ * Body of POST /v2/droplets (droplet_single_create or droplet_multi_create): `name` or `names`
+ * (up to ten) plus what every droplet of the request shares.
+ */
+export type DropletCreateRequest = ({ name: string } | { names: string[] }) & {
+  region: string;
+  size: string;
+  image: string | number;
+  ssh_keys?: Array<string | number>;
+  tags?: string[];
+  user_data?: string;
+};

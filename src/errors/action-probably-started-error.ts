@@ -11,7 +11,8 @@ export class ActionProbablyStartedError extends Error {
   constructor(
     readonly details: {
       kind: RunKind;
-      resourceId: ResourceId;
+      /** null for a droplet create: the droplets had no ids before it. */
+      resourceId: ResourceId | null;
       type: string;
       /** In words: `transfer of image 7555620 to nyc3`. */
       what: string;
@@ -21,22 +22,26 @@ export class ActionProbablyStartedError extends Error {
       why: string;
       /** The token profile, so the user looks with the same token. */
       tokenProfile?: string | undefined;
+      /** Where to look, when not among the resource's actions: `the droplets tagged actionwatch:…`. */
+      lookIn?: string | undefined;
     },
   ) {
-    const { kind, resourceId, what, answered, why, tokenProfile } = details;
+    const { kind, resourceId, what, answered, why, tokenProfile, lookIn } = details;
     const profile =
       tokenProfile === undefined
         ? ''
         : ` (with DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} as the token)`;
+    const started = `the ${what} ${answered ? 'was probably started' : 'may have been started'} (${why})`;
     // DigitalOcean lists no actions of a single reserved IPv6 address: only the account's list has them.
-    const look = hasScopedActions(kind)
-      ? `shows among the ${kind}'s actions yet, so it was not sent again; ` +
-        `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`
-      : `can be told apart (DigitalOcean lists no actions of a single ${kind}), so it was not sent again; ` +
-        `find it in the account's actions${profile} and watch it with \`actionwatch watch action <actionId>\``;
-    super(
-      `the ${what} ${answered ? 'was probably started' : 'may have been started'} (${why}), but no such action ${look}`,
-    );
+    const look =
+      lookIn !== undefined || resourceId === null
+        ? `it does not show among ${lookIn ?? `the ${kind}s`} yet, so it was not sent again; look there${profile} before trying again`
+        : hasScopedActions(kind)
+          ? `no such action shows among the ${kind}'s actions yet, so it was not sent again; ` +
+            `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`
+          : `no such action can be told apart (DigitalOcean lists no actions of a single ${kind}), so it was not sent again; ` +
+            `find it in the account's actions${profile} and watch it with \`actionwatch watch action <actionId>\``;
+    super(`${started}, but ${look}`);
     this.name = 'ActionProbablyStartedError';
   }
 }

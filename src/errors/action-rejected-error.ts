@@ -10,7 +10,8 @@ export class ActionRejectedError extends Error {
     message: string,
     readonly details: {
       kind: RunKind;
-      resourceId: ResourceId;
+      /** null for a droplet create (the droplets have no ids yet). */
+      resourceId: ResourceId | null;
       type: string;
       status: number | undefined;
       /** The resource has an action in progress; the same request may succeed once it ends. */

@@ -13,6 +13,7 @@ import type { StreamEvent } from '../notifications/event-stream.js';
 import { assertTargetAllowed } from '../notifications/webhooks/address-guard.js';
 import { deliverableTarget, validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import { resolveAction, watchUnfinishedActions } from '../runs/discover.js';
+import { type DropletCreateInput, parseDropletCreate } from '../runs/droplet-create.js';
 import { parseRunKey, parseRunRequest, type RunRequest } from '../runs/run-request.js';
 import { Runtime } from '../runtime.js';
 import { assertRedisReachable } from '../support/redis.js';
@@ -89,6 +90,36 @@ export interface RunResult {
   /** False when the key had already started this action (a retried run). */
   started: boolean;
   /** True when the action was found on DigitalOcean after a start whose answer was lost. */
+  recovered: boolean;
+}
+
+export interface CreateDropletsOptions extends WatchOptions {
+  /**
+   * Idempotency key: every create with the same key makes the droplets once, even when called
+   * concurrently from several processes. Default: a fresh random key (returned in the result).
+   */
+  key?: string;
+  signal?: AbortSignal;
+}
+
+/** One created droplet and the watch of its create action. */
+export interface CreatedDroplet {
+  dropletId: number;
+  name: string;
+  actionId: number;
+  watch: Watch;
+}
+
+export interface CreateDropletsResult {
+  /** One entry per name, in the order given. */
+  droplets: CreatedDroplet[];
+  /** The idempotency key used: give it again to get the same droplets back. */
+  key: string;
+  /** The tag every droplet of this create carries (`actionwatch:<hash of the key>`). */
+  tag: string;
+  /** False when the key had already created them (a retried create). */
+  started: boolean;
+  /** True when they were found on DigitalOcean (by the tag) after a create whose answer was lost. */
   recovered: boolean;
 }
 
@@ -297,6 +328,50 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     });
     const { watch } = await this.runtime.watches.watch({ ...started.ref, ...watchOptions });
     return { action: started.action, watch, started: started.started, recovered: started.recovered };
+  }
+
+  /**
+   * Creates droplets (POST /v2/droplets: one name, or up to ten in one multi-create) and watches
+   * each one's create action (kind droplet, resource the new droplet). The same idempotency rules
+   * as `run`: with a `key`, the droplets are created once; a lost answer is recovered by the tag
+   * every droplet of the create carries, never by a second POST.
+   *
+   * @throws InputError naming the field for a request DigitalOcean would refuse as malformed, or
+   *   a key reused for a different request.
+   * @throws ActionRejectedError when DigitalOcean refuses it (422).
+   * @throws ActionProbablyStartedError when the droplets were probably created but cannot be
+   *   found by their tag; it is never sent again.
+   */
+  async createDroplets(
+    input: DropletCreateInput,
+    options: CreateDropletsOptions = {},
+  ): Promise<CreateDropletsResult> {
+    const spec = parseDropletCreate(input, 'create');
+    const key = parseRunKey(options.key, 'key');
+    const watchOptions = await this.watchOptions(options);
+    const starter = this.runtime.actionStarter({ tokenProfile: watchOptions.tokenProfile });
+    const created = await starter.create(spec, {
+      ...(key === undefined ? {} : { key }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    const watched = await this.runtime.watches.watchMany(
+      created.droplets.map(({ dropletId, actionId }) => ({
+        kind: 'droplet' as const,
+        resourceId: dropletId,
+        actionId,
+        ...watchOptions,
+      })),
+    );
+    return {
+      droplets: created.droplets.map((droplet, i) => ({
+        ...droplet,
+        watch: (watched[i] as { watch: Watch }).watch,
+      })),
+      key: created.key,
+      tag: created.tag,
+      started: created.started,
+      recovered: created.recovered,
+    };
   }
 
   /**

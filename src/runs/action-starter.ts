@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
-import type { Action } from '../digitalocean/models.js';
+import type { Action, ResourceId } from '../digitalocean/models.js';
 import { ActionProbablyStartedError } from '../errors/action-probably-started-error.js';
 import { ActionRejectedError } from '../errors/action-rejected-error.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
+import { CorruptRecordError } from '../errors/corrupt-record-error.js';
 import {
   ClientError,
   ConnectionFailedError,
@@ -19,7 +20,16 @@ import type { Redis } from '../support/redis.js';
 import { sleep } from '../support/sleep.js';
 import { compactAction } from '../watches/watch.js';
 import type { ActionRef } from '../watches/watch-ref.js';
-import { RunKeys, type StartedRecord, type StartingRecord, type UnidentifiedRecord } from './run-keys.js';
+import { findCreatedDroplets } from './created-droplet-finder.js';
+import { type CreateSpec, createTagOf, describeCreate } from './droplet-create.js';
+import {
+  type CreatedDropletEntry,
+  type CreatedRecord,
+  RunKeys,
+  type StartedRecord,
+  type StartingRecord,
+  type UnidentifiedRecord,
+} from './run-keys.js';
 import { describeRun, fingerprintOf, type RunSpec } from './run-request.js';
 import { findStartedAction } from './started-action-finder.js';
 
@@ -91,7 +101,48 @@ const UNSENT_TRIES = 3;
  */
 const RECOVERY_LOOKS = 3;
 
-type Found = { action: Action; recovered: boolean };
+type Found<T> = { found: T; recovered: boolean };
+type Outcome<T> = Found<T> & { started: boolean };
+
+/**
+ * One kind of start, as the key protocol sees it: an action on a resource, or a droplet create.
+ * The protocol (claim, POST once, look instead of sending again, record) is the same for both.
+ */
+interface Operation<T> {
+  /** What the key is bound to: a key reused for another start is refused. */
+  fingerprint: string;
+  /** In words, for logs and errors: `transfer of image 7 to ams3`. */
+  what: string;
+  logContext: Record<string, unknown>;
+  /** Sends the POST once (retries: 0); the client's errors as they come. */
+  post(signal?: AbortSignal): Promise<T>;
+  /** What a POST made since `sinceMs`, found on DigitalOcean; undefined when none shows. */
+  find(sinceMs: number, signal?: AbortSignal): Promise<T | undefined>;
+  idsOf(found: T): Record<string, unknown>;
+  /** What the key keeps once started. */
+  toRecord(found: T, recordedAt: string): StartedRecord | CreatedRecord;
+  fromRecord(record: StartedRecord | CreatedRecord): T;
+  probablyStarted(answered: boolean, why: string): ActionProbablyStartedError;
+  /** A refusal by DigitalOcean (a 4xx) as an ActionRejectedError; anything else passes through. */
+  rejection(error: unknown): unknown;
+}
+
+/** What `create` made: one entry per name, in the order given. */
+export interface CreateResult {
+  /** The idempotency key used (the caller's, or a fresh random one). */
+  key: string;
+  /** The tag every created droplet carries (`actionwatch:<hash of the key>`). */
+  tag: string;
+  droplets: CreatedDropletEntry[];
+  /** True when this call created them; false when the key had already (or they were found). */
+  started: boolean;
+  /** True when they were found on DigitalOcean (by the tag) rather than returned by this call's POST. */
+  recovered: boolean;
+}
+
+function actionIdsOf(record: StartedRecord | CreatedRecord): number[] {
+  return record.state === 'started' ? [record.actionId] : record.droplets.map((droplet) => droplet.actionId);
+}
 
 /** Renews a key's claim; `posting` marks that the POST is about to go out. */
 type Lease = { renew(posting?: boolean): Promise<void> };
@@ -165,12 +216,8 @@ export class ActionStarter {
     let delay = retry?.initialDelayMs ?? 1_000;
     for (;;) {
       try {
-        return await this.attempt(spec, options);
+        return await this.whileKeyBusy(() => this.attempt(spec, options), options.signal);
       } catch (error) {
-        if (error instanceof RunKeyBusyError) {
-          await sleep(Math.min(500, Math.max(50, error.expiresAt - this.now())), options.signal);
-          continue;
-        }
         if (!(error instanceof ActionRejectedError) || !error.pending || retry === undefined) throw error;
         const waited = this.now() - busySince;
         if (waited + delay > retry.forMs) {
@@ -195,27 +242,80 @@ export class ActionStarter {
    * step can schedule its own retry instead of holding a worker.
    */
   async attempt(spec: RunSpec, options: { key?: string; signal?: AbortSignal } = {}): Promise<StartResult> {
-    if (options.key === undefined) {
-      const lease: Lease = { renew: async () => {} };
-      const found = await this.send(spec, this.now(), 'none', lease, options.signal);
-      return { ...this.resultOf(spec, found.action, found.recovered), started: !found.recovered };
-    }
-    return this.attemptWithKey(spec, options.key, options.signal);
+    const outcome = await this.attemptOperation(this.actionOperation(spec), options.key, options.signal);
+    return { ...this.resultOf(spec, outcome.found, outcome.recovered), started: outcome.started };
   }
 
-  private async attemptWithKey(spec: RunSpec, key: string, signal?: AbortSignal): Promise<StartResult> {
-    const fingerprint = fingerprintOf(spec);
+  /** Creates droplets (see attemptCreate), waiting out another caller that holds the key. */
+  async create(
+    spec: CreateSpec,
+    options: { key?: string; signal?: AbortSignal } = {},
+  ): Promise<CreateResult> {
+    // One key for every try, so a try that waited on the key joins what the holder made.
+    const key = options.key ?? randomUUID();
+    return this.whileKeyBusy(() => this.attemptCreate(spec, { ...options, key }), options.signal);
+  }
+
+  /**
+   * Creates droplets (POST /v2/droplets) at most once per key, by the same claim protocol as
+   * `attempt` (and, like it, throws RunKeyBusyError rather than wait). Every droplet carries a
+   * tag derived from the key, by which a create whose answer was lost is found
+   * (GET /v2/droplets?tag_name=…) instead of sent again. Without a key, a fresh random one is
+   * used, so such a create is still found or reported as probably started.
+   */
+  async attemptCreate(
+    spec: CreateSpec,
+    options: { key?: string; signal?: AbortSignal } = {},
+  ): Promise<CreateResult> {
+    const key = options.key ?? randomUUID();
+    const tag = createTagOf(key, this.options.tokenProfile);
+    const outcome = await this.attemptOperation(this.createOperation(spec, tag), key, options.signal);
+    return { key, tag, droplets: outcome.found, started: outcome.started, recovered: outcome.recovered };
+  }
+
+  /** Runs `attempt` again while another caller holds its key (until that claim ends or lapses). */
+  private async whileKeyBusy<T>(attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof RunKeyBusyError)) throw error;
+        await sleep(Math.min(500, Math.max(50, error.expiresAt - this.now())), signal);
+      }
+    }
+  }
+
+  private async attemptOperation<T>(
+    operation: Operation<T>,
+    key: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<Outcome<T>> {
+    if (key === undefined) {
+      const lease: Lease = { renew: async () => {} };
+      const found = await this.send(operation, this.now(), 'none', lease, signal);
+      return { ...found, started: !found.recovered };
+    }
+    return this.attemptWithKey(operation, key, signal);
+  }
+
+  private async attemptWithKey<T>(
+    operation: Operation<T>,
+    key: string,
+    signal?: AbortSignal,
+  ): Promise<Outcome<T>> {
+    const { fingerprint } = operation;
     let claim: { raw: string; record: StartingRecord; previous: Previous } | undefined;
     while (claim === undefined) {
       const current = await this.keys.get(key);
       if (current !== undefined && current.record.fingerprint !== fingerprint) {
         throw new InputError(
-          `key ${key} was already used to start a different action than the ${describeRun(spec)}; use another key`,
+          `key ${key} was already used to start a different action than the ${operation.what}; use another key`,
         );
       }
-      if (current?.record.state === 'started') return this.fromRecord(spec, current.record);
+      if (current?.record.state === 'started' || current?.record.state === 'created')
+        return this.fromRecord(operation, current.record);
       if (current?.record.state === 'unidentified')
-        return this.lookAgain(spec, key, current.raw, current.record, signal);
+        return this.lookAgain(operation, key, current.raw, current.record, signal);
       const now = this.now();
       if (current?.record.state === 'starting' && current.record.expiresAt > now)
         throw new RunKeyBusyError(key, current.record.expiresAt);
@@ -235,8 +335,8 @@ export class ActionStarter {
     }
     if (claim.previous !== 'none') {
       this.options.logger.warn(
-        { key, kind: spec.kind, resourceId: spec.resourceId },
-        `the start of key ${key} was left unfinished (its process died?); looking for its action on DigitalOcean first`,
+        { key, ...operation.logContext },
+        `the start of key ${key} was left unfinished (its process died?); looking for what it started on DigitalOcean first`,
       );
     }
 
@@ -254,14 +354,15 @@ export class ActionStarter {
         held.record = renewed;
       },
     };
-    let found: Found;
+    let found: Found<T>;
     try {
-      found = await this.send(spec, held.record.since, held.previous, lease, signal);
+      found = await this.send(operation, held.record.since, held.previous, lease, signal);
     } catch (error) {
       if (error instanceof ClaimLostError) {
         // Our claim lapsed and its new holder already recorded the action; else it is still at it.
         const current = await this.keys.get(key);
-        if (current?.record.state === 'started') return this.fromRecord(spec, current.record);
+        if (current?.record.state === 'started' || current?.record.state === 'created')
+          return this.fromRecord(operation, current.record);
         throw new RunKeyBusyError(key, current?.record.state === 'starting' ? current.record.expiresAt : 0);
       }
       // A definite "not started" frees the key for the next try. A start that was probably made
@@ -282,168 +383,144 @@ export class ActionStarter {
       }
       throw error;
     }
-    return this.record(spec, key, held.raw, fingerprint, found);
+    return this.record(operation, key, held.raw, found);
   }
 
   /** A key whose start was probably made but not identified: look once more, never POST. */
-  private async lookAgain(
-    spec: RunSpec,
+  private async lookAgain<T>(
+    operation: Operation<T>,
     key: string,
     raw: string,
     record: UnidentifiedRecord,
     signal?: AbortSignal,
-  ): Promise<StartResult> {
-    const action = await this.look(spec, record.since, signal);
-    if (action === undefined) throw this.probablyStarted(spec, record.answered, record.why);
-    return this.record(spec, key, raw, record.fingerprint, { action, recovered: true });
+  ): Promise<Outcome<T>> {
+    const found = await this.look(operation, record.since, signal);
+    if (found === undefined) throw operation.probablyStarted(record.answered, record.why);
+    return this.record(operation, key, raw, { found, recovered: true });
   }
 
-  private async look(spec: RunSpec, sinceMs: number, signal?: AbortSignal): Promise<Action | undefined> {
-    const action = await findStartedAction(this.options.client, spec, sinceMs, signal);
-    if (action !== undefined) {
+  private async look<T>(
+    operation: Operation<T>,
+    sinceMs: number,
+    signal?: AbortSignal,
+  ): Promise<T | undefined> {
+    const found = await operation.find(sinceMs, signal);
+    if (found !== undefined) {
       this.options.logger.info(
-        { kind: spec.kind, resourceId: spec.resourceId, actionId: action.id },
-        `found the ${describeRun(spec)} already started on DigitalOcean (action ${action.id}); not starting another`,
+        { ...operation.logContext, ...operation.idsOf(found) },
+        `found the ${operation.what} already started on DigitalOcean; not starting another`,
       );
     }
-    return action;
-  }
-
-  private probablyStarted(spec: RunSpec, answered: boolean, why: string): ActionProbablyStartedError {
-    return new ActionProbablyStartedError({
-      kind: spec.kind,
-      resourceId: spec.resourceId,
-      type: spec.body.type,
-      what: describeRun(spec),
-      answered,
-      why,
-      tokenProfile: this.options.tokenProfile,
-    });
+    return found;
   }
 
   /**
-   * POSTs (with the claim renewed first). Sent again only while it never reached DigitalOcean; an
-   * action whose answer was unreadable or lost is looked for, never started again.
+   * POSTs (with the claim renewed first). Sent again only while it never reached DigitalOcean; a
+   * start whose answer was unreadable or lost is looked for, never made again.
    */
-  private async send(
-    spec: RunSpec,
+  private async send<T>(
+    operation: Operation<T>,
     sinceMs: number,
     previous: Previous,
     lease: Lease,
     signal?: AbortSignal,
-  ): Promise<Found> {
+  ): Promise<Found<T>> {
     if (previous !== 'none') {
-      const action = await this.look(spec, sinceMs, signal);
-      if (action !== undefined) return { action, recovered: true };
+      const found = await this.look(operation, sinceMs, signal);
+      if (found !== undefined) return { found, recovered: true };
       if (previous === 'sent')
-        throw this.probablyStarted(spec, false, 'a process starting it stopped after sending it');
+        throw operation.probablyStarted(false, 'a process starting it stopped after sending it');
     }
     for (let attempt = 1; ; attempt++) {
       await lease.renew(true);
       try {
-        return { action: await this.post(spec, signal), recovered: false };
+        return { found: await operation.post(signal), recovered: false };
       } catch (error) {
         if (error instanceof ConnectionFailedError) {
           if (attempt >= UNSENT_TRIES) throw error;
           this.options.logger.warn(
-            { kind: spec.kind, resourceId: spec.resourceId, err: error.message },
-            `the ${describeRun(spec)} never reached DigitalOcean; sending it again`,
+            { ...operation.logContext, err: error.message },
+            `the ${operation.what} never reached DigitalOcean; sending it again`,
           );
           await sleep(500 * 2 ** attempt, signal);
           continue;
         }
         if (error instanceof UnreadableStartError || error instanceof TransientError) {
-          return { action: await this.recover(spec, sinceMs, lease, error, signal), recovered: true };
+          return { found: await this.recover(operation, sinceMs, lease, error, signal), recovered: true };
         }
-        throw rejection(spec, error);
+        throw operation.rejection(error);
       }
     }
   }
 
   /**
-   * The POST may have started the action (a 2xx that does not say which, or a lost answer): find
-   * it among the resource's actions since the claim, or stop with ActionProbablyStartedError.
+   * The POST may have started it (a 2xx that does not say what, or a lost answer): find it since
+   * the claim, or stop with ActionProbablyStartedError.
    */
-  private async recover(
-    spec: RunSpec,
+  private async recover<T>(
+    operation: Operation<T>,
     sinceMs: number,
     lease: Lease,
     error: UnreadableStartError | TransientError,
     signal?: AbortSignal,
-  ): Promise<Action> {
+  ): Promise<T> {
     const answered = error instanceof UnreadableStartError;
     this.options.logger.warn(
-      { kind: spec.kind, resourceId: spec.resourceId, err: error.message },
+      { ...operation.logContext, err: error.message },
       answered
-        ? `DigitalOcean started the ${describeRun(spec)} but its answer does not say which action it is; looking for it instead of sending it again`
-        : `no answer to the ${describeRun(spec)}; looking for it on DigitalOcean instead of sending it again`,
+        ? `DigitalOcean started the ${operation.what} but its answer does not say what it started; looking for it instead of sending it again`
+        : `no answer to the ${operation.what}; looking for it on DigitalOcean instead of sending it again`,
     );
     for (let look = 0; look < RECOVERY_LOOKS; look++) {
       if (look > 0) await sleep(1_000 * 2 ** (look - 1), signal);
       await lease.renew();
       try {
-        const action = await this.look(spec, sinceMs, signal);
-        if (action !== undefined) return action;
+        const found = await this.look(operation, sinceMs, signal);
+        if (found !== undefined) return found;
       } catch (lookError) {
         if (!(lookError instanceof DigitalOceanApiError || lookError instanceof BudgetExhaustedError))
           throw lookError;
         this.options.logger.warn(
-          { kind: spec.kind, resourceId: spec.resourceId, err: lookError.message },
-          `could not list the actions of ${spec.kind} ${spec.resourceId} to find the ${describeRun(spec)}`,
+          { ...operation.logContext, err: lookError.message },
+          `could not look on DigitalOcean for the ${operation.what}`,
         );
       }
     }
-    throw this.probablyStarted(spec, answered, error.message);
+    throw operation.probablyStarted(answered, error.message);
   }
 
-  private post(spec: RunSpec, signal?: AbortSignal): Promise<Action> {
-    const options = { retries: 0, ...(signal === undefined ? {} : { signal }) };
-    if (spec.kind === 'image')
-      return this.options.client.initiateImageAction(spec.resourceId, spec.body, options);
-    if (spec.kind === 'droplet')
-      return this.options.client.initiateDropletAction(spec.resourceId, spec.body, options);
-    return this.options.client.initiateResourceAction(spec.kind, spec.resourceId, spec.body, options);
-  }
-
-  private async record(
-    spec: RunSpec,
+  private async record<T>(
+    operation: Operation<T>,
     key: string,
     claimRaw: string,
-    fingerprint: string,
-    found: Found,
-  ): Promise<StartResult> {
-    const started: StartedRecord = {
-      state: 'started',
-      fingerprint,
-      kind: spec.kind,
-      resourceId: spec.resourceId,
-      actionId: found.action.id,
-      action: compactAction(found.action),
-      recordedAt: new Date(this.now()).toISOString(),
-    };
+    found: Found<T>,
+  ): Promise<Outcome<T>> {
+    const done = operation.toRecord(found.found, new Date(this.now()).toISOString());
     let expected: string | undefined = claimRaw;
     for (;;) {
-      if ((await this.keys.compareAndSet(key, expected, started)) !== undefined)
-        return { ...this.resultOf(spec, found.action, found.recovered), started: !found.recovered };
+      if ((await this.keys.compareAndSet(key, expected, done)) !== undefined)
+        return { ...found, started: !found.recovered };
       const current = await this.keys.get(key);
-      if (current?.record.state !== 'started') {
-        // Our claim lapsed mid-POST and another caller took it over: the action we hold is real,
-        // and that caller, finding it recorded, uses it rather than starting its own.
+      if (current?.record.state !== 'started' && current?.record.state !== 'created') {
+        // Our claim lapsed mid-POST and another caller took it over: what we hold is real, and
+        // that caller, finding it recorded, uses it rather than starting its own.
         expected = current?.raw;
         continue;
       }
-      if (current.record.actionId !== found.action.id) {
+      const kept = JSON.stringify(actionIdsOf(current.record));
+      const extra = JSON.stringify(actionIdsOf(done));
+      if (kept !== extra) {
         this.options.logger.error(
-          { key, kept: current.record.actionId, extra: found.action.id },
-          `key ${key}: a second action (${found.action.id}) was started after the first start's claim lapsed; the key keeps action ${current.record.actionId}`,
+          { key, kept, extra },
+          `key ${key}: a second start (actions ${extra}) was made after the first start's claim lapsed; the key keeps actions ${kept}`,
         );
       }
-      return this.fromRecord(spec, current.record);
+      return this.fromRecord(operation, current.record);
     }
   }
 
-  private fromRecord(spec: RunSpec, record: StartedRecord): StartResult {
-    return { ...this.resultOf(spec, record.action, false), started: false };
+  private fromRecord<T>(operation: Operation<T>, record: StartedRecord | CreatedRecord): Outcome<T> {
+    return { found: operation.fromRecord(record), recovered: false, started: false };
   }
 
   private resultOf(spec: RunSpec, action: Action, recovered: boolean): Omit<StartResult, 'started'> {
@@ -451,6 +528,94 @@ export class ActionStarter {
       ref: { kind: spec.kind, resourceId: spec.resourceId, actionId: action.id },
       action,
       recovered,
+    };
+  }
+
+  /** An action on an existing droplet or image (POST /v2/{kind}s/{id}/actions). */
+  private actionOperation(spec: RunSpec): Operation<Action> {
+    const client = this.options.client;
+    const what = describeRun(spec);
+    return {
+      fingerprint: fingerprintOf(spec),
+      what,
+      logContext: { kind: spec.kind, resourceId: spec.resourceId, type: spec.body.type },
+      post: (signal) => {
+        const options = { retries: 0, ...(signal === undefined ? {} : { signal }) };
+        if (spec.kind === 'image') return client.initiateImageAction(spec.resourceId, spec.body, options);
+        if (spec.kind === 'droplet') return client.initiateDropletAction(spec.resourceId, spec.body, options);
+        return client.initiateResourceAction(spec.kind, spec.resourceId, spec.body, options);
+      },
+      find: (sinceMs, signal) => findStartedAction(client, spec, sinceMs, signal),
+      idsOf: (action) => ({ actionId: action.id }),
+      toRecord: (action, recordedAt) => ({
+        state: 'started',
+        fingerprint: fingerprintOf(spec),
+        kind: spec.kind,
+        resourceId: spec.resourceId,
+        actionId: action.id,
+        action: compactAction(action),
+        recordedAt,
+      }),
+      fromRecord: (record) => {
+        if (record.state !== 'started')
+          throw new CorruptRecordError(`run key of the ${what}`, 'not an action');
+        return record.action;
+      },
+      probablyStarted: (answered, why) =>
+        new ActionProbablyStartedError({
+          kind: spec.kind,
+          resourceId: spec.resourceId,
+          type: spec.body.type,
+          what,
+          answered,
+          why,
+          tokenProfile: this.options.tokenProfile,
+        }),
+      rejection: (error) => rejection(spec, error),
+    };
+  }
+
+  /** Droplets created by POST /v2/droplets, found again by their create tag. */
+  private createOperation(spec: CreateSpec, tag: string): Operation<CreatedDropletEntry[]> {
+    const client = this.options.client;
+    const what = describeCreate(spec);
+    const fingerprint = fingerprintOf({ create: spec.body });
+    const body = { ...spec.body, tags: [...(spec.body.tags ?? []), tag] };
+    return {
+      fingerprint,
+      what,
+      logContext: { kind: 'droplet', type: 'create', names: spec.names, tag },
+      post: async (signal) => {
+        const created = await client.createDroplets(body, {
+          retries: 0,
+          ...(signal === undefined ? {} : { signal }),
+        });
+        return created.map(({ droplet, actionId }, i) => ({
+          dropletId: droplet.id,
+          name: spec.names[i] as string,
+          actionId,
+        }));
+      },
+      find: (sinceMs, signal) => findCreatedDroplets(client, spec, tag, sinceMs, signal),
+      idsOf: (droplets) => ({ dropletIds: droplets.map((droplet) => droplet.dropletId) }),
+      toRecord: (droplets, recordedAt) => ({ state: 'created', fingerprint, tag, droplets, recordedAt }),
+      fromRecord: (record) => {
+        if (record.state !== 'created')
+          throw new CorruptRecordError(`run key of the ${what}`, 'not a create');
+        return record.droplets.map(({ dropletId, name, actionId }) => ({ dropletId, name, actionId }));
+      },
+      probablyStarted: (answered, why) =>
+        new ActionProbablyStartedError({
+          kind: 'droplet',
+          resourceId: null,
+          type: 'create',
+          what,
+          answered,
+          why,
+          tokenProfile: this.options.tokenProfile,
+          lookIn: `the droplets tagged ${tag} (\`GET /v2/droplets?tag_name=${tag}\`)`,
+        }),
+      rejection: (error) => rejection({ kind: 'droplet', resourceId: null, type: 'create', what }, error),
     };
   }
 }
@@ -462,18 +627,27 @@ function definitelyNotStarted(error: unknown): boolean {
   return error instanceof DigitalOceanApiError && !(error instanceof TransientError);
 }
 
+/** What a refusal is about: the resource (null before a create made it) and the start in words. */
+interface Refused {
+  kind: RunSpec['kind'];
+  resourceId: ResourceId | null;
+  type: string;
+  what: string;
+}
+
 /** A refusal by DigitalOcean becomes an ActionRejectedError; anything else passes through. */
-function rejection(spec: RunSpec, error: unknown): unknown {
+function rejection(spec: RunSpec | Refused, error: unknown): unknown {
   if (!(error instanceof ClientError)) return error;
+  const subject: Refused = 'body' in spec ? { ...spec, type: spec.body.type, what: describeRun(spec) } : spec;
   const apiMessage = /returned \d+: (.*)$/s.exec(error.message)?.[1] ?? error.message;
   const pending = error.status === 422 && /pending event/i.test(apiMessage);
   const what = pending
-    ? `${spec.kind} ${spec.resourceId} is busy with another action`
-    : `DigitalOcean refused the ${describeRun(spec)}`;
+    ? `${subject.kind} ${subject.resourceId} is busy with another action`
+    : `DigitalOcean refused the ${subject.what}`;
   return new ActionRejectedError(`${what} (${error.status ?? 'client error'}: ${apiMessage})`, {
-    kind: spec.kind,
-    resourceId: spec.resourceId,
-    type: spec.body.type,
+    kind: subject.kind,
+    resourceId: subject.resourceId,
+    type: subject.type,
     status: error.status,
     pending,
     apiMessage,

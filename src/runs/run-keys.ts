@@ -62,7 +62,27 @@ export interface UnidentifiedRecord {
   recordedAt: string;
 }
 
-export type RunKeyRecord = StartingRecord | StartedRecord | UnidentifiedRecord;
+/** One droplet a create made, with its `create` action. */
+export interface CreatedDropletEntry {
+  dropletId: number;
+  name: string;
+  actionId: number;
+}
+
+/**
+ * POST /v2/droplets created these droplets (one or several, each with its create action): a
+ * later start with the key gets them back and never sends the POST again.
+ */
+export interface CreatedRecord {
+  state: 'created';
+  fingerprint: string;
+  /** The tag every droplet of the request carries, by which a lost answer is recovered. */
+  tag: string;
+  droplets: CreatedDropletEntry[];
+  recordedAt: string;
+}
+
+export type RunKeyRecord = StartingRecord | StartedRecord | UnidentifiedRecord | CreatedRecord;
 
 /**
  * A stored RunKeyRecord. Strict like the outcome and chain records (parseStoredRecord): a damaged
@@ -92,6 +112,13 @@ const runKeyRecordSchema: z.ZodType<RunKeyRecord> = z.discriminatedUnion('state'
     since: z.number(),
     answered: z.boolean(),
     why: z.string(),
+    recordedAt: z.string(),
+  }),
+  z.looseObject({
+    state: z.literal('created'),
+    fingerprint: z.string(),
+    tag: z.string(),
+    droplets: z.array(z.looseObject({ dropletId: z.number(), name: z.string(), actionId: z.number() })),
     recordedAt: z.string(),
   }),
 ]);

@@ -8,7 +8,7 @@ import type { RunSpec } from './run-request.js';
  * How far DigitalOcean's clock may be behind ours. `started_at` has whole seconds, so the window
  * opens at the second the claim was made, minus this.
  */
-const CLOCK_SKEW_MS = 5_000;
+export const CLOCK_SKEW_MS = 5_000;
 
 function sameRequest(action: Action, spec: RunSpec): boolean {
   if (!startedActionTypes(spec.kind, spec.body.type).includes(action.type ?? '')) return false;

@@ -136,6 +136,18 @@ export function registerDeployRoutes(app: FastifyInstance, state: SimulatorState
     return reply.code(202).send(parsed.multiple ? { droplets: views, links } : { droplet: views[0], links });
   });
 
+  // The list, optionally of one tag's droplets (`tag_name`), oldest first like every list here.
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v2/droplets', async (request, reply) => {
+    const tag = request.query.tag_name;
+    const droplets = store
+      .resources('droplet')
+      .filter((droplet) => tag === undefined || lifecycle.dropletOf(droplet).tags.includes(tag));
+    const now = state.now();
+    return sendList(state, request, reply, 'droplets', droplets, (droplet) =>
+      dropletView(lifecycle, store, droplet, now),
+    );
+  });
+
   app.get<{ Params: Params }>('/v2/droplets/:droplet_id', async (request, reply) => {
     const droplet = find('droplet', parseId(request.params.droplet_id));
     if (droplet === undefined) return notFound(reply);

@@ -13,10 +13,11 @@ import { printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
 import { settingsFromFlags } from '../watch-input.js';
 import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
+import { CREATE_ONLY_FLAGS, type CreateFlags, runDropletCreate } from './run-droplet-create.js';
 import { OUTCOME_EXIT_CODES } from './wait.js';
 import { collect } from './watch.js';
 
-interface RunCommandOptions {
+interface RunCommandOptions extends CreateFlags {
   region?: string;
   param?: string[];
   key?: string;
@@ -91,20 +92,29 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description(
-      'start a droplet, image, volume or reserved/floating IP action and watch it; prints {started, recovered, action, watch}',
+      'start a droplet, image, volume or reserved/floating IP action and watch it; prints {started, recovered, action, watch}; `run droplet create` creates droplets',
     )
     .argument('<kind>', 'droplet, image, volume, reserved_ip, floating_ip or reserved_ipv6')
-    .argument('<resourceId>', 'the droplet or image id, the volume UUID, or the IP address')
     .argument(
-      '<type>',
+      '<resourceId>',
+      'the droplet or image id, the volume UUID, or the IP address; or `create` (run droplet create --name …)',
+    )
+    .argument(
+      '[type]',
       `image: transfer, convert; droplet: ${DROPLET_ACTION_TYPES.join(', ')}; volume: ${Object.keys(VOLUME_ACTIONS).join(', ')}; reserved_ip, floating_ip, reserved_ipv6: ${Object.keys(ADDRESS_ACTIONS).join(', ')}`,
     )
-    .option('--region <slug>', 'image transfer: the region to transfer the image to')
+    .option('--region <slug>', 'image transfer: the region to transfer the image to; create: the region')
     .option(
       '--param <name=value>',
       'an action parameter, e.g. name=web-42 (droplet snapshot), droplet_id=42 (volume attach, IP assign) (repeatable)',
       collect,
     )
+    .option('--name <name>', 'create: a droplet name (repeatable: up to 10 droplets in one request)', collect)
+    .option('--size <slug>', 'create: the size slug, e.g. s-1vcpu-1gb')
+    .option('--image <id|slug>', 'create: the image id or slug, e.g. ubuntu-24-04-x64')
+    .option('--ssh-key <id|fingerprint>', 'create: an SSH key to embed (repeatable)', collect)
+    .option('--tag <tag>', 'create: a tag for the droplets (repeatable)', collect)
+    .option('--user-data-file <path>', 'create: cloud-init or a script (at most 64 KiB)')
     .option('--key <key>', 'idempotency key: runs with the same key start one action, whoever runs them')
     .option(
       '--retry-pending [duration]',
@@ -135,76 +145,96 @@ export function registerRun(program: Command): void {
         '  actionwatch run volume 7724db7c-e098-11e5-b522-000f53304e51 resize --param size_gigabytes=100',
         '  actionwatch run reserved_ip 203.0.113.7 assign --param droplet_id=42 --key move-ip-42 --wait',
         '  actionwatch run reserved_ip 203.0.113.7 unassign',
+        '  actionwatch run droplet create --name web-1 --name web-2 --region nyc3 --size s-1vcpu-1gb \\',
+        '      --image ubuntu-24-04-x64 --ssh-key 289794 --key release-42-web --wait',
         '',
         'Params: volume attach/detach take droplet_id (and region), resize size_gigabytes (and region);',
         'an IP assign takes droplet_id, unassign nothing.',
+        '',
+        'run droplet create prints one line per droplet: {started, recovered, key, tag, dropletId, name,',
+        'actionId, watch}; with --wait, each final create action, exiting as wait does for the first',
+        'droplet whose create did not complete. Every droplet of a create carries the tag',
+        'actionwatch:<hash of --key>, by which a create whose answer was lost is found, never sent again.',
         '',
         'With --wait, exit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled,',
         '1 bad input, refused by DigitalOcean (422) or other failure, 130 interrupted;',
         '6 (with or without --wait): probably started, but DigitalOcean did not say which action it is.',
       ].join('\n'),
     )
-    .action(async (kind: string, resourceId: string, type: string, options: RunCommandOptions) => {
-      // Everything the user typed is checked before Redis or DigitalOcean is touched.
-      const request = runRequestFromArgs(kind, resourceId, type, options);
-      const key = parseRunKey(options.key);
-      const retryPending = retryPendingMs(options.retryPending);
-      const { timeoutMs, webhooks, tokenProfile } = await settingsFromFlags(options);
-
-      const tokenOptions = {
-        tokenPurpose: runTokenPurpose(tokenProfile),
-        ...(tokenProfile === undefined ? {} : { tokenProfile }),
-      };
-      const code = await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
-        const { ActionWatcher } = await import('../../library/action-watcher.js');
-        const watcher = ActionWatcher.fromRuntime(runtime);
-        if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
-        return interruptible(
-          async (signal) => {
-            const result = await watcher
-              .run(request, {
-                signal,
-                ...(key === undefined ? {} : { key }),
-                ...(retryPending === undefined ? {} : { retryPending }),
-                ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-                ...(webhooks === undefined ? {} : { webhooks }),
-                ...(tokenProfile === undefined ? {} : { tokenProfile }),
-              })
-              .catch((error: unknown) => {
-                if (error instanceof ActionRejectedError && error.pending && retryPending === undefined)
-                  throw new ActionRejectedError(
-                    `${error.message}; pass --retry-pending to retry until it is free`,
-                    error.details,
-                  );
-                throw error;
-              });
-            if (!options.wait) {
-              printJson({
-                started: result.started,
-                recovered: result.recovered,
-                action: result.action,
-                watch: result.watch,
-              });
-              return EXIT.ok;
-            }
-            if (!options.withWorker)
-              void noticeWhenNoWorker(
-                runtime.watches.queueFor(tokenProfile),
-                noWorkerMessage('watch', tokenProfile),
-                runtime.logger,
-                signal,
-              );
-            const record = await watcher.waitFor(result.watch, { signal });
-            printJson(record.action);
-            runtime.logger.info(
-              { watchId: result.watch.id, outcome: record.outcome, reason: record.reason },
-              `outcome: ${record.outcome}`,
+    .action(
+      async (kind: string, resourceId: string, type: string | undefined, options: RunCommandOptions) => {
+        if (kind === 'droplet' && resourceId === 'create') {
+          if (type !== undefined)
+            throw new InputError(
+              `run droplet create takes flags, not ${JSON.stringify(type)}: --name, --region, …`,
             );
-            return OUTCOME_EXIT_CODES[record.outcome];
-          },
-          { subject: 'watch', ...(options.withWorker ? { worker: runtime } : {}) },
-        );
-      });
-      process.exitCode = code;
-    });
+          return runDropletCreate(options);
+        }
+        if (type === undefined)
+          throw new InputError(`run needs the action type: run ${kind} ${resourceId} <type>`);
+        for (const [flag, name] of CREATE_ONLY_FLAGS)
+          if (options[flag] !== undefined) throw new InputError(`${name} is for run droplet create`);
+        // Everything the user typed is checked before Redis or DigitalOcean is touched.
+        const request = runRequestFromArgs(kind, resourceId, type, options);
+        const key = parseRunKey(options.key);
+        const retryPending = retryPendingMs(options.retryPending);
+        const { timeoutMs, webhooks, tokenProfile } = await settingsFromFlags(options);
+
+        const tokenOptions = {
+          tokenPurpose: runTokenPurpose(tokenProfile),
+          ...(tokenProfile === undefined ? {} : { tokenProfile }),
+        };
+        const code = await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
+          const { ActionWatcher } = await import('../../library/action-watcher.js');
+          const watcher = ActionWatcher.fromRuntime(runtime);
+          if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
+          return interruptible(
+            async (signal) => {
+              const result = await watcher
+                .run(request, {
+                  signal,
+                  ...(key === undefined ? {} : { key }),
+                  ...(retryPending === undefined ? {} : { retryPending }),
+                  ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+                  ...(webhooks === undefined ? {} : { webhooks }),
+                  ...(tokenProfile === undefined ? {} : { tokenProfile }),
+                })
+                .catch((error: unknown) => {
+                  if (error instanceof ActionRejectedError && error.pending && retryPending === undefined)
+                    throw new ActionRejectedError(
+                      `${error.message}; pass --retry-pending to retry until it is free`,
+                      error.details,
+                    );
+                  throw error;
+                });
+              if (!options.wait) {
+                printJson({
+                  started: result.started,
+                  recovered: result.recovered,
+                  action: result.action,
+                  watch: result.watch,
+                });
+                return EXIT.ok;
+              }
+              if (!options.withWorker)
+                void noticeWhenNoWorker(
+                  runtime.watches.queueFor(tokenProfile),
+                  noWorkerMessage('watch', tokenProfile),
+                  runtime.logger,
+                  signal,
+                );
+              const record = await watcher.waitFor(result.watch, { signal });
+              printJson(record.action);
+              runtime.logger.info(
+                { watchId: result.watch.id, outcome: record.outcome, reason: record.reason },
+                `outcome: ${record.outcome}`,
+              );
+              return OUTCOME_EXIT_CODES[record.outcome];
+            },
+            { subject: 'watch', ...(options.withWorker ? { worker: runtime } : {}) },
+          );
+        });
+        process.exitCode = code;
+      },
+    );
 }
