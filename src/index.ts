@@ -25,7 +25,7 @@ export { CHAIN_OUTCOMES } from './chains/chain.js';
 export type { ChainPlanInput, ChainStepInput, RunInput } from './chains/chain-plan.js';
 export type { ChainStateFilter } from './chains/chain-queue.js';
 export { type Config, loadConfig } from './config/config.js';
-export type { Action, ResourceId, ResourceKind, WatchKind } from './digitalocean/models.js';
+export type { Action, ResourceId, ResourceKind, RunKind, WatchKind } from './digitalocean/models.js';
 export { ActionProbablyStartedError } from './errors/action-probably-started-error.js';
 export { ActionRejectedError } from './errors/action-rejected-error.js';
 export { BudgetExhaustedError } from './errors/budget-exhausted-error.js';
@@ -63,7 +63,7 @@ export {
 export type { Logger } from './logging/logger.js';
 export type { DropletActionType } from './runs/droplet-actions.js';
 export type { DropletCreateInput } from './runs/droplet-create.js';
-export type { RunRequest } from './runs/run-request.js';
+export type { AddressedKind, RunRequest } from './runs/run-request.js';
 export {
   OUTCOMES,
   type Outcome,

@@ -226,7 +226,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       tokenProfile,
       ...(options.metrics === undefined ? {} : { onResponse: options.metrics.digitalOceanResponse }),
     });
-    if ((options.observeMode ?? this.config.observe.mode) === 'direct') return new DirectObserver(client);
+    if ((options.observeMode ?? this.config.observe.mode) === 'direct')
+      return new DirectObserver(client, this.watches.durations);
     this.fleet ??= new Fleet({
       redis: this.redis,
       prefix: this.config.prefix,

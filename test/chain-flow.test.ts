@@ -183,7 +183,7 @@ describe('chains: steps one after another, fan-out, references, failures', () =>
       [{ steps: [step({ droplet: 1, type: 'reboot' })], colour: 'red' }, /plan: unknown field "colour"/],
       [
         { steps: [step({ droplet: 1, image: 2, type: 'reboot' })] },
-        /steps\[0\].run must name exactly one of droplet or image/,
+        /steps\[0\].run must name exactly one of droplet, image, volume, reserved_ip, floating_ip, reserved_ipv6/,
       ],
       [
         { steps: [step({ image: 2, type: 'transfer', region: 'moon' })] },

@@ -275,6 +275,59 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       }
     });
 
+    it('sim --delete-delay keeps a deleted droplet answering until the delay passes; --type-duration sets a type', async () => {
+      const sim = startCli(
+        ['sim', '--port', '0', '--quiet', '--delete-delay', '700', '--type-duration', 'create=400'],
+        {},
+      );
+      try {
+        const { url } = await until(() => /^\{.*\}$/m.exec(sim.output())?.[0]).then(
+          (line) => JSON.parse(line) as { url: string },
+        );
+        const call = async (method: string, path: string, body?: unknown) => {
+          const response = await fetch(`${url}${path}`, {
+            method,
+            headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' },
+            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          });
+          return { status: response.status, body: (await response.text()) || '{}' };
+        };
+        const created = JSON.parse(
+          (
+            await call('POST', '/v2/droplets', {
+              name: 'web-1',
+              region: 'nyc3',
+              size: 's-1vcpu-1gb',
+              image: 'ubuntu-24-04-x64',
+            })
+          ).body,
+        ) as { droplet: { id: number }; links: { actions: Array<{ id: number }> } };
+        const actionId = created.links.actions[0]?.id;
+        const action = async () =>
+          (JSON.parse((await call('GET', `/v2/actions/${actionId}`)).body) as { action: { status: string } })
+            .action.status;
+        expect(await action()).toBe('in-progress');
+        await until(async () => ((await action()) === 'completed' ? true : undefined), 5_000);
+
+        const dropletPath = `/v2/droplets/${created.droplet.id}`;
+        expect((await call('DELETE', dropletPath)).status).toBe(204);
+        const deletedAt = Date.now();
+        expect((await call('GET', dropletPath)).status).toBe(200);
+        await until(async () => ((await call('GET', dropletPath)).status === 404 ? true : undefined), 5_000);
+        expect(Date.now() - deletedAt).toBeGreaterThanOrEqual(600);
+      } finally {
+        sim.kill('SIGINT');
+        await exited(sim);
+      }
+    });
+
+    it.each([
+      [['sim', '--delete-delay', 'soon'], /--delete-delay must be a whole number, 0 or more/],
+      [['sim', '--type-duration', 'create'], /--type-duration must look like <action type>=<ms>/],
+    ])('%j fails with one line naming the flag', async (args, message) => {
+      expectOneLineFailure(await runCli(args, {}), message);
+    });
+
     it.each([
       [
         ['list', '--log-level', 'loud'],

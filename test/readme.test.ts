@@ -47,6 +47,22 @@ const NPM_QUIET = {
   npm_config_fetch_retries: '4',
 };
 
+/**
+ * How this machine reaches the registry (a proxy, a private CA): a reader's terminal has these, and
+ * without them `npm install` of the package fails its TLS handshakes on a machine behind such a
+ * proxy once its npm cache lacks a dependency's metadata (a fresh machine).
+ */
+const REGISTRY_ACCESS =
+  /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|https?_proxy|no_proxy|npm_config_(registry|cafile|ca|proxy|https_proxy|noproxy|strict_ssl))$/i;
+
+function registryAccessEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] => REGISTRY_ACCESS.test(entry[0]) && entry[1] !== undefined,
+    ),
+  );
+}
+
 function blocksOf(lang: string): RunnableBlock[] {
   return BLOCKS.filter((block) => block.lang === lang && block.file === undefined);
 }
@@ -216,6 +232,7 @@ describe('README', () => {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
+        ...registryAccessEnv(),
         PATH: `${join(global, 'bin')}:${process.env.PATH ?? ''}`,
         HOME: process.env.HOME ?? temp.path,
         TMPDIR: tmp,

@@ -166,7 +166,10 @@ describe('actionwatch run: start an action and watch it', () => {
   });
 
   it.concurrent.each([
-    [['run', 'volume', '1', 'attach'], /run.kind must be droplet or image/],
+    [
+      ['run', 'nfs', '1', 'resize'],
+      /run.kind must be one of droplet, image, volume, reserved_ip, floating_ip, reserved_ipv6/,
+    ],
     [['run', 'image', '1', 'transfer'], /transfer needs a region/],
     [['run', 'image', '1', 'transfer', '--region', 'Mars'], /region must be a region slug/],
     [['run', 'image', '1', 'convert', '--param', 'x=1'], /--param is for droplet actions/],

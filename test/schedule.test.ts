@@ -9,6 +9,7 @@ import {
   intervalFor,
   nextPollDelay,
   pollDelay,
+  pollsWithin,
   SCHEDULED_CADENCE,
   sweepInterval,
   untilDeadline,
@@ -89,5 +90,17 @@ describe('when a watch looks next', () => {
     expect(chainCheckDelay(schedule, new Date(now - 30_000).toISOString(), now)).toBe(3000);
     expect(chainCheckDelay(schedule, now - 30_000, now)).toBe(3000);
     expect(chainCheckDelay(schedule, now - 3_600_000, now)).toBe(5000);
+  });
+});
+
+describe("pollsWithin (the dry run's estimate)", () => {
+  it('counts the first poll, one per interval while the action runs, and the one that sees it ended', () => {
+    expect(pollsWithin(schedule, 0)).toBe(1);
+    // 0, 2, 4, …, 20 s: the minimum interval while the age is under 20 s.
+    expect(pollsWithin(schedule, 20_000)).toBe(11);
+    expect(pollsWithin(schedule, 20_001)).toBe(12);
+    // At the maximum interval, an hour more is 60 more polls.
+    expect(pollsWithin(schedule, 7_200_000) - pollsWithin(schedule, 3_600_000)).toBe(60);
+    expect(pollsWithin({ ...schedule, firstDelayMs: 5_000 }, 4_000)).toBe(1);
   });
 });

@@ -283,4 +283,27 @@ describe('eta on real watches: library, HTTP API, list and show', () => {
     const doneJson = await app.inject({ method: 'GET', url: `/v1/watches/${first.id}`, headers: auth });
     expect(doneJson.json()).toMatchObject({ eta: null, etaBasis: null });
   });
+
+  it('is learned by a worker polling directly too: every action it sees end adds to its type', async () => {
+    const worker = stack.another({ OBSERVE_MODE: 'direct' });
+    await worker.startWorker({ observeMode: 'direct', webhooks: false });
+    const reader = new DurationLearner(stack.runtime.redis, stack.prefix);
+    await reader.refresh(true);
+    const before = reader.samples('droplet', 'password_reset');
+    const actions = [811, 812].map((resourceId) =>
+      stack.simulator.createAction({ kind: 'droplet', resourceId, type: 'password_reset', durationMs: 300 }),
+    );
+    const watches = await Promise.all(
+      actions.map((action, index) =>
+        stack.runtime.watches.watch({ kind: 'droplet', resourceId: 811 + index, actionId: action.id }),
+      ),
+    );
+    for (const { watch } of watches)
+      await until(async () =>
+        (await stack.runtime.watches.get(watch.id))?.state === 'done' ? true : undefined,
+      );
+    await reader.refresh(true);
+    expect(reader.samples('droplet', 'password_reset')).toBe(before + 2);
+    expect(reader.estimate('droplet', 'password_reset', 0).basis).toBe('learned');
+  });
 });

@@ -31,6 +31,11 @@ export function chainRunKey(chainId: string, step: number, run: number): string 
   return `${chainId}.step-${step}.run-${run}`;
 }
 
+/** The idempotency key of run `run` of cleanup step `step` (of the plan's `onFailure`). */
+export function chainCleanupRunKey(chainId: string, step: number, run: number): string {
+  return `${chainId}.on-failure-${step}.run-${run}`;
+}
+
 const CHAIN_ID = /^chain-[A-Za-z0-9_.-]{1,128}$/;
 
 /** `chain-<key>` for a keyed submission (so a retried submission joins it), else a fresh id. */

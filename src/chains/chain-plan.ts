@@ -1,14 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../config/duration.js';
-import type { ResourceKind } from '../digitalocean/models.js';
+import { RUN_KINDS, type RunKind } from '../digitalocean/models.js';
+import { parseResourceIdOf } from '../digitalocean/resource-ids.js';
 import { InputError } from '../errors/input-error.js';
+import { checkActionParams } from '../runs/action-params.js';
 import {
-  checkDropletParams,
   DROPLET_ACTION_TYPES,
   type DropletActionType,
   isDropletActionType,
 } from '../runs/droplet-actions.js';
-import { IMAGE_ACTION_TYPES, parseRegion, parseResourceId } from '../runs/run-request.js';
+import { actionTableOf } from '../runs/resource-actions.js';
+import {
+  type AddressedKind,
+  addressedTypeOf,
+  IMAGE_ACTION_TYPES,
+  parseRegion,
+  parseResourceId,
+} from '../runs/run-request.js';
 import {
   fileLabel,
   formatSyntaxProblem,
@@ -37,6 +45,13 @@ import { hasReference, isWholeReference, type Reference, referencesIn } from './
  *       - { image: "${steps.snapshot.imageId}", type: transfer, region: sfo3 }
  *   - id: power-on
  *     run: { droplet: 3164444, type: power_on }
+ *   - id: attach
+ *     run: { volume: 7724db7c-e098-11e5-b522-000f53304e51, type: attach, params: { droplet_id: 3164444 } }
+ *   - id: move-ip
+ *     run: { reserved_ip: 203.0.113.7, type: assign, params: { droplet_id: "${steps.power-on.resourceId}" } }
+ * onFailure:             # cleanup, only when the chain fails
+ *   - id: power-back-on
+ *     run: { droplet: 3164444, type: power_on }
  * ```
  */
 export interface ChainPlanInput {
@@ -48,6 +63,12 @@ export interface ChainPlanInput {
   /** Targets for every step's action outcomes and for the chain's own outcome. */
   webhooks?: Array<string | { url: string; on?: Outcome[] }>;
   steps: ChainStepInput[];
+  /**
+   * Cleanup steps run, in order, when the chain fails (errored, rejected, not_found, timed_out;
+   * not when cancelled). They may refer to any step's results; one that refers to a result that
+   * does not exist (its step never ran) fails on its own. The chain's outcome stays the failure.
+   */
+  onFailure?: ChainStepInput[];
 }
 
 export interface ChainStepInput {
@@ -63,7 +84,11 @@ export interface ChainStepInput {
 export type RunInput =
   | { droplet: number | string; type: DropletActionType; params?: Record<string, unknown> }
   | { image: number | string; type: 'transfer'; region: string }
-  | { image: number | string; type: 'convert' };
+  | { image: number | string; type: 'convert' }
+  | { volume: string; type: 'attach' | 'detach' | 'resize'; params?: Record<string, unknown> }
+  | { reserved_ip: string; type: 'assign' | 'unassign'; params?: Record<string, unknown> }
+  | { floating_ip: string; type: 'assign' | 'unassign'; params?: Record<string, unknown> }
+  | { reserved_ipv6: string; type: 'assign' | 'unassign'; params?: Record<string, unknown> };
 
 /** A validated plan, as stored with the chain. */
 export interface ChainPlan {
@@ -72,6 +97,8 @@ export interface ChainPlan {
   retryPendingMs?: number;
   webhooks?: WatchWebhook[];
   steps: ChainStepPlan[];
+  /** Cleanup steps, run when the chain fails (see ChainPlanInput.onFailure). */
+  onFailure?: ChainStepPlan[];
 }
 
 export interface ChainStepPlan {
@@ -83,7 +110,7 @@ export interface ChainStepPlan {
 
 /** One action to start; `resourceId` and parameter values may hold references until they run. */
 export interface RunTemplate {
-  kind: ResourceKind;
+  kind: RunKind;
   resourceId: number | string;
   type: string;
   region?: string;
@@ -94,9 +121,9 @@ export const MAX_STEPS = 50;
 export const MAX_RUNS_PER_STEP = 50;
 
 const STEP_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const PLAN_FIELDS = new Set(['name', 'timeout', 'retryPending', 'webhooks', 'steps']);
+const PLAN_FIELDS = new Set(['name', 'timeout', 'retryPending', 'webhooks', 'steps', 'onFailure']);
 const STEP_FIELDS = new Set(['id', 'run', 'timeout', 'retryPending']);
-const RUN_FIELDS = new Set(['droplet', 'image', 'type', 'region', 'params']);
+const RUN_FIELDS = new Set([...RUN_KINDS, 'type', 'region', 'params']);
 const WEBHOOK_FIELDS = new Set(['url', 'on']);
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -185,26 +212,65 @@ function checkReferences(text: string, where: string, earlier: KnownStep[]): Ref
   return references;
 }
 
-function resourceOf(value: unknown, where: string, earlier: KnownStep[]): number | string {
+function resourceOf(kind: RunKind, value: unknown, where: string, earlier: KnownStep[]): number | string {
   if (typeof value === 'string' && hasReference(value)) {
     if (!isWholeReference(value))
       throw new InputError(
-        `${where} must be a number or exactly one reference (got ${JSON.stringify(value)})`,
+        `${where} must be ${kind === 'droplet' || kind === 'image' ? 'a number' : 'an id'} or exactly one reference (got ${JSON.stringify(value)})`,
       );
     checkReferences(value, where, earlier);
     return value.trim();
   }
-  return parseResourceId(value, where);
+  if (kind === 'droplet' || kind === 'image') return parseResourceId(value, where);
+  return parseResourceIdOf(kind, value, where) as string;
+}
+
+/** Params whose values may be whole references to earlier steps' results, checked as the kind's. */
+function paramsOf(
+  kind: Exclude<RunKind, 'image'>,
+  type: string,
+  value: Record<string, unknown>,
+  where: string,
+  earlier: KnownStep[],
+): Record<string, unknown> {
+  const params = value.params ?? {};
+  if (!isObject(params)) throw new InputError(`${where}.params must be an object`);
+  for (const [name, param] of Object.entries(params)) {
+    if (hasReference(param)) checkReferences(param, `${where}.params.${name}`, earlier);
+  }
+  checkActionParams(
+    actionTableOf(kind),
+    type,
+    params,
+    where,
+    (param) => hasReference(param) && isWholeReference(param),
+  );
+  return params;
+}
+
+/** A volume or IP address action of a plan. */
+function addressedRunOf(
+  kind: AddressedKind,
+  value: Record<string, unknown>,
+  where: string,
+  earlier: KnownStep[],
+): RunTemplate {
+  const resourceId = resourceOf(kind, value[kind], `${where}.${kind}`, earlier);
+  const type = addressedTypeOf(kind, value, where);
+  const params = paramsOf(kind, type, value, where, earlier);
+  return { kind, resourceId, type, ...(Object.keys(params).length === 0 ? {} : { params }) };
 }
 
 function runOf(value: unknown, where: string, earlier: KnownStep[]): RunTemplate {
   if (!isObject(value))
     throw new InputError(`${where} must be an object such as {"droplet": 42, "type": "reboot"}`);
   refuseUnknown(value, RUN_FIELDS, where);
-  if ((value.droplet === undefined) === (value.image === undefined))
-    throw new InputError(`${where} must name exactly one of droplet or image`);
-  const kind: ResourceKind = value.droplet === undefined ? 'image' : 'droplet';
-  const resourceId = resourceOf(value[kind], `${where}.${kind}`, earlier);
+  const named = RUN_KINDS.filter((candidate) => value[candidate] !== undefined);
+  const kind = named[0];
+  if (kind === undefined || named.length > 1)
+    throw new InputError(`${where} must name exactly one of ${RUN_KINDS.join(', ')}`);
+  if (kind !== 'droplet' && kind !== 'image') return addressedRunOf(kind, value, where, earlier);
+  const resourceId = resourceOf(kind, value[kind], `${where}.${kind}`, earlier);
   const type = value.type;
   if (kind === 'image') {
     if (type !== 'transfer' && type !== 'convert')
@@ -225,12 +291,7 @@ function runOf(value: unknown, where: string, earlier: KnownStep[]): RunTemplate
     );
   if (value.region !== undefined)
     throw new InputError(`${where}: region is for image transfers; droplet actions take params`);
-  const params = value.params ?? {};
-  if (!isObject(params)) throw new InputError(`${where}.params must be an object`);
-  for (const [name, param] of Object.entries(params)) {
-    if (hasReference(param)) checkReferences(param, `${where}.params.${name}`, earlier);
-  }
-  checkDropletParams(type, params, where, (param) => hasReference(param) && isWholeReference(param));
+  const params = paramsOf(kind, type, value, where, earlier);
   return { kind, resourceId, type, ...(Object.keys(params).length === 0 ? {} : { params }) };
 }
 
@@ -247,33 +308,15 @@ export function parseChainPlan(value: unknown, validateUrl: (url: string) => str
   if (!Array.isArray(value.steps) || value.steps.length === 0)
     throw new InputError('steps must be a non-empty list');
   if (value.steps.length > MAX_STEPS) throw new InputError(`a chain has at most ${MAX_STEPS} steps`);
-  const steps: ChainStepPlan[] = [];
-  for (const [index, entry] of value.steps.entries()) {
-    const where = `steps[${index}]`;
-    if (!isObject(entry)) throw new InputError(`${where} must be an object with a run`);
-    refuseUnknown(entry, STEP_FIELDS, where);
-    const id = entry.id === undefined ? `step-${index + 1}` : entry.id;
-    if (typeof id !== 'string' || !STEP_ID.test(id))
-      throw new InputError(
-        `${where}.id must start with a letter and hold only letters, digits, _ and - (got ${JSON.stringify(entry.id)})`,
-      );
-    if (steps.some((step) => step.id === id)) throw new InputError(`${where}.id ${id} is used twice`);
-    if (entry.run === undefined) throw new InputError(`${where} needs a run`);
-    const list = Array.isArray(entry.run) ? entry.run : [entry.run];
-    if (list.length === 0) throw new InputError(`${where}.run must hold at least one action`);
-    if (list.length > MAX_RUNS_PER_STEP)
-      throw new InputError(`${where}.run holds at most ${MAX_RUNS_PER_STEP} actions`);
-    const runs = list.map((run, position) =>
-      runOf(run, Array.isArray(entry.run) ? `${where}.run[${position}]` : `${where}.run`, steps),
-    );
-    const timeoutMs = duration(entry.timeout, `${where}.timeout`);
-    const retryPendingMs = retryPending(entry.retryPending, `${where}.retryPending`);
-    steps.push({
-      id,
-      runs,
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(retryPendingMs === undefined ? {} : { retryPendingMs }),
-    });
+  const steps = stepsOf(value.steps, 'steps', [], 'step');
+  let onFailure: ChainStepPlan[] | undefined;
+  if (value.onFailure !== undefined) {
+    if (!Array.isArray(value.onFailure) || value.onFailure.length === 0)
+      throw new InputError('onFailure must be a non-empty list of steps');
+    if (value.onFailure.length > MAX_STEPS) throw new InputError(`onFailure has at most ${MAX_STEPS} steps`);
+    // A cleanup step may refer to any main step (which of them ran is only known at run time) and
+    // to the cleanup steps before it.
+    onFailure = stepsOf(value.onFailure, 'onFailure', steps, 'cleanup');
   }
   const timeoutMs = duration(value.timeout, 'timeout');
   const retryPendingMs = retryPending(value.retryPending, 'retryPending');
@@ -284,7 +327,46 @@ export function parseChainPlan(value: unknown, validateUrl: (url: string) => str
     ...(retryPendingMs === undefined ? {} : { retryPendingMs }),
     ...(webhooks === undefined || webhooks.length === 0 ? {} : { webhooks }),
     steps,
+    ...(onFailure === undefined ? {} : { onFailure }),
   };
+}
+
+/**
+ * The steps of `steps` or `onFailure` (`field`), each checked against the steps it may refer to:
+ * `known` and the ones before it in the list. Ids are unique across both lists.
+ */
+function stepsOf(list: unknown[], field: string, known: KnownStep[], defaultId: string): ChainStepPlan[] {
+  const steps: ChainStepPlan[] = [];
+  for (const [index, entry] of list.entries()) {
+    const where = `${field}[${index}]`;
+    if (!isObject(entry)) throw new InputError(`${where} must be an object with a run`);
+    refuseUnknown(entry, STEP_FIELDS, where);
+    const id = entry.id === undefined ? `${defaultId}-${index + 1}` : entry.id;
+    if (typeof id !== 'string' || !STEP_ID.test(id))
+      throw new InputError(
+        `${where}.id must start with a letter and hold only letters, digits, _ and - (got ${JSON.stringify(entry.id)})`,
+      );
+    if ([...known, ...steps].some((step) => step.id === id))
+      throw new InputError(`${where}.id ${id} is used twice`);
+    if (entry.run === undefined) throw new InputError(`${where} needs a run`);
+    const runs = Array.isArray(entry.run) ? entry.run : [entry.run];
+    if (runs.length === 0) throw new InputError(`${where}.run must hold at least one action`);
+    if (runs.length > MAX_RUNS_PER_STEP)
+      throw new InputError(`${where}.run holds at most ${MAX_RUNS_PER_STEP} actions`);
+    const earlier = [...known, ...steps];
+    const templates = runs.map((run, position) =>
+      runOf(run, Array.isArray(entry.run) ? `${where}.run[${position}]` : `${where}.run`, earlier),
+    );
+    const timeoutMs = duration(entry.timeout, `${where}.timeout`);
+    const retryPendingMs = retryPending(entry.retryPending, `${where}.retryPending`);
+    steps.push({
+      id,
+      runs: templates,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(retryPendingMs === undefined ? {} : { retryPendingMs }),
+    });
+  }
+  return steps;
 }
 
 /** Reads a plan file (or stdin for `-`): JSON, or YAML for `.yaml`/`.yml` or text that is not JSON. */

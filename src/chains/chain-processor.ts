@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
 import type { PollSchedule } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
+import type { ResourceId } from '../digitalocean/models.js';
 import type { ActionRejectedError } from '../errors/action-rejected-error.js';
 import type { ForbiddenError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
 import { decideFailure } from '../errors/failure-policy.js';
@@ -12,20 +13,23 @@ import { describeRun, type RunSpec } from '../runs/run-request.js';
 import { chainCheckDelay } from '../watches/schedule.js';
 import type { WatchQueue } from '../watches/watch-queue.js';
 import {
+  type ChainFailure,
   type ChainOutcome,
   type ChainOutcomeRecord,
   type ChainRecord,
   chainEventType,
+  isStepDone,
   type RunState,
   type StepState,
 } from './chain.js';
-import { chainRunKey } from './chain-keys.js';
+import { chainCleanupRunKey, chainRunKey } from './chain-keys.js';
 import type { ChainOutcomeStore } from './chain-outcome-store.js';
+import type { ChainStepPlan } from './chain-plan.js';
 import type { ChainJobData } from './chain-queue.js';
 import type { ChainOutcomeSink } from './chain-sink.js';
 import type { ChainStore } from './chain-store.js';
 import { resolveRun, snapshotNameOf } from './run-template.js';
-import { findSnapshotImage } from './snapshot-image.js';
+import { findSnapshotImage, SNAPSHOT_LOOKUP_MS, SNAPSHOT_LOOKUP_RETRY_MS } from './snapshot-image.js';
 
 export interface ChainProcessorOptions {
   store: ChainStore;
@@ -47,22 +51,31 @@ export interface ChainProcessorEvents {
   'token-rejected': [UnauthorizedError | ForbiddenError];
 }
 
-/** How long a completed snapshot's image may take to show up in the droplet's snapshot list. */
-const SNAPSHOT_LOOKUP_MS = 2 * 60_000;
 const MAX_BUSY_DELAY_MS = 30_000;
 
-type StartResult =
-  | { next: 'watch' }
+/** What a step (or one of its phases) comes to in one activation. */
+type StepResult =
+  | { next: 'done' }
   | { next: 'wait'; untilMs: number }
   | { next: 'fail'; outcome: ChainOutcome; reason: string }
   | { next: 'cancelled' };
+
+type StartResult = Exclude<StepResult, { next: 'done' }> | { next: 'watch' };
+
+/** A step of the chain (main or cleanup), its plan, and the idempotency keys of its runs. */
+interface StepAt {
+  state: StepState;
+  plan: ChainStepPlan;
+  runKey: (position: number) => string;
+}
 
 /**
  * One step of a chain job (the step-job pattern, as for watches): start the current step's actions
  * (idempotent per chain, step and run), enqueue their watches, then park the job as delayed until
  * it looks at their outcomes again; a chain never holds a worker while its actions run. Every
  * activation starts from the record in Redis, so a worker killed at any point leaves a job that
- * the next worker continues where it stopped, without starting any action twice.
+ * the next worker continues where it stopped, without starting any action twice. A failed chain
+ * whose plan has `onFailure` steps runs them the same way (see `fail`) before its outcome is recorded.
  */
 export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
   private readonly now: () => number;
@@ -84,11 +97,41 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       this.options.logger.error({ chainId }, 'chain record is gone (expired?); dropping its job');
       return undefined;
     }
+    if (record.failure !== undefined) return this.cleanUp(job, token, record, record.failure);
 
     for (;;) {
       const index = record.current;
       const step = record.steps[index];
       if (step === undefined) return this.finish(record, 'completed');
+      const plan = record.plan.steps[index];
+      if (plan === undefined) throw new Error(`chain ${record.id} has no plan for step ${index}`);
+      const result = await this.advance(record, {
+        state: step,
+        plan,
+        runKey: (position) => chainRunKey(record.id, index, position),
+      });
+      switch (result.next) {
+        case 'done':
+          record.current += 1;
+          break;
+        case 'wait':
+          return this.delay(job, token, record, result.untilMs);
+        case 'cancelled':
+          return this.process(job, token);
+        case 'fail':
+          return this.fail(job, token, record, step, result.outcome, result.reason);
+      }
+    }
+  }
+
+  /**
+   * Moves one step (main or cleanup) on as far as it goes in this activation: to its end
+   * (`done`), a failure, or a time to look again.
+   */
+  private async advance(record: ChainRecord, at: StepAt): Promise<StepResult> {
+    const step = at.state;
+    const chainId = record.id;
+    for (;;) {
       switch (step.status) {
         case 'pending':
         case 'starting': {
@@ -97,10 +140,8 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
             step.startedAt = new Date(this.now()).toISOString();
             this.emit('step', { chainId, step: step.id, status: step.status });
           }
-          const started = await this.startRuns(record, index);
-          if (started.next === 'cancelled') return this.process(job, token);
-          if (started.next === 'wait') return this.delay(job, token, record, started.untilMs);
-          if (started.next === 'fail') return this.finish(record, started.outcome, index, started.reason);
+          const started = await this.startRuns(record, at);
+          if (started.next !== 'watch') return started;
           step.status = 'watching';
           await this.options.store.save(record);
           this.emit('step', { chainId, step: step.id, status: step.status });
@@ -109,41 +150,99 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         case 'watching': {
           const settled = await this.readOutcomes(step);
           const failed = step.runs.find((run) => run.outcome !== undefined && run.outcome !== 'completed');
-          if (failed?.outcome !== undefined) {
-            const outcome = failed.outcome;
-            return this.finish(record, outcome, index, await this.describeFailure(step, failed));
-          }
-          if (!settled) return this.delay(job, token, record, this.now() + this.checkDelay(step));
+          if (failed?.outcome !== undefined)
+            return {
+              next: 'fail',
+              outcome: failed.outcome,
+              reason: await this.describeFailure(step, failed),
+            };
+          if (!settled) return { next: 'wait', untilMs: this.now() + this.checkDelay(step) };
           step.settledAt = new Date(this.now()).toISOString();
-          step.status = step.runs.some(isSnapshot) ? 'resolving' : 'completed';
-          if (step.status === 'completed') this.completeStep(record, step);
+          if (step.runs.some(isSnapshot)) step.status = 'resolving';
+          else this.completeStep(step);
           await this.options.store.save(record);
           this.emit('step', { chainId, step: step.id, status: step.status });
           break;
         }
         case 'resolving': {
-          const resolved = await this.resolveSnapshots(record, index);
-          if (resolved.next === 'wait') return this.delay(job, token, record, resolved.untilMs);
-          if (resolved.next === 'fail') return this.finish(record, resolved.outcome, index, resolved.reason);
-          this.completeStep(record, step);
+          const resolved = await this.resolveSnapshots(record, at);
+          if (resolved.next !== 'done') return resolved;
+          this.completeStep(step);
           await this.options.store.save(record);
           this.emit('step', { chainId, step: step.id, status: step.status });
           break;
         }
         case 'completed':
-          record.current += 1;
-          break;
+          return { next: 'done' };
         case 'failed':
-          return this.finish(record, 'errored', index, step.reason ?? `step ${step.id} failed`);
+          return { next: 'fail', outcome: 'errored', reason: step.reason ?? `step ${step.id} failed` };
       }
     }
   }
 
+  /**
+   * A step failed: the chain ends with `outcome`, after its cleanup steps when it has any (never
+   * for a cancel). The failure is saved with the record before any cleanup step starts, so a
+   * worker that dies during the cleanup leaves a chain the next one cleans up and ends the same way.
+   */
+  private async fail(
+    job: Job<ChainJobData>,
+    token: string | undefined,
+    record: ChainRecord,
+    step: StepState,
+    outcome: ChainOutcome,
+    reason: string,
+  ): Promise<ChainOutcomeRecord> {
+    this.markFailed(step, reason);
+    if (outcome === 'completed' || outcome === 'cancelled' || (record.onFailure ?? []).length === 0)
+      return this.finish(record, outcome, step.id, reason);
+    record.failure = { outcome, failedStep: step.id, reason };
+    await this.options.store.save(record);
+    this.options.logger.warn(
+      { chainId: record.id, outcome, failedStep: step.id },
+      `chain ${record.id} ${outcome} at step ${step.id}; running its ${record.onFailure?.length} onFailure steps`,
+    );
+    return this.cleanUp(job, token, record, record.failure);
+  }
+
+  /**
+   * Runs the cleanup steps in order, each to its end; a cleanup step that fails is recorded and
+   * the next one still runs (a cleanup does what it can). Then the chain ends with its failure.
+   */
+  private async cleanUp(
+    job: Job<ChainJobData>,
+    token: string | undefined,
+    record: ChainRecord,
+    failure: ChainFailure,
+  ): Promise<ChainOutcomeRecord> {
+    const steps = record.onFailure ?? [];
+    for (const [index, step] of steps.entries()) {
+      if (isStepDone(step)) continue;
+      const plan = record.plan.onFailure?.[index];
+      if (plan === undefined) throw new Error(`chain ${record.id} has no plan for onFailure step ${index}`);
+      const result = await this.advance(record, {
+        state: step,
+        plan,
+        runKey: (position) => chainCleanupRunKey(record.id, index, position),
+      });
+      if (result.next === 'wait') return this.delay(job, token, record, result.untilMs);
+      if (result.next === 'cancelled') return this.process(job, token) as Promise<ChainOutcomeRecord>;
+      if (result.next === 'fail') {
+        this.markFailed(step, result.reason);
+        await this.options.store.save(record);
+        this.options.logger.warn(
+          { chainId: record.id, step: step.id, alert: true },
+          `chain ${record.id}: onFailure step ${step.id} failed: ${result.reason}`,
+        );
+        this.emit('step', { chainId: record.id, step: step.id, status: step.status });
+      }
+    }
+    return this.finish(record, failure.outcome, failure.failedStep, failure.reason);
+  }
+
   /** Starts every run of the step that has no action yet, then makes sure each is watched. */
-  private async startRuns(record: ChainRecord, index: number): Promise<StartResult> {
-    const step = record.steps[index] as StepState;
-    const plan = record.plan.steps[index];
-    if (plan === undefined) throw new Error(`chain ${record.id} has no plan for step ${index}`);
+  private async startRuns(record: ChainRecord, at: StepAt): Promise<StartResult> {
+    const { state: step, plan } = at;
     const retryPendingMs = plan.retryPendingMs ?? record.plan.retryPendingMs;
     for (const [position, run] of step.runs.entries()) {
       if (run.actionId !== undefined) continue;
@@ -154,16 +253,14 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       if (template === undefined) throw new Error(`chain ${record.id} has no plan for ${where}`);
       let spec: RunSpec;
       try {
-        spec = resolveRun(template, record.steps, where);
+        spec = resolveRun(template, stepStatesOf(record), where);
       } catch (error) {
         if (error instanceof InputError) return { next: 'fail', outcome: 'rejected', reason: error.message };
         throw error;
       }
       run.resourceId = spec.resourceId;
       try {
-        const started = await this.options.starter.attempt(spec, {
-          key: chainRunKey(record.id, index, position),
-        });
+        const started = await this.options.starter.attempt(spec, { key: at.runKey(position) });
         run.actionId = started.ref.actionId;
         delete run.busySince;
         delete run.retryDelayMs;
@@ -178,7 +275,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         return after;
       }
     }
-    await this.watchRuns(record, index);
+    await this.watchRuns(record, at);
     return { next: 'watch' };
   }
 
@@ -268,18 +365,17 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
     return { next: 'fail', outcome: 'rejected', reason: error.message };
   }
 
-  private async watchRuns(record: ChainRecord, index: number): Promise<void> {
-    const step = record.steps[index] as StepState;
-    const plan = record.plan.steps[index];
+  private async watchRuns(record: ChainRecord, at: StepAt): Promise<void> {
+    const { state: step, plan } = at;
     // Only runs never watched: watching a timed-out action again would re-arm its watch.
     const unwatched = step.runs.filter((run) => run.watchId === undefined);
     if (unwatched.length === 0) return;
-    const timeoutMs = plan?.timeoutMs ?? record.plan.timeoutMs;
+    const timeoutMs = plan.timeoutMs ?? record.plan.timeoutMs;
     const webhooks = record.plan.webhooks;
     const results = await this.options.watches.watchMany(
       unwatched.map((run) => ({
         kind: run.kind,
-        resourceId: run.resourceId as number,
+        resourceId: run.resourceId as ResourceId,
         actionId: run.actionId as number,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         ...(webhooks === undefined ? {} : { webhooks }),
@@ -309,17 +405,18 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
   /** Finds the image each completed snapshot run made, so later steps can refer to it. */
   private async resolveSnapshots(
     record: ChainRecord,
-    index: number,
-  ): Promise<Exclude<StartResult, { next: 'watch' } | { next: 'cancelled' }> | { next: 'done' }> {
-    const step = record.steps[index] as StepState;
-    const plan = record.plan.steps[index];
+    at: StepAt,
+  ): Promise<Exclude<StepResult, { next: 'cancelled' }>> {
+    const { state: step, plan } = at;
     const now = this.now();
     for (const [position, run] of step.runs.entries()) {
       if (!isSnapshot(run) || run.imageId !== undefined) continue;
       const outcome = await this.options.watches.outcomes.get(run.watchId as string);
-      const template = plan?.runs[position];
+      const template = plan.runs[position];
       const name =
-        template === undefined ? undefined : snapshotNameOf(resolveRun(template, record.steps, step.id));
+        template === undefined
+          ? undefined
+          : snapshotNameOf(resolveRun(template, stepStatesOf(record), step.id));
       try {
         const snapshot =
           outcome?.action == null
@@ -346,15 +443,20 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         };
       }
       await this.options.store.save(record);
-      return { next: 'wait', untilMs: now + 2_000 };
+      return { next: 'wait', untilMs: now + SNAPSHOT_LOOKUP_RETRY_MS };
     }
     return { next: 'done' };
   }
 
-  private completeStep(record: ChainRecord, step: StepState): void {
+  private completeStep(step: StepState): void {
     step.status = 'completed';
     step.finishedAt = new Date(this.now()).toISOString();
-    record.current += 1;
+  }
+
+  private markFailed(step: StepState, reason: string): void {
+    step.status = 'failed';
+    step.finishedAt = new Date(this.now()).toISOString();
+    step.reason = reason;
   }
 
   /** Waits on a step without holding a worker: the job becomes delayed until `untilMs`. */
@@ -376,18 +478,13 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
     return chainCheckDelay(this.options.schedule, step.startedAt, this.now());
   }
 
+  /** Records the chain's one outcome (and its event): after its last step, or its cleanup steps. */
   private async finish(
     record: ChainRecord,
     outcome: ChainOutcome,
-    failedIndex?: number,
+    failedStep?: string,
     reason?: string,
   ): Promise<ChainOutcomeRecord> {
-    const failed = failedIndex === undefined ? undefined : record.steps[failedIndex];
-    if (failed !== undefined) {
-      failed.status = 'failed';
-      failed.finishedAt = new Date(this.now()).toISOString();
-      if (reason !== undefined) failed.reason = reason;
-    }
     const { record: stored, created } = await this.options.outcomes.record({
       type: chainEventType(outcome),
       outcome,
@@ -398,8 +495,9 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         finishedAt: new Date(this.now()).toISOString(),
       },
       steps: record.steps,
-      ...(failed === undefined ? {} : { failedStep: failed.id }),
+      ...(failedStep === undefined ? {} : { failedStep }),
       ...(reason === undefined ? {} : { reason }),
+      ...(record.onFailure === undefined ? {} : { onFailure: record.onFailure }),
       ...(record.plan.webhooks === undefined ? {} : { webhooks: record.plan.webhooks }),
     });
     await this.options.store.save(record, { finished: true });
@@ -421,6 +519,11 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       this.options.logger.info(details, text);
     else this.options.logger.warn({ ...details, alert: true }, text);
   }
+}
+
+/** Every step a reference may name: the main steps and the cleanup steps (ids are unique). */
+function stepStatesOf(record: ChainRecord): StepState[] {
+  return [...record.steps, ...(record.onFailure ?? [])];
 }
 
 function isSnapshot(run: RunState): boolean {

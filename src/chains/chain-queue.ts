@@ -2,7 +2,7 @@ import { type JobsOptions, Queue } from 'bullmq';
 import { InputError } from '../errors/input-error.js';
 import { fingerprintOf } from '../runs/run-request.js';
 import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
-import { type Chain, type ChainRecord, chainEventType, chainFrom, initialSteps } from './chain.js';
+import { type Chain, type ChainRecord, chainEventType, chainFrom, initialStepStates } from './chain.js';
 import { CHAIN_QUEUE, chainIdFor } from './chain-keys.js';
 import { ChainOutcomeStore } from './chain-outcome-store.js';
 import type { ChainPlan } from './chain-plan.js';
@@ -57,7 +57,7 @@ export class ChainQueue {
       createdAt: now,
       plan,
       current: 0,
-      steps: initialSteps(plan),
+      ...initialStepStates(plan),
       updatedAt: now,
     };
     const created = await this.store.create(record);
@@ -121,7 +121,13 @@ export class ChainQueue {
           finishedAt: new Date().toISOString(),
         },
         steps: record.steps,
-        reason,
+        // Cancelled while its cleanup steps ran: the failure they cleaned up after stays visible.
+        ...(record.failure?.failedStep === undefined ? {} : { failedStep: record.failure.failedStep }),
+        reason:
+          record.failure === undefined
+            ? reason
+            : `${reason} during the onFailure steps after: ${record.failure.reason ?? record.failure.outcome}`,
+        ...(record.onFailure === undefined ? {} : { onFailure: record.onFailure }),
         ...(record.plan.webhooks === undefined ? {} : { webhooks: record.plan.webhooks }),
       }),
       () => this.queue.getJob(chainId),

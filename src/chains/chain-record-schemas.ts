@@ -1,21 +1,22 @@
 import { z } from 'zod';
-import { RESOURCE_KINDS } from '../digitalocean/models.js';
+import { RUN_KINDS } from '../digitalocean/models.js';
 import { watchWebhookSchema } from '../watches/outcome-record-schema.js';
 import { OUTCOMES } from '../watches/watch.js';
 import {
   CHAIN_EVENT_TYPES,
   CHAIN_OUTCOMES,
+  type ChainFailure,
   type ChainOutcomeRecord,
   type ChainRecord,
   type RunState,
   type StepState,
 } from './chain.js';
-import type { ChainPlan } from './chain-plan.js';
+import type { ChainPlan, ChainStepPlan } from './chain-plan.js';
 
 const runStateSchema: z.ZodType<RunState> = z.looseObject({
-  kind: z.enum(RESOURCE_KINDS),
+  kind: z.enum(RUN_KINDS),
   type: z.string(),
-  resourceId: z.number().optional(),
+  resourceId: z.union([z.number(), z.string()]).optional(),
   region: z.string().optional(),
   actionId: z.number().optional(),
   watchId: z.string().optional(),
@@ -35,27 +36,35 @@ const stepStateSchema: z.ZodType<StepState> = z.looseObject({
   reason: z.string().optional(),
 });
 
+const stepPlanSchema: z.ZodType<ChainStepPlan> = z.looseObject({
+  id: z.string(),
+  runs: z.array(
+    z.looseObject({
+      kind: z.enum(RUN_KINDS),
+      resourceId: z.union([z.number(), z.string()]),
+      type: z.string(),
+      region: z.string().optional(),
+      params: z.record(z.string(), z.unknown()).optional(),
+    }),
+  ),
+  timeoutMs: z.number().optional(),
+  retryPendingMs: z.number().optional(),
+});
+
 const chainPlanSchema: z.ZodType<ChainPlan> = z.looseObject({
   name: z.string().optional(),
   timeoutMs: z.number().optional(),
   retryPendingMs: z.number().optional(),
   webhooks: z.array(watchWebhookSchema).optional(),
-  steps: z.array(
-    z.looseObject({
-      id: z.string(),
-      runs: z.array(
-        z.looseObject({
-          kind: z.enum(RESOURCE_KINDS),
-          resourceId: z.union([z.number(), z.string()]),
-          type: z.string(),
-          region: z.string().optional(),
-          params: z.record(z.string(), z.unknown()).optional(),
-        }),
-      ),
-      timeoutMs: z.number().optional(),
-      retryPendingMs: z.number().optional(),
-    }),
-  ),
+  steps: z.array(stepPlanSchema),
+  // Absent from records written before cleanup steps existed.
+  onFailure: z.array(stepPlanSchema).optional(),
+});
+
+const chainFailureSchema: z.ZodType<ChainFailure> = z.looseObject({
+  outcome: z.enum(CHAIN_OUTCOMES).exclude(['completed', 'cancelled']),
+  failedStep: z.string().optional(),
+  reason: z.string().optional(),
 });
 
 /** A ChainRecord as stored at `<prefix>:chain:<id>`. */
@@ -67,6 +76,8 @@ export const chainRecordSchema: z.ZodType<ChainRecord> = z.looseObject({
   plan: chainPlanSchema,
   current: z.number(),
   steps: z.array(stepStateSchema),
+  onFailure: z.array(stepStateSchema).optional(),
+  failure: chainFailureSchema.optional(),
   updatedAt: z.string(),
 });
 
@@ -83,5 +94,6 @@ export const chainOutcomeRecordSchema: z.ZodType<ChainOutcomeRecord> = z.looseOb
   steps: z.array(stepStateSchema),
   failedStep: z.string().optional(),
   reason: z.string().optional(),
+  onFailure: z.array(stepStateSchema).optional(),
   webhooks: z.array(watchWebhookSchema).optional(),
 });

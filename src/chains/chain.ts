@@ -1,6 +1,7 @@
-import type { ResourceKind } from '../digitalocean/models.js';
+import type { ResourceId, RunKind } from '../digitalocean/models.js';
 import type { Outcome, WatchWebhook } from '../watches/watch.js';
-import type { ChainPlan } from './chain-plan.js';
+import type { ChainPlan, ChainStepPlan } from './chain-plan.js';
+import { hasReference } from './plan-references.js';
 
 /**
  * How a chain ended. `rejected`: DigitalOcean refused to start a step's action (a 422 other than
@@ -29,10 +30,10 @@ export type StepStatus = 'pending' | 'starting' | 'watching' | 'resolving' | 'co
 
 /** One action of a step, as far as it got. */
 export interface RunState {
-  kind: ResourceKind;
+  kind: RunKind;
   type: string;
-  /** Known once the run's references are resolved. */
-  resourceId?: number;
+  /** Known once the run's references are resolved: a number, or a volume UUID or IP address. */
+  resourceId?: ResourceId;
   region?: string;
   actionId?: number;
   watchId?: string;
@@ -68,7 +69,21 @@ export interface ChainRecord {
   /** Index of the step in progress (= steps.length once every step completed). */
   current: number;
   steps: StepState[];
+  /** The plan's cleanup steps (absent when it has none). */
+  onFailure?: StepState[];
+  /**
+   * Set when the chain failed and has cleanup steps to run: the outcome it ends with once they
+   * have ended. Its outcome is recorded (and emitted) only then.
+   */
+  failure?: ChainFailure;
   updatedAt: string;
+}
+
+/** How a chain failed, kept while its cleanup steps run. */
+export interface ChainFailure {
+  outcome: Exclude<ChainOutcome, 'completed' | 'cancelled'>;
+  failedStep?: string;
+  reason?: string;
 }
 
 /** A chain's outcome, recorded once and appended once to `<prefix>:events` (watch = chain id). */
@@ -86,6 +101,8 @@ export interface ChainOutcomeRecord {
   /** The step that stopped the chain (absent for completed). */
   failedStep?: string;
   reason?: string;
+  /** The cleanup steps as they ended (present when the plan has any; all pending unless it failed). */
+  onFailure?: StepState[];
   webhooks?: WatchWebhook[];
 }
 
@@ -96,9 +113,11 @@ export interface Chain {
   key?: string;
   state: 'running' | 'done';
   outcome: ChainOutcome | null;
-  /** The id of the step in progress, or null when done. */
+  /** The id of the step (or cleanup step) in progress, or null when done. */
   currentStep: string | null;
   steps: StepState[];
+  /** The plan's cleanup steps, when it has any. */
+  onFailure?: StepState[];
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
@@ -108,16 +127,19 @@ export interface Chain {
 
 export function chainFrom(record: ChainRecord, outcome: ChainOutcomeRecord | undefined): Chain {
   const steps = outcome?.steps ?? record.steps;
-  const failedStep = outcome?.failedStep;
-  const reason = outcome?.reason;
+  const onFailure = outcome?.onFailure ?? record.onFailure;
+  // While cleanup steps run, the failure they clean up after is already known.
+  const failedStep = outcome?.failedStep ?? record.failure?.failedStep;
+  const reason = outcome?.reason ?? record.failure?.reason;
   return {
     id: record.id,
     ...(record.plan.name === undefined ? {} : { name: record.plan.name }),
     ...(record.key === undefined ? {} : { key: record.key }),
     state: outcome === undefined ? 'running' : 'done',
     outcome: outcome?.outcome ?? null,
-    currentStep: outcome === undefined ? (record.steps[record.current]?.id ?? null) : null,
+    currentStep: outcome === undefined ? currentStepOf(record) : null,
     steps,
+    ...(onFailure === undefined ? {} : { onFailure }),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     finishedAt: outcome?.chain.finishedAt ?? null,
@@ -126,14 +148,32 @@ export function chainFrom(record: ChainRecord, outcome: ChainOutcomeRecord | und
   };
 }
 
-export function initialSteps(plan: ChainPlan): StepState[] {
-  return plan.steps.map((step) => ({
+function currentStepOf(record: ChainRecord): string | null {
+  if (record.failure === undefined) return record.steps[record.current]?.id ?? null;
+  return record.onFailure?.find((step) => !isStepDone(step))?.id ?? null;
+}
+
+/** Whether a step has ended, either way. */
+export function isStepDone(step: StepState): boolean {
+  return step.status === 'completed' || step.status === 'failed';
+}
+
+/** The step states of a new chain: `steps`, and `onFailure` when the plan has cleanup steps. */
+export function initialStepStates(plan: ChainPlan): Pick<ChainRecord, 'steps' | 'onFailure'> {
+  return {
+    steps: initialSteps(plan.steps),
+    ...(plan.onFailure === undefined ? {} : { onFailure: initialSteps(plan.onFailure) }),
+  };
+}
+
+function initialSteps(steps: ChainStepPlan[]): StepState[] {
+  return steps.map((step) => ({
     id: step.id,
     status: 'pending',
     runs: step.runs.map((run) => ({
       kind: run.kind,
       type: run.type,
-      ...(typeof run.resourceId === 'number' ? { resourceId: run.resourceId } : {}),
+      ...(hasReference(run.resourceId) ? {} : { resourceId: run.resourceId }),
       ...(run.region === undefined ? {} : { region: run.region }),
     })),
   }));

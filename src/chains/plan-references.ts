@@ -6,7 +6,7 @@ import { InputError } from '../errors/input-error.js';
  *
  * - `imageId`: the image a droplet `snapshot` run made;
  * - `actionId`: the id of the run's action;
- * - `resourceId`: the droplet or image the run acted on.
+ * - `resourceId`: the resource the run acted on (a number, or a volume UUID or IP address).
  *
  * A value that is exactly one reference becomes that number; a reference inside a longer string
  * (a snapshot name) is replaced by its digits.
@@ -61,8 +61,8 @@ export function isWholeReference(text: string): boolean {
   return match !== null && match[0] === trimmed;
 }
 
-/** Replaces every reference in `text`; `lookup` gives the number (or throws naming what is missing). */
-export function substitute(text: string, lookup: (reference: Reference) => number): string | number {
+/** Replaces every reference in `text`; `lookup` gives the value (or throws naming what is missing). */
+export function substitute(text: string, lookup: (reference: Reference) => number | string): string | number {
   if (isWholeReference(text)) {
     const [reference] = referencesIn(text.trim(), 'reference');
     if (reference !== undefined) return lookup(reference);

@@ -9,16 +9,25 @@ import { hasReference, type Reference, substitute } from './plan-references.js';
  * request is. Throws InputError when a result is missing or the resolved request is not valid.
  */
 export function resolveRun(template: RunTemplate, steps: readonly StepState[], where: string): RunSpec {
-  const lookup = (reference: Reference): number => {
-    const run = steps.find((step) => step.id === reference.step)?.runs[reference.index ?? 0];
+  const lookup = (reference: Reference): number | string => {
+    const step = steps.find((candidate) => candidate.id === reference.step);
+    const run = step?.runs[reference.index ?? 0];
     const value =
       reference.field === 'imageId'
         ? run?.imageId
         : reference.field === 'actionId'
           ? run?.actionId
           : run?.resourceId;
-    if (value === undefined)
-      throw new InputError(`${where}: steps.${reference.step}.${reference.field} has no value`);
+    if (value === undefined) {
+      // A cleanup step may refer to a step the failure stopped before it ran, or that failed.
+      const why =
+        step?.status === 'pending'
+          ? ` (step ${reference.step} never ran)`
+          : step?.status === 'failed'
+            ? ` (step ${reference.step} failed)`
+            : '';
+      throw new InputError(`${where}: steps.${reference.step}.${reference.field} has no value${why}`);
+    }
     return value;
   };
   const resolve = (value: unknown): unknown => (hasReference(value) ? substitute(value, lookup) : value);

@@ -1,6 +1,11 @@
 import type { DigitalOceanClient } from '../digitalocean/client.js';
 import type { Action, Snapshot } from '../digitalocean/models.js';
 
+/** How long a completed snapshot's image may take to show up in the droplet's snapshot list. */
+export const SNAPSHOT_LOOKUP_MS = 2 * 60_000;
+/** How often the list is read again meanwhile. */
+export const SNAPSHOT_LOOKUP_RETRY_MS = 2_000;
+
 /** How long after its action started a snapshot may be stamped and still be taken for its image. */
 export const SNAPSHOT_MATCH_TOLERANCE_MS = 5 * 60_000;
 

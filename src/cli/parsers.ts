@@ -11,6 +11,17 @@ export function positiveInteger(name: string) {
   };
 }
 
+export function nonNegativeInteger(name: string) {
+  return (text: string): number => {
+    if (!/^\d+$/.test(text.trim())) {
+      throw new InvalidArgumentError(
+        `${name} must be a whole number, 0 or more (got ${JSON.stringify(text)})`,
+      );
+    }
+    return Number(text);
+  };
+}
+
 export function port(name: string) {
   return (text: string): number => {
     const value = Number(text);

@@ -179,7 +179,8 @@ export function chainStatus(chain: Chain, watches: ReadonlyMap<string, Watch>, n
   const lines = [
     `chain ${chain.name ?? chain.id}  ${chain.state}  steps ${done}/${chain.steps.length} done  elapsed ${shortDuration(now - Date.parse(chain.createdAt))}`,
   ];
-  for (const step of chain.steps) {
+  // Cleanup (onFailure) steps show like steps while they run.
+  for (const step of stepsOf(chain)) {
     if (!RUNNING.includes(step.status)) continue;
     for (const run of step.runs) {
       const watch = run.watchId === undefined ? undefined : watches.get(run.watchId);
@@ -195,7 +196,11 @@ export function chainStatus(chain: Chain, watches: ReadonlyMap<string, Watch>, n
 
 /** The watch ids of the running steps' actions: what `chainStatus` needs read. */
 export function runningWatchIds(chain: Chain): string[] {
-  return chain.steps
+  return stepsOf(chain)
     .filter((step) => RUNNING.includes(step.status))
     .flatMap((step) => step.runs.flatMap((run) => (run.watchId === undefined ? [] : [run.watchId])));
+}
+
+function stepsOf(chain: Chain): Chain['steps'] {
+  return [...chain.steps, ...(chain.onFailure ?? [])];
 }

@@ -25,6 +25,7 @@ import { type ActionQuestion, answerMismatch, rawAnswerMismatch } from './action
 import {
   type Action,
   type ActionListResponse,
+  type ActionResourceType,
   actionListResponseSchema,
   actionResponseSchema,
   actionSchema,
@@ -38,6 +39,7 @@ import {
   type Image,
   type ImageActionRequest,
   imageResponseSchema,
+  type ResourceActionRequest,
   type ResourceId,
   type Snapshot,
   snapshotListResponseSchema,
@@ -45,7 +47,7 @@ import {
 } from './models.js';
 import { parseRateLimitHeaders, type RateLimitSnapshot, rateLimitWaitMs } from './rate-limit-headers.js';
 import { type RequestGate, UNMETERED } from './request-gate.js';
-import { scopedActionsPath } from './resource-ids.js';
+import { resourceActionsPath, scopedActionsPath } from './resource-ids.js';
 
 export interface DigitalOceanClientOptions {
   baseUrl: string;
@@ -291,20 +293,36 @@ export class DigitalOceanClient {
     request: ImageActionRequest,
     options?: CallOptions,
   ): Promise<Action> {
-    return this.initiate({ kind: 'image', resourceId: imageId }, request, options);
+    return this.initiate('image', imageId, request, options);
   }
 
   /** Starts a droplet action; sent again, answers read and checked as for image actions. */
   async initiateDropletAction(dropletId: number, request: DropletActionRequest, options?: CallOptions) {
-    return this.initiate({ kind: 'droplet', resourceId: dropletId }, request, options);
+    return this.initiate('droplet', dropletId, request, options);
+  }
+
+  /**
+   * Starts an action on any resource (POST /v2/<collection>/{id}/actions): a volume by its UUID, a
+   * reserved or floating IP by its address. Sent again, answers read and checked as for image
+   * actions (the answer's `resource_type` must be the kind's; a volume's `resource_id` says nothing).
+   */
+  async initiateResourceAction(
+    kind: ActionResourceType,
+    resourceId: ResourceId,
+    request: ResourceActionRequest,
+    options?: CallOptions,
+  ): Promise<Action> {
+    return this.initiate(kind, resourceId, request, options);
   }
 
   private async initiate(
-    question: ActionQuestion,
-    request: ImageActionRequest | DropletActionRequest,
+    kind: ActionResourceType,
+    resourceId: ResourceId,
+    request: ImageActionRequest | ResourceActionRequest,
     options?: CallOptions,
   ): Promise<Action> {
-    const path = `/v2/${question.kind}s/${question.resourceId}/actions`;
+    const question: ActionQuestion = { kind, resourceId };
+    const path = resourceActionsPath(kind, resourceId);
     const call = { retries: 0, ...options, body: request };
     // Read leniently here: a 2xx whose body is not the promised JSON is not a failure to retry.
     const { body, status, rateLimit } = await this.call('POST', path, anyBody, call);

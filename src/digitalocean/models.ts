@@ -4,9 +4,23 @@ import { z } from 'zod';
 export const KNOWN_STATUSES = ['in-progress', 'completed', 'errored'] as const;
 export type KnownStatus = (typeof KNOWN_STATUSES)[number];
 
-/** The kinds `run` can start actions on; their resources have whole-number ids. */
+/** The kinds with whole-number resource ids (the first kinds `run` could start). */
 export const RESOURCE_KINDS = ['droplet', 'image'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+/**
+ * The kinds `run` can start actions on: POST /v2/<collection>/{id}/actions exists for each. Volumes
+ * are named by UUID, reserved and floating IPs by address (see resource-ids.ts).
+ */
+export const RUN_KINDS = [
+  'droplet',
+  'image',
+  'volume',
+  'reserved_ip',
+  'floating_ip',
+  'reserved_ipv6',
+] as const;
+export type RunKind = (typeof RUN_KINDS)[number];
 
 /**
  * Every kind of action that can be watched, named as the action's `resource_type` names it, and
@@ -102,6 +116,10 @@ export function isResourceKind(value: string): value is ResourceKind {
   return (RESOURCE_KINDS as readonly string[]).includes(value);
 }
 
+export function isRunKind(value: unknown): value is RunKind {
+  return typeof value === 'string' && (RUN_KINDS as readonly string[]).includes(value);
+}
+
 export function isWatchKind(value: string): value is WatchKind {
   return (WATCH_KINDS as readonly string[]).includes(value);
 }
@@ -111,6 +129,9 @@ export type ImageActionRequest = { type: 'transfer'; region: string } | { type: 
 
 /** Body of POST /v2/droplets/{id}/actions: a `type` plus that type's parameters. */
 export type DropletActionRequest = { type: string } & Record<string, unknown>;
+
+/** Body of POST /v2/{volumes,reserved_ips,floating_ips,reserved_ipv6}/{id}/actions: the same shape. */
+export type ResourceActionRequest = DropletActionRequest;
 
 /** An entry of GET /v2/droplets/{id}/snapshots (the spec's `droplet_snapshot`). */
 export const snapshotSchema = z

@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { InputError } from '../errors/input-error.js';
-import type { ResourceId, WatchKind } from './models.js';
+import type { ActionResourceType, ResourceId, WatchKind } from './models.js';
 
 /**
  * How each kind names its resources, in the API's paths and in its action objects. The official
@@ -110,10 +110,18 @@ export function isResourceTypeOf(kind: WatchKind, resourceType: string): boolean
   return resourceType === kind;
 }
 
+/**
+ * `/v2/<collection>/<id>/actions`, where a resource's actions are started (POST); every kind with
+ * a resource has it, even those with no listing there.
+ */
+export function resourceActionsPath(kind: ActionResourceType, resourceId: ResourceId): string {
+  return `/v2/${COLLECTIONS[kind]}/${encodeURIComponent(String(resourceId))}/actions`;
+}
+
 /** `/v2/<collection>/<id>/actions`, or undefined for a kind DigitalOcean lists no actions of. */
 export function scopedActionsPath(kind: WatchKind, resourceId: ResourceId | null): string | undefined {
   if (kind === 'action' || !SCOPED_KINDS.has(kind) || resourceId === null) return undefined;
-  return `/v2/${COLLECTIONS[kind]}/${encodeURIComponent(String(resourceId))}/actions`;
+  return resourceActionsPath(kind, resourceId);
 }
 
 /** Whether DigitalOcean lists this kind's actions per resource (and GETs one there). */

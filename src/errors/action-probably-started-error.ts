@@ -1,4 +1,5 @@
-import type { ResourceKind } from '../digitalocean/models.js';
+import type { ResourceId, RunKind } from '../digitalocean/models.js';
+import { hasScopedActions } from '../digitalocean/resource-ids.js';
 
 /**
  * A start whose action cannot be identified: DigitalOcean answered the POST with a 2xx that does
@@ -9,9 +10,9 @@ import type { ResourceKind } from '../digitalocean/models.js';
 export class ActionProbablyStartedError extends Error {
   constructor(
     readonly details: {
-      kind: ResourceKind;
+      kind: RunKind;
       /** null for a droplet create: the droplets had no ids before it. */
-      resourceId: number | null;
+      resourceId: ResourceId | null;
       type: string;
       /** In words: `transfer of image 7555620 to nyc3`. */
       what: string;
@@ -31,13 +32,16 @@ export class ActionProbablyStartedError extends Error {
         ? ''
         : ` (with DIGITALOCEAN_TOKEN_${tokenProfile.toUpperCase()} as the token)`;
     const started = `the ${what} ${answered ? 'was probably started' : 'may have been started'} (${why})`;
-    super(
+    // DigitalOcean lists no actions of a single reserved IPv6 address: only the account's list has them.
+    const look =
       lookIn !== undefined || resourceId === null
-        ? `${started}, but it does not show among ${lookIn ?? `the ${kind}s`} yet, so it was not sent again; ` +
-            `look there${profile} before trying again`
-        : `${started}, but no such action shows among the ${kind}'s actions yet, so it was not sent again; ` +
-            `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`,
-    );
+        ? `it does not show among ${lookIn ?? `the ${kind}s`} yet, so it was not sent again; look there${profile} before trying again`
+        : hasScopedActions(kind)
+          ? `no such action shows among the ${kind}'s actions yet, so it was not sent again; ` +
+            `find it with \`actionwatch actions ${kind} ${resourceId}\`${profile} and watch it by its id`
+          : `no such action can be told apart (DigitalOcean lists no actions of a single ${kind}), so it was not sent again; ` +
+            `find it in the account's actions${profile} and watch it with \`actionwatch watch action <actionId>\``;
+    super(`${started}, but ${look}`);
     this.name = 'ActionProbablyStartedError';
   }
 }

@@ -1,4 +1,4 @@
-import type { ResourceKind } from '../digitalocean/models.js';
+import type { ResourceId, RunKind } from '../digitalocean/models.js';
 
 /**
  * DigitalOcean refused to start an action (a 4xx other than 401/403/404/429, usually a 422). No
@@ -9,9 +9,9 @@ export class ActionRejectedError extends Error {
   constructor(
     message: string,
     readonly details: {
-      kind: ResourceKind;
+      kind: RunKind;
       /** null for a droplet create (the droplets have no ids yet). */
-      resourceId: number | null;
+      resourceId: ResourceId | null;
       type: string;
       status: number | undefined;
       /** The resource has an action in progress; the same request may succeed once it ends. */

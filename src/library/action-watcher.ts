@@ -295,7 +295,9 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
   }
 
   /**
-   * Starts an action (POST /v2/images/{id}/actions or /v2/droplets/{id}/actions) and watches it.
+   * Starts an action (POST /v2/{images,droplets,volumes,reserved_ips,floating_ips,reserved_ipv6}/{id}/actions)
+   * and watches it: `{ kind: 'volume', resourceId: '<uuid>', type: 'attach', params: { droplet_id: 42 } }`,
+   * `{ kind: 'reserved_ip', resourceId: '203.0.113.7', type: 'assign', params: { droplet_id: 42 } }`.
    *
    * @throws InputError for a request DigitalOcean would refuse as malformed, or a key reused for a
    *   different request.

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
-import type { Action } from '../digitalocean/models.js';
+import type { Action, ResourceId } from '../digitalocean/models.js';
 import { ActionProbablyStartedError } from '../errors/action-probably-started-error.js';
 import { ActionRejectedError } from '../errors/action-rejected-error.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
@@ -531,7 +531,7 @@ export class ActionStarter {
     };
   }
 
-  /** An action on an existing droplet or image (POST /v2/{kind}s/{id}/actions). */
+  /** An action on an existing droplet, image, volume or address (POST /v2/{kind}s/{id}/actions). */
   private actionOperation(spec: RunSpec): Operation<Action> {
     const client = this.options.client;
     const what = describeRun(spec);
@@ -541,9 +541,9 @@ export class ActionStarter {
       logContext: { kind: spec.kind, resourceId: spec.resourceId, type: spec.body.type },
       post: (signal) => {
         const options = { retries: 0, ...(signal === undefined ? {} : { signal }) };
-        return spec.kind === 'image'
-          ? client.initiateImageAction(spec.resourceId, spec.body, options)
-          : client.initiateDropletAction(spec.resourceId, spec.body, options);
+        if (spec.kind === 'image') return client.initiateImageAction(spec.resourceId, spec.body, options);
+        if (spec.kind === 'droplet') return client.initiateDropletAction(spec.resourceId, spec.body, options);
+        return client.initiateResourceAction(spec.kind, spec.resourceId, spec.body, options);
       },
       find: (sinceMs, signal) => findStartedAction(client, spec, sinceMs, signal),
       idsOf: (action) => ({ actionId: action.id }),
@@ -630,7 +630,7 @@ function definitelyNotStarted(error: unknown): boolean {
 /** What a refusal is about: the resource (null before a create made it) and the start in words. */
 interface Refused {
   kind: RunSpec['kind'];
-  resourceId: number | null;
+  resourceId: ResourceId | null;
   type: string;
   what: string;
 }

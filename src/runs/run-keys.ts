@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { type Action, actionSchema, RESOURCE_KINDS, type ResourceKind } from '../digitalocean/models.js';
+import {
+  type Action,
+  actionSchema,
+  type ResourceId,
+  RUN_KINDS,
+  type RunKind,
+} from '../digitalocean/models.js';
 import { profilePrefix } from '../support/key-prefix.js';
 import { LuaScript } from '../support/lua.js';
 import type { Redis } from '../support/redis.js';
@@ -30,8 +36,9 @@ export interface StartingRecord {
 export interface StartedRecord {
   state: 'started';
   fingerprint: string;
-  kind: ResourceKind;
-  resourceId: number;
+  kind: RunKind;
+  /** A number for droplets and images, a UUID or an address for the other kinds. */
+  resourceId: ResourceId;
   actionId: number;
   /** The action as the POST (or the recovery) returned it, without its region object. */
   action: Action;
@@ -93,8 +100,8 @@ const runKeyRecordSchema: z.ZodType<RunKeyRecord> = z.discriminatedUnion('state'
   z.looseObject({
     state: z.literal('started'),
     fingerprint: z.string(),
-    kind: z.enum(RESOURCE_KINDS),
-    resourceId: z.number(),
+    kind: z.enum(RUN_KINDS),
+    resourceId: z.union([z.number(), z.string()]),
     actionId: z.number(),
     action: actionSchema,
     recordedAt: z.string(),

@@ -1,12 +1,24 @@
 import { createHash } from 'node:crypto';
-import type { DropletActionRequest, ImageActionRequest } from '../digitalocean/models.js';
+import {
+  type DropletActionRequest,
+  type ImageActionRequest,
+  isRunKind,
+  type ResourceActionRequest,
+  RUN_KINDS,
+} from '../digitalocean/models.js';
+import { parseResourceIdOf } from '../digitalocean/resource-ids.js';
 import { InputError } from '../errors/input-error.js';
+import { checkActionParams, REGION_SLUG } from './action-params.js';
 import {
   checkDropletParams,
   DROPLET_ACTION_TYPES,
   type DropletActionType,
   isDropletActionType,
 } from './droplet-actions.js';
+import { actionTableOf, actionTypesOf } from './resource-actions.js';
+
+/** Kinds named by a UUID or an address rather than a number: volumes and IP addresses. */
+export type AddressedKind = 'volume' | 'reserved_ip' | 'floating_ip' | 'reserved_ipv6';
 
 /** What to start: an image transfer or convert, or any droplet action type with its parameters. */
 export type RunRequest =
@@ -18,16 +30,24 @@ export type RunRequest =
       type: DropletActionType;
       /** The type's parameters as the API names them, e.g. `{ name: 'web-42' }` for a snapshot. */
       params?: Record<string, unknown>;
+    }
+  | {
+      kind: AddressedKind;
+      /** A volume's UUID, or the IP address, as `watch` takes it. */
+      resourceId: string;
+      /** volume: attach, detach, resize; reserved_ip, floating_ip, reserved_ipv6: assign, unassign. */
+      type: string;
+      /** e.g. `{ droplet_id: 42, region: 'nyc1' }` for an attach. */
+      params?: Record<string, unknown>;
     };
 
 /** A validated request: the resource and the exact body POSTed to its actions endpoint. */
 export type RunSpec =
   | { kind: 'image'; resourceId: number; body: ImageActionRequest }
-  | { kind: 'droplet'; resourceId: number; body: DropletActionRequest };
+  | { kind: 'droplet'; resourceId: number; body: DropletActionRequest }
+  | { kind: AddressedKind; resourceId: string; body: ResourceActionRequest };
 
 export const IMAGE_ACTION_TYPES = ['transfer', 'convert'] as const;
-
-const REGION_SLUG = /^[a-z]+[0-9]+$/;
 
 /** Letters, digits, `_ . -`: safe in Redis keys and in BullMQ job ids (which forbid `:`). */
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -69,8 +89,11 @@ export function parseRegion(value: unknown, where: string): string {
 export function parseRunRequest(input: unknown, where = 'run'): RunSpec {
   if (!isObject(input)) throw new InputError(`${where} must be an object`);
   const kind = input.kind;
-  if (kind !== 'droplet' && kind !== 'image')
-    throw new InputError(`${where}.kind must be droplet or image (got ${JSON.stringify(kind)})`);
+  if (!isRunKind(kind))
+    throw new InputError(
+      `${where}.kind must be one of ${RUN_KINDS.join(', ')} (got ${JSON.stringify(kind)})`,
+    );
+  if (kind !== 'droplet' && kind !== 'image') return parseAddressedRequest(kind, input, where);
   const resourceId = parseResourceId(input.resourceId, `${where}.resourceId`);
   const type = input.type;
   if (kind === 'image') {
@@ -101,6 +124,36 @@ export function parseRunRequest(input: unknown, where = 'run'): RunSpec {
   const params = input.params ?? {};
   if (!isObject(params)) throw new InputError(`${where}.params must be an object`);
   checkDropletParams(type, params, where);
+  return { kind, resourceId, body: { ...params, type } };
+}
+
+/**
+ * The `type` of a volume or IP address action (from a run request or a chain step), refused with
+ * the kind's types; a top-level `region` is refused too: a volume's region is one of its params.
+ */
+export function addressedTypeOf(kind: AddressedKind, input: Record<string, unknown>, where: string): string {
+  const type = input.type;
+  const types = actionTypesOf(kind);
+  if (typeof type !== 'string' || !types.includes(type))
+    throw new InputError(
+      `${where}.type must be one of ${types.join(', ')} for a ${kind} (got ${JSON.stringify(type)})`,
+    );
+  if (input.region !== undefined)
+    throw new InputError(
+      kind === 'volume'
+        ? `${where}: a volume's region is a param (params.region)`
+        : `${where}: region is for image transfers; ${kind} actions take params`,
+    );
+  return type;
+}
+
+/** A volume or IP address action: the resource as `watch` names it, a type and its params. */
+function parseAddressedRequest(kind: AddressedKind, input: Record<string, unknown>, where: string): RunSpec {
+  const resourceId = parseResourceIdOf(kind, input.resourceId, `${where}.resourceId`) as string;
+  const type = addressedTypeOf(kind, input, where);
+  const params = input.params ?? {};
+  if (!isObject(params)) throw new InputError(`${where}.params must be an object`);
+  checkActionParams(actionTableOf(kind), type, params, where);
   return { kind, resourceId, body: { ...params, type } };
 }
 

@@ -1,5 +1,7 @@
 import type { DigitalOceanClient } from '../digitalocean/client.js';
 import type { Action } from '../digitalocean/models.js';
+import { hasScopedActions } from '../digitalocean/resource-ids.js';
+import { startedActionTypes } from './resource-actions.js';
 import type { RunSpec } from './run-request.js';
 
 /**
@@ -9,7 +11,7 @@ import type { RunSpec } from './run-request.js';
 export const CLOCK_SKEW_MS = 5_000;
 
 function sameRequest(action: Action, spec: RunSpec): boolean {
-  if (action.type !== spec.body.type) return false;
+  if (!startedActionTypes(spec.kind, spec.body.type).includes(action.type ?? '')) return false;
   // Fan-out transfers of one image differ only in their region: never mistake one for another.
   if (spec.body.type === 'transfer' && 'region' in spec.body) return action.region_slug === spec.body.region;
   return true;
@@ -19,7 +21,7 @@ function sameRequest(action: Action, spec: RunSpec): boolean {
  * DigitalOcean has no idempotency key, so when a start's answer was lost (a timeout, a dropped
  * connection, a process that died after sending it) the only way to know whether the action exists
  * is to look: the earliest action of the same type (and region, for a transfer) on the resource
- * that started after `sinceMs`. Reads every page, so it costs a few requests; it runs only after
+ * that started after `sinceMs` (undefined for a kind with no per-resource list). Reads every page, so it costs a few requests; it runs only after
  * something went wrong.
  */
 export async function findStartedAction(
@@ -28,6 +30,9 @@ export async function findStartedAction(
   sinceMs: number,
   signal?: AbortSignal,
 ): Promise<Action | undefined> {
+  // A reserved IPv6 address's actions are listed only with the whole account's, and their
+  // resource_id cannot name the address: nothing could be told apart, so nothing is found.
+  if (!hasScopedActions(spec.kind)) return undefined;
   const from = Math.floor(sinceMs / 1000) * 1000 - CLOCK_SKEW_MS;
   let found: { action: Action; at: number } | undefined;
   for await (const action of client.iterateResourceActions(

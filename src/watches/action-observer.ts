@@ -1,5 +1,5 @@
 import type { DigitalOceanClient } from '../digitalocean/client.js';
-import type { Action } from '../digitalocean/models.js';
+import { type Action, classifyStatus } from '../digitalocean/models.js';
 import { NotFoundError } from '../errors/digitalocean-api-error.js';
 import type { WatchData } from './watch.js';
 import type { ActionRef } from './watch-ref.js';
@@ -25,14 +25,28 @@ export interface ActionObserver {
   observe(ref: ActionRef, options?: ObserveOptions): Promise<Observation>;
 }
 
-/** One GET of the action's scoped endpoint per observation. */
+/** Where an observer that sees an action end reports its duration, so ETAs can be learned. */
+export interface DurationSink {
+  learnFrom(action: Action): Promise<void>;
+}
+
+/**
+ * One GET of the action's scoped endpoint per observation. With `durations`, every action it sees
+ * end is learned from: a worker polling directly teaches ETAs as batched observation does.
+ */
 export class DirectObserver implements ActionObserver {
-  constructor(private readonly client: DigitalOceanClient) {}
+  constructor(
+    private readonly client: DigitalOceanClient,
+    private readonly durations?: DurationSink,
+  ) {}
 
   async observe(ref: ActionRef, options: ObserveOptions = {}): Promise<Observation> {
     try {
       const call = options.signal === undefined ? {} : { signal: options.signal };
       const action = await this.client.getResourceAction(ref.kind, ref.resourceId, ref.actionId, call);
+      const status = classifyStatus(action.status);
+      if (this.durations !== undefined && (status === 'completed' || status === 'errored'))
+        await this.durations.learnFrom(action);
       return { found: true, action };
     } catch (error) {
       if (error instanceof NotFoundError) return { found: false, reason: error.message };

@@ -29,6 +29,21 @@ export function baseInterval(schedule: PollSchedule, ageMs: number): number {
   return Math.min(schedule.maxIntervalMs, Math.max(schedule.minIntervalMs, ageMs * schedule.ageFactor));
 }
 
+/**
+ * How many GETs a watch's own polls make for an action that ends `durationMs` after its watch
+ * began: the first at `firstDelayMs`, then one per interval (without jitter, which averages
+ * out), the last being the one that sees it ended. For an estimate (`chain --dry-run`).
+ */
+export function pollsWithin(schedule: PollSchedule, durationMs: number): number {
+  let at = schedule.firstDelayMs;
+  let polls = 1;
+  while (at < durationMs) {
+    at += baseInterval(schedule, at);
+    polls += 1;
+  }
+  return polls;
+}
+
 /** The delay before the next poll, with ± jitter so watches enqueued together drift apart. */
 export function nextPollDelay(
   schedule: PollSchedule,

@@ -22,6 +22,12 @@ export const CLIENT_OPERATIONS = [
   'GET /v2/images/{image_id}/actions',
   'POST /v2/images/{image_id}/actions',
   'GET /v2/images/{image_id}/actions/{action_id}',
+  'GET /v2/volumes/{volume_id}/actions',
+  'POST /v2/volumes/{volume_id}/actions',
+  'GET /v2/reserved_ips/{reserved_ip}/actions',
+  'POST /v2/reserved_ips/{reserved_ip}/actions',
+  'POST /v2/floating_ips/{floating_ip}/actions',
+  'POST /v2/reserved_ipv6/{reserved_ipv6}/actions',
 ] as const;
 
 /** The operations the simulator serves beyond the client's (the vendored spec holds these paths too). */

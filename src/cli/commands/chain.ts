@@ -1,10 +1,11 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { ChainOutcome } from '../../chains/chain.js';
 import { type ChainPlanInput, parseChainPlan, readChainPlanFile } from '../../chains/chain-plan.js';
+import { InputError } from '../../errors/input-error.js';
 import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import { parseRunKey } from '../../runs/run-request.js';
 import { EXIT } from '../cli-error.js';
-import { printJson, withRuntime } from '../context.js';
+import { loadCliConfig, printJson, withRuntime } from '../context.js';
 import { interruptible } from '../interruptible.js';
 import { chainStatus, runningWatchIds, withStatus } from '../status-line.js';
 import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
@@ -13,6 +14,8 @@ interface ChainCommandOptions {
   key?: string;
   wait?: boolean;
   withWorker?: boolean;
+  dryRun?: boolean;
+  output?: 'text' | 'json';
 }
 
 export const CHAIN_EXIT_CODES: Record<ChainOutcome, number> = {
@@ -35,6 +38,18 @@ export function registerChain(program: Command): void {
     )
     .option('--wait', 'block until the chain ends, print its outcome record (exit codes as wait)')
     .option('--with-worker', 'run a worker (watches and chains) in this process too')
+    .addOption(
+      new Option(
+        '--dry-run',
+        'check the plan and print its steps, API calls and a request estimate; sends and stores nothing',
+      ).conflicts(['wait', 'withWorker']),
+    )
+    .addOption(
+      new Option('--output <format>', 'with --dry-run: text (default) or json (one object)').choices([
+        'text',
+        'json',
+      ]),
+    )
     .addHelpText(
       'after',
       [
@@ -49,6 +64,11 @@ export function registerChain(program: Command): void {
         '      run:',
         `        - { image: "\${steps.snapshot.imageId}", type: transfer, region: ams3 }`,
         `        - { image: "\${steps.snapshot.imageId}", type: transfer, region: sfo3 }`,
+        '  onFailure:                      # run only when the chain fails',
+        '    - run: { droplet: 42, type: power_on }',
+        '',
+        'With --dry-run, nothing is sent or stored: the steps in order, each API call (references',
+        'shown as such until their step runs) and an estimate of the requests it spends.',
         '',
         'With --wait, exit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled,',
         '1 rejected by DigitalOcean, bad input or failure, 130 interrupted.',
@@ -58,7 +78,21 @@ export function registerChain(program: Command): void {
       const key = parseRunKey(options.key);
       const input = await readChainPlanFile(file);
       // Validated in full here, before Redis is touched; the library validates it again.
-      parseChainPlan(input, validateTargetUrl);
+      const plan = parseChainPlan(input, validateTargetUrl);
+      if (options.output !== undefined && !options.dryRun)
+        throw new InputError('--output is for --dry-run (a submitted chain prints JSON)');
+      if (options.dryRun) {
+        // From the plan and the configuration alone: no token, no Redis, no DigitalOcean.
+        const { config } = loadCliConfig();
+        const { dryRunChain, formatChainDryRun } = await import('../../chains/chain-dry-run.js');
+        const dryRun = dryRunChain(plan, {
+          schedule: config.schedule,
+          defaultTimeoutMs: config.watch.defaultTimeoutMs,
+        });
+        if (options.output === 'json') printJson(dryRun);
+        else process.stdout.write(formatChainDryRun(dryRun));
+        return;
+      }
       const tokenPurpose = 'chain --with-worker needs it to start and poll actions';
       const code = await withRuntime(
         { needsToken: options.withWorker === true, tokenPurpose },

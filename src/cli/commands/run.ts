@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { runTokenPurpose } from '../../config/config.js';
 import { parseDuration } from '../../config/duration.js';
+import { isRunKind } from '../../digitalocean/models.js';
 import { ActionRejectedError } from '../../errors/action-rejected-error.js';
 import { InputError } from '../../errors/input-error.js';
-import { coerceDropletParam, DROPLET_ACTION_TYPES, isDropletActionType } from '../../runs/droplet-actions.js';
+import { coerceActionParam } from '../../runs/action-params.js';
+import { DROPLET_ACTION_TYPES, isDropletActionType } from '../../runs/droplet-actions.js';
+import { ADDRESS_ACTIONS, actionTableOf, VOLUME_ACTIONS } from '../../runs/resource-actions.js';
 import { parseRunKey, parseRunRequest, type RunRequest } from '../../runs/run-request.js';
 import { EXIT } from '../cli-error.js';
 import { printJson, withRuntime } from '../context.js';
@@ -29,31 +32,39 @@ interface RunCommandOptions extends CreateFlags {
 
 const DEFAULT_RETRY_PENDING = '15m';
 
-/** The request as the library takes it, from `run <kind> <resourceId> <type> [--region] [--param k=v]`. */
+/**
+ * The request as the library takes it, from `run <kind> <resourceId> <type> [--region] [--param k=v]`.
+ * Each param is typed as its kind's action takes it (numbers for ids, true/false, JSON objects).
+ */
 export function runRequestFromArgs(
   kind: string,
   resourceId: string,
   type: string,
   options: Pick<RunCommandOptions, 'region' | 'param'>,
 ): RunRequest {
+  const table = isRunKind(kind) && kind !== 'image' ? actionTableOf(kind) : undefined;
   const params: Record<string, unknown> = {};
   for (const entry of options.param ?? []) {
     const equals = entry.indexOf('=');
     if (equals <= 0) throw new InputError(`--param must look like name=value (got ${JSON.stringify(entry)})`);
     const name = entry.slice(0, equals).trim();
     const text = entry.slice(equals + 1);
-    params[name] = isDropletActionType(type) ? coerceDropletParam(type, name, text) : text;
+    params[name] = table === undefined ? text : coerceActionParam(table, type, name, text);
   }
   if (kind === 'image' && Object.keys(params).length > 0)
     throw new InputError('--param is for droplet actions; an image transfer takes --region');
   if (kind === 'droplet' && options.region !== undefined)
     throw new InputError('--region is for image transfers; droplet actions take --param');
+  if (kind !== 'image' && table !== undefined && options.region !== undefined)
+    throw new InputError(
+      `--region is for image transfers; ${kind} actions take --param (e.g. --param region=nyc1)`,
+    );
   const input = {
     kind,
     resourceId,
     type,
     ...(options.region === undefined ? {} : { region: options.region }),
-    ...(kind === 'droplet' && Object.keys(params).length > 0 ? { params } : {}),
+    ...(kind !== 'image' && Object.keys(params).length > 0 ? { params } : {}),
   };
   const spec = parseRunRequest(input, 'run');
   if (spec.kind === 'image') {
@@ -61,14 +72,11 @@ export function runRequestFromArgs(
       ? { kind: 'image', resourceId: spec.resourceId, type: 'transfer', region: spec.body.region }
       : { kind: 'image', resourceId: spec.resourceId, type: 'convert' };
   }
+  const withParams = Object.keys(params).length === 0 ? {} : { params };
+  if (spec.kind !== 'droplet') return { kind: spec.kind, resourceId: spec.resourceId, type, ...withParams };
   // parseRunRequest has refused any other type; this only tells the compiler.
   if (!isDropletActionType(type)) throw new InputError(`unknown droplet action type ${type}`);
-  return {
-    kind: 'droplet',
-    resourceId: spec.resourceId,
-    type,
-    ...(Object.keys(params).length === 0 ? {} : { params }),
-  };
+  return { kind: 'droplet', resourceId: spec.resourceId, type, ...withParams };
 }
 
 function retryPendingMs(value: string | boolean | undefined): number | undefined {
@@ -84,13 +92,23 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description(
-      'start a droplet or image action and watch it; prints {started, recovered, action, watch}; `run droplet create` creates droplets',
+      'start a droplet, image, volume or reserved/floating IP action and watch it; prints {started, recovered, action, watch}; `run droplet create` creates droplets',
     )
-    .argument('<kind>', 'droplet or image')
-    .argument('<resourceId>', 'the droplet or image id, or `create` (run droplet create --name …)')
-    .argument('[type]', `image: transfer, convert; droplet: ${DROPLET_ACTION_TYPES.join(', ')}`)
+    .argument('<kind>', 'droplet, image, volume, reserved_ip, floating_ip or reserved_ipv6')
+    .argument(
+      '<resourceId>',
+      'the droplet or image id, the volume UUID, or the IP address; or `create` (run droplet create --name …)',
+    )
+    .argument(
+      '[type]',
+      `image: transfer, convert; droplet: ${DROPLET_ACTION_TYPES.join(', ')}; volume: ${Object.keys(VOLUME_ACTIONS).join(', ')}; reserved_ip, floating_ip, reserved_ipv6: ${Object.keys(ADDRESS_ACTIONS).join(', ')}`,
+    )
     .option('--region <slug>', 'image transfer: the region to transfer the image to; create: the region')
-    .option('--param <name=value>', 'a droplet action parameter, e.g. name=web-42 (repeatable)', collect)
+    .option(
+      '--param <name=value>',
+      'an action parameter, e.g. name=web-42 (droplet snapshot), droplet_id=42 (volume attach, IP assign) (repeatable)',
+      collect,
+    )
     .option('--name <name>', 'create: a droplet name (repeatable: up to 10 droplets in one request)', collect)
     .option('--size <slug>', 'create: the size slug, e.g. s-1vcpu-1gb')
     .option('--image <id|slug>', 'create: the image id or slug, e.g. ubuntu-24-04-x64')
@@ -123,8 +141,15 @@ export function registerRun(program: Command): void {
         '  actionwatch run droplet 42 snapshot --param name=web-release-42 --retry-pending 10m',
         '  actionwatch run droplet 42 resize --param size=s-2vcpu-4gb --param disk=true',
         '  actionwatch run droplet 42 reboot --token-profile team_b --wait',
+        '  actionwatch run volume 7724db7c-e098-11e5-b522-000f53304e51 attach --param droplet_id=42 --param region=nyc1',
+        '  actionwatch run volume 7724db7c-e098-11e5-b522-000f53304e51 resize --param size_gigabytes=100',
+        '  actionwatch run reserved_ip 203.0.113.7 assign --param droplet_id=42 --key move-ip-42 --wait',
+        '  actionwatch run reserved_ip 203.0.113.7 unassign',
         '  actionwatch run droplet create --name web-1 --name web-2 --region nyc3 --size s-1vcpu-1gb \\',
         '      --image ubuntu-24-04-x64 --ssh-key 289794 --key release-42-web --wait',
+        '',
+        'Params: volume attach/detach take droplet_id (and region), resize size_gigabytes (and region);',
+        'an IP assign takes droplet_id, unassign nothing.',
         '',
         'run droplet create prints one line per droplet: {started, recovered, key, tag, dropletId, name,',
         'actionId, watch}; with --wait, each final create action, exiting as wait does for the first',

@@ -1,7 +1,7 @@
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { printJson } from '../context.js';
 import { isQuiet } from '../global-options.js';
-import { port, positiveInteger } from '../parsers.js';
+import { nonNegativeInteger, port, positiveInteger } from '../parsers.js';
 
 interface SimOptions {
   port: number;
@@ -13,6 +13,18 @@ interface SimOptions {
   listOrder: 'oldest-first' | 'newest-first';
   background?: number;
   duration: number;
+  typeDuration?: Record<string, number>;
+  deleteDelay: number;
+}
+
+/** `--type-duration snapshot=60000`, repeatable: how long actions of one type run. */
+function typeDuration(text: string, previous: Record<string, number> = {}): Record<string, number> {
+  const match = /^([a-z_]+)=(\d+)$/i.exec(text.trim());
+  if (match === null || Number(match[2]) <= 0)
+    throw new InvalidArgumentError(
+      `--type-duration must look like <action type>=<ms>, e.g. snapshot=60000 (got ${JSON.stringify(text)})`,
+    );
+  return { ...previous, [match[1] as string]: Number(match[2]) };
 }
 
 export function registerSim(program: Command): void {
@@ -42,6 +54,17 @@ export function registerSim(program: Command): void {
       positiveInteger('--background'),
     )
     .option('--duration <ms>', 'default action duration in ms', positiveInteger('--duration'), 20_000)
+    .option(
+      '--type-duration <type=ms>',
+      'duration of one action type, e.g. create=45000 (repeatable)',
+      typeDuration,
+    )
+    .option(
+      '--delete-delay <ms>',
+      'how long a deleted droplet, volume or address still answers GET before 404',
+      nonNegativeInteger('--delete-delay'),
+      0,
+    )
     .action(async (options: SimOptions, command: Command) => {
       const tokens =
         options.token === undefined || options.token.length === 0 ? ['sim-token'] : options.token;
@@ -53,6 +76,8 @@ export function registerSim(program: Command): void {
         rateLimit: options.rateLimit ? { perMinute: options.perMinute, perHour: options.perHour } : false,
         listOrder: options.listOrder,
         defaultDurationMs: options.duration,
+        deleteDelayMs: options.deleteDelay,
+        ...(options.typeDuration === undefined ? {} : { durationsByType: options.typeDuration }),
         ...(options.background === undefined ? {} : { background: { actionsPerSecond: options.background } }),
       });
       printJson({ url: simulator.url, tokens: tokens.length });

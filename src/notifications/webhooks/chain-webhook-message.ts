@@ -6,12 +6,19 @@ import type { WebhookFormat } from './webhook-targets.js';
 export interface ChainRunSummary {
   kind: string;
   type: string;
-  resourceId?: number;
+  /** A droplet's or image's number, a volume's UUID or an IP address. */
+  resourceId?: number | string;
   region?: string;
   actionId?: number;
   outcome?: Outcome;
   /** For a droplet snapshot: the image it made. */
   imageId?: number;
+}
+
+export interface ChainStepSummary {
+  id: string;
+  status: StepState['status'];
+  runs: ChainRunSummary[];
 }
 
 /**
@@ -31,7 +38,9 @@ export interface ChainWebhookPayload {
       reason?: string;
       submittedAt: string;
       finishedAt: string;
-      steps: Array<{ id: string; status: StepState['status']; runs: ChainRunSummary[] }>;
+      steps: ChainStepSummary[];
+      /** The plan's onFailure (cleanup) steps, when it has any. */
+      onFailure?: ChainStepSummary[];
     };
   };
 }
@@ -49,6 +58,10 @@ function runSummary(run: StepState['runs'][number]): ChainRunSummary {
   };
 }
 
+function stepSummary(step: StepState): ChainStepSummary {
+  return { id: step.id, status: step.status, runs: step.runs.map(runSummary) };
+}
+
 export function chainWebhookPayload(record: ChainOutcomeRecord): ChainWebhookPayload {
   const { id, name, createdAt, finishedAt } = record.chain;
   return {
@@ -64,11 +77,8 @@ export function chainWebhookPayload(record: ChainOutcomeRecord): ChainWebhookPay
         ...(record.reason === undefined ? {} : { reason: record.reason }),
         submittedAt: createdAt,
         finishedAt,
-        steps: record.steps.map((step) => ({
-          id: step.id,
-          status: step.status,
-          runs: step.runs.map(runSummary),
-        })),
+        steps: record.steps.map(stepSummary),
+        ...(record.onFailure === undefined ? {} : { onFailure: record.onFailure.map(stepSummary) }),
       },
     },
   };
