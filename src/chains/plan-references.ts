@@ -24,7 +24,7 @@ export interface Reference {
   field: ReferenceField;
 }
 
-const ONE = /\$\{\s*steps\.([A-Za-z][A-Za-z0-9_-]*)(?:\.(\d+))?\.([A-Za-z]+)\s*\}/g;
+const ONE = /\$\{\s*steps\.([A-Za-z][A-Za-z0-9_-]*)(?:\.(\d+))?\.([A-Za-z][A-Za-z0-9]*)\s*\}/g;
 const ANY = /\$\{[^}]*\}?/g;
 
 export function hasReference(value: unknown): value is string {
