@@ -308,6 +308,14 @@ describe('chains that create droplets', () => {
             { droplet: '${steps.create.1.resourceId}', type: 'power_off' },
           ],
         },
+        {
+          id: 'keep',
+          run: {
+            droplet: '${steps.create.1.dropletId}',
+            type: 'snapshot',
+            params: { name: 'canary-at-${steps.create.1.ipv4}' },
+          },
+        },
       ],
     });
     const slow = await until(async () => (await watcher.getChain(chain.id))?.steps[1]?.runs[0]?.actionId);
@@ -320,8 +328,21 @@ describe('chains that create droplets', () => {
     expect(outcome.steps[0]?.runs[0]?.ipv4).toBeUndefined();
     expect(outcome.onFailure?.[0]).toMatchObject({ status: 'completed' });
     expect(outcome.onFailure?.[0]?.runs.map((run) => run.resourceId)).toEqual(created);
-    for (const id of created)
-      expect((await actionsOf(id)).map((action) => action.type)).toEqual(['create', 'power_off']);
+    expect((await actionsOf(created[0] as number)).map((action) => action.type)).toEqual([
+      'create',
+      'power_off',
+    ]);
+    expect((await actionsOf(created[1] as number)).map((action) => action.type)).toEqual([
+      'create',
+      'power_off',
+      'snapshot',
+    ]);
+    // The address, known once active, went into the cleanup's snapshot name.
+    expect(outcome.onFailure?.[1]).toMatchObject({ status: 'completed' });
+    const names: string[] = [];
+    for await (const snapshot of stack.runtime.client().iterateDropletSnapshots(created[1] as number))
+      names.push(snapshot.name as string);
+    expect(names).toEqual([`canary-at-${outcome.steps[0]?.runs[1]?.ipv4}`]);
   });
 });
 
