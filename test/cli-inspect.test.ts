@@ -321,6 +321,32 @@ describe('actionwatch show, events, --output table, --log-level and --quiet', ()
       }
     });
 
+    it("sim starts with the README examples' droplet, reserved IP and volume; --no-examples without", async () => {
+      const paths = [
+        '/v2/droplets/3164444',
+        '/v2/reserved_ips/203.0.113.7',
+        '/v2/volumes/7724db7c-e098-11e5-b522-000f53304e51',
+      ];
+      for (const examples of [true, false]) {
+        const sim = startCli(['sim', '--port', '0', '--quiet', ...(examples ? [] : ['--no-examples'])], {});
+        try {
+          const { url } = await until(() => /^\{.*\}$/m.exec(sim.output())?.[0]).then(
+            (line) => JSON.parse(line) as { url: string },
+          );
+          const statuses = await Promise.all(
+            paths.map(
+              async (path) =>
+                (await fetch(`${url}${path}`, { headers: { authorization: 'Bearer sim-token' } })).status,
+            ),
+          );
+          expect(statuses).toEqual(examples ? [200, 200, 200] : [404, 404, 404]);
+        } finally {
+          sim.kill('SIGINT');
+          await exited(sim);
+        }
+      }
+    });
+
     it.each([
       [['sim', '--delete-delay', 'soon'], /--delete-delay must be a whole number, 0 or more/],
       [['sim', '--type-duration', 'create'], /--type-duration must look like <action type>=<ms>/],

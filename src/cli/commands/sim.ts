@@ -15,6 +15,7 @@ interface SimOptions {
   duration: number;
   typeDuration?: Record<string, number>;
   deleteDelay: number;
+  examples: boolean;
 }
 
 /** `--type-duration snapshot=60000`, repeatable: how long actions of one type run. */
@@ -65,6 +66,7 @@ export function registerSim(program: Command): void {
       nonNegativeInteger('--delete-delay'),
       0,
     )
+    .option('--no-examples', "start without the README examples' droplet, reserved IP and volume")
     .action(async (options: SimOptions, command: Command) => {
       const tokens =
         options.token === undefined || options.token.length === 0 ? ['sim-token'] : options.token;
@@ -80,6 +82,10 @@ export function registerSim(program: Command): void {
         ...(options.typeDuration === undefined ? {} : { durationsByType: options.typeDuration }),
         ...(options.background === undefined ? {} : { background: { actionsPerSecond: options.background } }),
       });
+      if (options.examples) {
+        const { EXAMPLE_RESOURCES } = await import('../../simulator/example-resources.js');
+        for (const { kind, id, region } of EXAMPLE_RESOURCES) simulator.ensureResource(kind, id, region);
+      }
       printJson({ url: simulator.url, tokens: tokens.length });
       if (!isQuiet(command))
         process.stderr.write(
