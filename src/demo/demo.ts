@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import type { ChainOutcomeRecord } from '../chains/chain.js';
+import { type ChainPlanInput, parseChainPlan } from '../chains/chain-plan.js';
 import { loadConfig } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import type { WatchEvent } from '../notifications/event-stream.js';
 import { type ReceivedWebhook, startLocalReceiver } from '../notifications/webhooks/local-receiver.js';
+import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import { Runtime } from '../runtime.js';
+import { EXAMPLE_RESOURCES } from '../simulator/example-resources.js';
 import { Simulator } from '../simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix } from '../support/redis.js';
 import type { Outcome } from '../watches/watch.js';
@@ -26,10 +30,46 @@ export interface DemoResult {
   apiRequests: number;
   /** Webhook messages the demo's receiver got whose signature verified. */
   webhooksVerified: number;
+  /** How the demo's short blue-green chain ended. */
+  chain: ChainOutcomeRecord['outcome'];
 }
 
 const DROPLET_TYPES = ['create', 'reboot', 'snapshot', 'resize', 'power_off'];
 const IMAGE_TYPES = ['transfer', 'convert'];
+
+/**
+ * A short blue-green deploy beside the watches: droplet 3164444 is snapshotted, a green droplet is
+ * made from the snapshot and waited for until active, the reserved IP moves to it, blue stops.
+ */
+const BLUE_GREEN: ChainPlanInput = {
+  name: 'demo-blue-green',
+  steps: [
+    { id: 'snapshot', run: { droplet: 3164444, type: 'snapshot', params: { name: 'web-demo' } } },
+    {
+      id: 'green',
+      run: {
+        create: {
+          name: 'web-demo-green',
+          region: 'ams3',
+          size: 's-1vcpu-1gb',
+          image: `\${steps.snapshot.imageId}`,
+        },
+        until: 'active',
+      },
+    },
+    {
+      id: 'move-ip',
+      run: {
+        reserved_ip: '203.0.113.7',
+        type: 'assign',
+        params: { droplet_id: `\${steps.green.dropletId}` },
+      },
+    },
+    { id: 'retire-blue', run: { droplet: 3164444, type: 'power_off' } },
+  ],
+};
+/** Its actions (one per step) and its own outcome: each a webhook message. */
+const BLUE_GREEN_MESSAGES = BLUE_GREEN.steps.length + 1;
 
 /**
  * The whole product in one process: a simulator, a worker and a batch of watches, with a live
@@ -40,7 +80,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const progress = options.progress ?? process.stderr;
   const count = options.count ?? 12;
   const maxDurationMs = options.maxDurationMs ?? 12_000;
-  const simulator = await Simulator.start({ tokens: ['demo-token'] });
+  const simulator = await Simulator.start({ tokens: ['demo-token'], defaultDurationMs: 2_000 });
+  for (const { kind, id, region } of EXAMPLE_RESOURCES) simulator.ensureResource(kind, id, region);
   const tty = 'isTTY' in progress && progress.isTTY === true;
   // A receiver on loopback shows each signed delivery as it lands (hence WEBHOOK_ALLOW_PRIVATE).
   const webhooks: ReceivedWebhook[] = [];
@@ -49,10 +90,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     secret,
     onMessage: (message) => {
       webhooks.push(message);
-      const { type, data } = (message.payload ?? {}) as { type?: string; data?: { watch?: { id?: string } } };
+      const { type, data } = (message.payload ?? {}) as {
+        type?: string;
+        data?: { watch?: { id?: string }; chain?: { id?: string } };
+      };
       const verdict = message.verified ? 'signature verified' : 'SIGNATURE REJECTED';
+      const subject = data?.watch?.id ?? data?.chain?.id ?? '?';
       progress.write(
-        `${tty ? '\r\x1b[2K' : ''}[webhook] ${type ?? '?'} ${data?.watch?.id ?? '?'} ${message.webhookId} ${verdict}\n`,
+        `${tty ? '\r\x1b[2K' : ''}[webhook] ${type ?? '?'} ${subject} ${message.webhookId} ${verdict}\n`,
       );
     },
   });
@@ -71,6 +116,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const runtime = new Runtime(config, createLogger({ level: 'error' }));
   try {
     await runtime.startWorker({ concurrency: 16 });
+    await runtime.startChainWorker();
     const requests: WatchRequest[] = [];
     for (let i = 0; i < count; i += 1) {
       const droplet = i % 2 === 0;
@@ -91,18 +137,27 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // One action that does not exist, to show not_found.
     requests.push({ kind: 'droplet', resourceId: 3_999_999, actionId: 999_999_999 });
 
-    // Outcomes from the process's event feed, followed before the first watch is enqueued.
+    // Outcomes from the process's event feed, followed before the first watch is enqueued. The
+    // chain's own step watches end there too: only the demo's watches are counted as such.
     const arrived: WatchEvent[] = [];
+    let chainEnded: ChainOutcomeRecord | undefined;
     let wake: (() => void) | undefined;
+    const demoWatches = new Set<string>();
     await runtime.events.subscribe({
       onEvents: (events) => {
-        // The demo starts no chain: every event is one of its watches'.
-        for (const event of events) if (event.subject === 'watch') arrived.push(event);
+        for (const event of events) {
+          if (event.subject === 'watch' && demoWatches.has(event.record.watch.id)) arrived.push(event);
+          if (event.subject === 'chain') chainEnded = event.record;
+        }
         wake?.();
         return true;
       },
     });
-    const { length: total } = await runtime.watches.watchMany(requests);
+    const watched = await runtime.watches.watchMany(requests);
+    for (const { watch } of watched) demoWatches.add(watch.id);
+    const total = watched.length;
+    const chain = await runtime.chains().submit(parseChainPlan(BLUE_GREEN, validateTargetUrl));
+    let chainShown = false;
     const outcomes: Record<Outcome, number> = {
       completed: 0,
       errored: 0,
@@ -118,10 +173,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const parts = Object.entries(outcomes)
         .filter(([, n]) => n > 0)
         .map(([outcome, n]) => `${n} ${outcome}`);
-      return `[demo] ${ended}/${total} ended${parts.length ? ` · ${parts.join(' · ')}` : ''} · ${stats.requests} API requests · ${((Date.now() - started) / 1000).toFixed(0)}s`;
+      const deploy = chainEnded === undefined ? 'blue-green running' : `blue-green ${chainEnded.outcome}`;
+      return `[demo] ${ended}/${total} ended${parts.length ? ` · ${parts.join(' · ')}` : ''} · ${deploy} · ${stats.requests} API requests · ${((Date.now() - started) / 1000).toFixed(0)}s`;
     };
     progress.write(`${line()}\n`);
-    while (ended < total) {
+    while (ended < total || !chainShown) {
+      if (chainEnded !== undefined && !chainShown) {
+        chainShown = true;
+        const steps = chainEnded.steps.map((step) => `${step.id}:${step.status}`);
+        out.write(`${JSON.stringify({ chain: chain.chain.id, outcome: chainEnded.outcome, steps })}\n`);
+        progress.write(tty ? `\r${line()}` : `${line()}\n`);
+        continue;
+      }
       if (arrived.length === 0) {
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -150,10 +213,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     progress.write(`[demo] all ${total} watches ended in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     // The last outcomes' messages may still be on their way.
     const webhooksDue = Date.now() + 15_000;
-    while (webhooks.length < total && Date.now() < webhooksDue) await new Promise((r) => setTimeout(r, 100));
+    const messages = total + BLUE_GREEN_MESSAGES;
+    while (webhooks.length < messages && Date.now() < webhooksDue)
+      await new Promise((r) => setTimeout(r, 100));
     const webhooksVerified = webhooks.filter((message) => message.verified).length;
-    progress.write(`[demo] ${webhooksVerified}/${total} webhooks delivered with a verified signature\n`);
-    return { outcomes, polls, apiRequests: simulator.stats().requests, webhooksVerified };
+    progress.write(`[demo] ${webhooksVerified}/${messages} webhooks delivered with a verified signature\n`);
+    return {
+      outcomes,
+      polls,
+      apiRequests: simulator.stats().requests,
+      webhooksVerified,
+      chain: (chainEnded as ChainOutcomeRecord).outcome,
+    };
   } finally {
     await runtime.close();
     await receiver.close();
