@@ -150,8 +150,64 @@ describe('chain plans: create runs and references to what they made', () => {
       },
       /^steps\[1\]\.run\.droplet: ipv4 is known only for a create run with until: active \(step web run 1 has no until: active\)/,
     ],
+    [
+      {
+        steps: [
+          { id: 'boot', run: { droplet: 1, type: 'power_on' } },
+          { run: { droplet: '${steps.boot.dropletIds}', type: 'reboot' } },
+        ],
+      },
+      /^steps\[1\]\.run\.droplet: step boot creates no droplet \(dropletIds needs create runs\)/,
+    ],
+    [
+      {
+        steps: [
+          { run: { droplet: '${steps.later.dropletIds}', type: 'reboot' } },
+          { id: 'later', run: { create } },
+        ],
+      },
+      /^steps\[0\]\.run\.droplet: steps\.later is not an earlier step of this chain/,
+    ],
+    [
+      {
+        steps: [
+          { id: 'web', run: { create } },
+          {
+            run: {
+              reserved_ip: '203.0.113.7',
+              type: 'assign',
+              params: { droplet_id: '${steps.web.dropletIds}' },
+            },
+          },
+        ],
+      },
+      /^steps\[1\]\.run\.params\.droplet_id: "\$\{steps\.web\.dropletIds\}" stands for several droplets: use it as a whole run's droplet/,
+    ],
   ])('%j is refused naming the field', (plan, message) => {
     expect(() => parse(plan)).toThrow(message);
+  });
+
+  it("${steps.<id>.dropletIds} as a run's droplet runs it once per droplet the step creates", () => {
+    const plan = parse({
+      steps: [
+        {
+          id: 'web',
+          run: [{ create }, { droplet: 9, type: 'reboot' }, { create: { ...create, name: 'web-2' } }],
+        },
+        {
+          id: 'stop',
+          run: [
+            { droplet: '${steps.web.dropletIds}', type: 'power_off' },
+            { droplet: 9, type: 'power_on' },
+          ],
+        },
+      ],
+    });
+    expect(plan.steps[1]?.runs).toEqual([
+      { kind: 'droplet', resourceId: '${steps.web.0.dropletId}', type: 'power_off' },
+      { kind: 'droplet', resourceId: '${steps.web.2.dropletId}', type: 'power_off' },
+      { kind: 'droplet', resourceId: 9, type: 'power_on' },
+    ]);
   });
 
   it('a create plan is stored as parsed, and its record parses again', () => {
@@ -301,13 +357,8 @@ describe('chains that create droplets', () => {
         { id: 'slow', run: { droplet: 7002, type: 'enable_ipv6' } },
       ],
       onFailure: [
-        {
-          id: 'power-off',
-          run: [
-            { droplet: '${steps.create.0.dropletId}', type: 'power_off' },
-            { droplet: '${steps.create.1.resourceId}', type: 'power_off' },
-          ],
-        },
+        // Once per droplet the create step made.
+        { id: 'power-off', run: { droplet: '${steps.create.dropletIds}', type: 'power_off' } },
         {
           id: 'keep',
           run: {

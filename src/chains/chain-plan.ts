@@ -25,7 +25,13 @@ import {
   yamlSyntaxProblem,
 } from '../support/syntax-errors.js';
 import { isOutcome, type Outcome, type WatchWebhook } from '../watches/watch.js';
-import { hasReference, isWholeReference, type Reference, referencesIn } from './plan-references.js';
+import {
+  fanOutStep,
+  hasReference,
+  isWholeReference,
+  type Reference,
+  referencesIn,
+} from './plan-references.js';
 
 /**
  * A chain plan: steps run one after another, each starting only once every action of the step
@@ -467,9 +473,14 @@ function stepsOf(list: unknown[], field: string, known: KnownStep[], defaultId: 
     if (runs.length > MAX_RUNS_PER_STEP)
       throw new InputError(`${where}.run holds at most ${MAX_RUNS_PER_STEP} actions`);
     const earlier = [...known, ...steps];
-    const templates = runs.map((run, position) =>
-      runOf(run, Array.isArray(entry.run) ? `${where}.run[${position}]` : `${where}.run`, earlier),
-    );
+    const templates = runs.flatMap((run, position) => {
+      const at = Array.isArray(entry.run) ? `${where}.run[${position}]` : `${where}.run`;
+      return fanOut(run, at, earlier).map((one) => runOf(one, at, earlier));
+    });
+    if (templates.length > MAX_RUNS_PER_STEP)
+      throw new InputError(
+        `${where}.run holds at most ${MAX_RUNS_PER_STEP} actions (counting each dropletIds fan-out)`,
+      );
     const timeoutMs = duration(entry.timeout, `${where}.timeout`);
     const retryPendingMs = retryPending(entry.retryPending, `${where}.retryPending`);
     steps.push({
@@ -480,6 +491,25 @@ function stepsOf(list: unknown[], field: string, known: KnownStep[], defaultId: 
     });
   }
   return steps;
+}
+
+/**
+ * A run whose `droplet` is `${steps.<id>.dropletIds}`, as one run per droplet that step's create
+ * runs make (`${steps.<id>.<n>.dropletId}`); any other run as it is.
+ */
+function fanOut(run: unknown, where: string, earlier: KnownStep[]): unknown[] {
+  if (!isObject(run)) return [run];
+  const stepId = fanOutStep(run.droplet);
+  if (stepId === undefined) return [run];
+  const step = earlier.find((candidate) => candidate.id === stepId);
+  if (step === undefined)
+    throw new InputError(`${where}.droplet: steps.${stepId} is not an earlier step of this chain`);
+  const creates = step.runs.flatMap((template, index) => (isCreateTemplate(template) ? [index] : []));
+  if (creates.length === 0)
+    throw new InputError(
+      `${where}.droplet: step ${stepId} creates no droplet (dropletIds needs create runs)`,
+    );
+  return creates.map((index) => ({ ...run, droplet: `\${steps.${stepId}.${index}.dropletId}` }));
 }
 
 /** Reads a plan file (or stdin for `-`): JSON, or YAML for `.yaml`/`.yml` or text that is not JSON. */

@@ -17,6 +17,20 @@ import { InputError } from '../errors/input-error.js';
 export const REFERENCE_FIELDS = ['imageId', 'actionId', 'resourceId', 'dropletId', 'ipv4'] as const;
 export type ReferenceField = (typeof REFERENCE_FIELDS)[number];
 
+/**
+ * `${steps.<id>.dropletIds}`: every droplet a step's create runs made. Not a value but a fan-out:
+ * as a run's `droplet` it makes that run once per create run (see chain-plan.ts).
+ */
+export const FAN_OUT_FIELD = 'dropletIds';
+
+/** The step a run's `droplet: "${steps.<id>.dropletIds}"` fans out over, if that is what it is. */
+export function fanOutStep(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  return new RegExp(`^\\s*\\$\\{\\s*steps\\.([A-Za-z][A-Za-z0-9_-]*)\\.${FAN_OUT_FIELD}\\s*\\}\\s*$`).exec(
+    value,
+  )?.[1];
+}
+
 export interface Reference {
   step: string;
   /** Which run of the step; undefined means the step's only run. */
@@ -42,6 +56,10 @@ export function referencesIn(text: string, where: string): Reference[] {
       );
     }
     const [, step, index, field] = one;
+    if (field === FAN_OUT_FIELD)
+      throw new InputError(
+        `${where}: ${JSON.stringify(match[0])} stands for several droplets: use it as a whole run's droplet, e.g. { droplet: "\${steps.${step}.dropletIds}", type: power_off }, which runs once per droplet`,
+      );
     if (!(REFERENCE_FIELDS as readonly string[]).includes(field ?? '')) {
       throw new InputError(
         `${where}: ${JSON.stringify(match[0])} names no result a step has (use ${REFERENCE_FIELDS.join(', ')})`,
