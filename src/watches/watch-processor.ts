@@ -240,8 +240,15 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
     const dueAt = now + Math.round(delayMs);
     await job.updateData({ ...data, dueAt });
     // A cancel that landed during this poll must not wait for the next one. The step it wakes at
-    // once runs before dueAt, so it reads the outcome first.
+    // once reads the outcome first: it is left unparked (no dueAt), since with a delay under
+    // EARLY_STEP_MS it would not run early enough before dueAt to count as early, and would poll
+    // (and wake itself) again and again.
     const recorded = await this.options.outcomes.get(job.id as string);
+    if (recorded !== undefined) {
+      const unparked = { ...data };
+      delete unparked.dueAt;
+      await job.updateData(unparked);
+    }
     await job.moveToDelayed(recorded === undefined ? dueAt : now, token);
     throw new DelayedError();
   }
