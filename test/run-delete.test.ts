@@ -5,6 +5,7 @@ import { RunKeys } from '../src/runs/run-keys.js';
 import type { Watch } from '../src/watches/watch.js';
 import { parseWatchId } from '../src/watches/watch-ref.js';
 import { runCli } from './support/cli.js';
+import { SimulatorProxy } from './support/simulator-proxy.js';
 import { type Stack, startStack, until } from './support/stack.js';
 
 const DELETE_ROUTE = 'DELETE /v2/droplets/:droplet_id';
@@ -212,6 +213,30 @@ describe('actionwatch run droplet delete', () => {
       ]);
     } finally {
       await receiver.close();
+    }
+  });
+
+  it('a DELETE whose answer was lost is recorded under its key, never sent again, and its watch tells', async () => {
+    const proxy = await SimulatorProxy.start(stack.simulator.url);
+    try {
+      stack.simulator.ensureResource('droplet', 71_007);
+      const watcher = ActionWatcher.fromRuntime(stack.another({ DIGITALOCEAN_API_URL: proxy.url }));
+      proxy.loseAnswers('DELETE', /^\/v2\/droplets\/71007$/);
+      const since = Date.now();
+      const first = await watcher.deleteDroplet(71_007, { key: 'lost-delete' });
+      expect(proxy.lost).toEqual(['DELETE /v2/droplets/71007']);
+      expect(first).toMatchObject({ started: false, recovered: true, alreadyGone: false });
+      expect((await keys.get('lost-delete'))?.record).toMatchObject({ state: 'deleted', dropletId: 71_007 });
+      const again = await watcher.deleteDroplet(71_007, { key: 'lost-delete' });
+      expect(again).toMatchObject({
+        started: false,
+        recovered: false,
+        watch: { id: 'droplet-71007-deleted' },
+      });
+      expect(answers(stack, DELETE_ROUTE, since)).toEqual([204]);
+      expect((await watcher.waitFor(first.watch, { timeout: '15s' })).outcome).toBe('completed');
+    } finally {
+      await proxy.close();
     }
   });
 
