@@ -240,6 +240,28 @@ describe('actionwatch run droplet delete', () => {
     }
   });
 
+  it('watch droplet <id> deleted joins or starts the deletion watch without a DELETE; wait blocks on it', async () => {
+    stack.simulator.ensureResource('droplet', 71_008);
+    const since = Date.now();
+    const watched = await runCli(['watch', 'droplet', '71008', 'deleted'], env);
+    expect(watched.code).toBe(0);
+    expect(JSON.parse(watched.stdout)).toMatchObject({
+      id: 'droplet-71008-deleted',
+      actionId: null,
+      awaits: 'deletion',
+      state: 'waiting',
+    });
+    // Deleted elsewhere (the console, Terraform): the watch sees it gone.
+    stack.simulator.deleteResource('droplet', 71_008);
+    const waited = await runCli(['wait', 'droplet', '71008', 'deleted'], env);
+    expect(waited.code).toBe(0);
+    expect(waited.stdout.trim()).toBe('null');
+    expect(answers(stack, DELETE_ROUTE, since)).toEqual([]);
+    const refused = await runCli(['watch', 'image', '7', 'deleted'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/actionId must be a positive whole number \(got "deleted"\)/);
+  });
+
   it('reads deletion ids back and keeps every action id as it was', () => {
     expect(parseWatchId('droplet-5-deleted')).toEqual({
       kind: 'droplet',
