@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/http/server.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import { startLocalReceiver } from '../src/notifications/webhooks/local-receiver.js';
 import { RunKeys } from '../src/runs/run-keys.js';
@@ -12,6 +13,7 @@ const DELETE_ROUTE = 'DELETE /v2/droplets/:droplet_id';
 const GET_ROUTE = 'GET /v2/droplets/:droplet_id';
 /** A deleted droplet still answers GET this long: its watch is seen waiting before it ends. */
 const DELETE_DELAY_MS = 1_200;
+const API_TOKEN = 'api-token-for-run-delete-tests-0123456789';
 const SECRET = `whsec_${Buffer.from('run-delete-test-secret-0123').toString('base64')}`;
 
 /** One line of `run droplet delete`. */
@@ -40,7 +42,7 @@ describe('actionwatch run droplet delete', () => {
     stack = await startStack({
       name: 'run-delete',
       simulator: { deleteDelayMs: DELETE_DELAY_MS },
-      env: { ...extra, OBSERVE_MODE: 'direct' },
+      env: { ...extra, OBSERVE_MODE: 'direct', API_TOKEN },
     });
     env = stack.processEnv(extra);
     keys = new RunKeys(stack.runtime.redis, { prefix: stack.prefix, retentionMs: 60_000 });
@@ -76,6 +78,24 @@ describe('actionwatch run droplet delete', () => {
     });
     expect(watch?.polls).toBe(gets.length);
     expect(watch?.polls).toBeGreaterThanOrEqual(2);
+
+    // The HTTP API takes the id and answers the watch as its JSON names it (awaits kept).
+    const app = await buildServer(stack.runtime, { readinessCacheMs: 0 });
+    try {
+      const response = await app.inject({
+        method: 'GET',
+        url: '/v1/watches/droplet-71001-deleted',
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toMatchObject({
+        id: 'droplet-71001-deleted',
+        actionId: null,
+        awaits: 'deletion',
+      });
+    } finally {
+      await app.close();
+    }
   });
 
   it('prints one line with the waiting deletion watch; show, list and cancel take its id', async () => {
