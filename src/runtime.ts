@@ -368,6 +368,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       client,
       logger: this.logger,
       schedule: this.config.schedule,
+      defaultTimeoutMs: this.config.watch.defaultTimeoutMs,
       sinks: [this.chainWebhookSink(), ...(options.sinks ?? [])],
     });
     processor.on('token-rejected', (error) =>

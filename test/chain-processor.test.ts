@@ -10,12 +10,13 @@ import { ChainProcessor } from '../src/chains/chain-processor.js';
 import type { ChainJobData } from '../src/chains/chain-queue.js';
 import type { ChainStore } from '../src/chains/chain-store.js';
 import type { DigitalOceanClient } from '../src/digitalocean/client.js';
-import type { Action, Snapshot } from '../src/digitalocean/models.js';
+import type { Action, Droplet, Snapshot } from '../src/digitalocean/models.js';
 import { ActionProbablyStartedError } from '../src/errors/action-probably-started-error.js';
 import { ActionRejectedError } from '../src/errors/action-rejected-error.js';
 import { BudgetExhaustedError } from '../src/errors/budget-exhausted-error.js';
 import { RateLimitedError, TransientError, UnauthorizedError } from '../src/errors/digitalocean-api-error.js';
 import type { ActionStarter, StartResult } from '../src/runs/action-starter.js';
+import type { CreateSpec } from '../src/runs/droplet-create.js';
 import type { RunSpec } from '../src/runs/run-request.js';
 import type { Outcome, OutcomeRecord } from '../src/watches/watch.js';
 import type { WatchQueue, WatchRequest } from '../src/watches/watch-queue.js';
@@ -86,12 +87,23 @@ function harness(input: ChainPlanInput, options: { record?: (record: ChainRecord
   const attempts: Array<{ spec: RunSpec; key: string }> = [];
   const answers: Answer[] = [];
   let nextActionId = 100;
+  const creates: Array<{ spec: CreateSpec; key: string }> = [];
+  let nextDropletId = 900;
   const starter = {
     attempt: async (spec: RunSpec, { key }: { key: string }) => {
       attempts.push({ spec, key });
       const answer = answers.shift()?.(spec, key) ?? started(spec, nextActionId++);
       if (answer instanceof Error) throw answer;
       return answer;
+    },
+    attemptCreate: async (spec: CreateSpec, { key }: { key: string }) => {
+      creates.push({ spec, key });
+      const droplets = spec.names.map((name) => ({
+        dropletId: nextDropletId++,
+        name,
+        actionId: nextActionId++,
+      }));
+      return { key, tag: 'actionwatch:test', droplets, started: true, recovered: false };
     },
   } as unknown as ActionStarter;
 
@@ -114,10 +126,13 @@ function harness(input: ChainPlanInput, options: { record?: (record: ChainRecord
   } as unknown as WatchQueue;
 
   const snapshots: Snapshot[] = [];
+  /** What GET /v2/droplets/{id} answers, by droplet id. */
+  const droplets = new Map<number, Droplet>();
   const client = {
     iterateDropletSnapshots: async function* () {
       yield* snapshots;
     },
+    getDroplet: async (id: number) => droplets.get(id) ?? { id, status: 'new' },
   } as unknown as DigitalOceanClient;
 
   const processor = new ChainProcessor({
@@ -172,6 +187,8 @@ function harness(input: ChainPlanInput, options: { record?: (record: ChainRecord
     ended,
     parked,
     attempts,
+    creates,
+    droplets,
     answers,
     watched,
     snapshots,
@@ -623,5 +640,74 @@ describe('ChainProcessor: onFailure steps', () => {
     const outcome = await h.ended();
     expect(outcome).toMatchObject({ outcome: 'completed', onFailure: [{ id: 'boot', status: 'pending' }] });
     expect(h.attempts).toHaveLength(1);
+  });
+});
+
+describe('ChainProcessor: create runs', () => {
+  const plan = (timeout?: string): ChainPlanInput => ({
+    ...(timeout === undefined ? {} : { timeout }),
+    steps: [
+      {
+        id: 'web',
+        run: {
+          create: { name: 'web-1', region: 'ams3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64' },
+          until: 'active',
+        },
+      },
+      { id: 'boot', run: { droplet: '${steps.web.dropletId}', type: 'reboot' } },
+    ],
+  });
+
+  it('creates once under the run key, watches the create action, then waits for active and records ipv4', async () => {
+    const h = harness(plan());
+    await h.parked();
+    expect(h.creates.map((create) => create.key)).toEqual([chainRunKey(CHAIN, 0, 0)]);
+    expect(h.creates[0]?.spec.body).toEqual({
+      name: 'web-1',
+      region: 'ams3',
+      size: 's-1vcpu-1gb',
+      image: 'ubuntu-24-04-x64',
+    });
+    expect(h.watched).toEqual([{ kind: 'droplet', resourceId: 900, actionId: 100 }]);
+    expect(h.record().steps[0]?.runs[0]).toMatchObject({ dropletId: 900, resourceId: 900, actionId: 100 });
+
+    h.advance(60_000);
+    h.settle('droplet', 900, 100, 'completed');
+    // Created, not active yet: parked, not holding a worker, no second create.
+    expect(await h.parked()).toBe(5_000);
+    expect(h.record().steps[0]).toMatchObject({ status: 'resolving' });
+    expect(h.creates).toHaveLength(1);
+
+    h.advance(5_000);
+    h.droplets.set(900, {
+      id: 900,
+      status: 'active',
+      networks: {
+        v4: [
+          { ip_address: '10.0.0.5', type: 'private' },
+          { ip_address: '203.0.113.50', type: 'public' },
+        ],
+      },
+    });
+    await h.parked();
+    expect(h.record().steps[0]).toMatchObject({ status: 'completed', runs: [{ ipv4: '203.0.113.50' }] });
+    expect(h.attempts[0]?.spec).toMatchObject({ kind: 'droplet', resourceId: 900, body: { type: 'reboot' } });
+    expect(h.creates).toHaveLength(1);
+  });
+
+  it('a droplet that is not active within the step timeout fails the step timed_out', async () => {
+    const h = harness(plan('2m'));
+    await h.parked();
+    h.advance(60_000);
+    h.settle('droplet', 900, 100, 'completed');
+    expect(await h.parked()).toBe(5_000);
+    h.advance(55_000);
+    // The wait never goes past the deadline: the last look is at it.
+    expect(await h.parked()).toBe(5_000);
+    h.advance(5_000);
+    const outcome = await h.ended();
+    expect(outcome).toMatchObject({ outcome: 'timed_out', failedStep: 'web' });
+    expect(outcome.reason).toBe('step web: droplet 900 was not active within 2m (status new)');
+    expect(h.attempts).toHaveLength(0);
   });
 });

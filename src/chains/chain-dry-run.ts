@@ -1,8 +1,15 @@
 import type { PollSchedule } from '../config/config.js';
 import { formatDuration } from '../config/duration.js';
 import { scopedActionsPath } from '../digitalocean/resource-ids.js';
-import { pollsWithin } from '../watches/schedule.js';
-import type { ChainPlan, ChainStepPlan, RunTemplate } from './chain-plan.js';
+import { chainChecksWithin, pollsWithin } from '../watches/schedule.js';
+import {
+  type ActionTemplate,
+  type ChainPlan,
+  type ChainStepPlan,
+  type CreateTemplate,
+  isCreateTemplate,
+  type RunTemplate,
+} from './chain-plan.js';
 import { hasReference, type Reference, substitute } from './plan-references.js';
 import { SNAPSHOT_LOOKUP_MS, SNAPSHOT_LOOKUP_RETRY_MS } from './snapshot-image.js';
 
@@ -23,6 +30,7 @@ const TYPICAL_MS: Readonly<Record<string, number>> = {
   resize: 5 * 60_000,
   rebuild: 5 * 60_000,
   restore: 5 * 60_000,
+  create: 60_000,
 };
 const DEFAULT_TYPICAL_MS = 60_000;
 
@@ -96,7 +104,8 @@ export function dryRunChain(plan: ChainPlan, options: DryRunOptions): ChainDryRu
     `within ${formatDuration(schedule.minIntervalMs)}..${formatDuration(schedule.maxIntervalMs)}), ` +
     `counted over a typical duration of its type (${typicalText()}) for "typical", and over its ` +
     `timeout for "worst"; a snapshot adds its image lookup (one page typically, at most one every ` +
-    `${formatDuration(SNAPSHOT_LOOKUP_RETRY_MS)} for ${formatDuration(SNAPSHOT_LOOKUP_MS)}). ` +
+    `${formatDuration(SNAPSHOT_LOOKUP_RETRY_MS)} for ${formatDuration(SNAPSHOT_LOOKUP_MS)}); a create ` +
+    `with until: active adds its droplet GETs (one typically, at most one per chain check over its timeout). ` +
     `Retries of failed or busy starts, and a fleet worker answering several watches from one ` +
     `listing, are not counted.`;
   return {
@@ -120,6 +129,7 @@ function dryRunStep(
 ): DryRunStep {
   const timeoutMs = step.timeoutMs ?? plan.timeoutMs ?? options.defaultTimeoutMs;
   const actions = step.runs.map((run): DryRunAction => {
+    if (isCreateTemplate(run)) return dryRunCreate(run, known, timeoutMs, options);
     const resource = knownValue(run.resourceId, known) as number | string;
     // Decoded so a reference reads as written; ids themselves need no escaping.
     const actionsPath = decodeURIComponent(scopedActionsPath(run.kind, resource) ?? '/v2/actions');
@@ -154,8 +164,53 @@ function dryRunStep(
   return { id: step.id, actions };
 }
 
+/**
+ * A create: its POST (the body as sent, but for the tag derived from the chain's run key), the
+ * polls of its create action and, with `until: active`, the droplet GETs until it is active.
+ */
+function dryRunCreate(
+  run: CreateTemplate,
+  known: ChainStepPlan[],
+  timeoutMs: number,
+  options: DryRunOptions,
+): DryRunAction {
+  const { name, ...rest } = run.create;
+  const typicalMs = Math.min(timeoutMs, TYPICAL_MS.create ?? DEFAULT_TYPICAL_MS);
+  const calls: DryRunCall[] = [
+    {
+      method: 'POST',
+      path: '/v2/droplets',
+      body: {
+        name,
+        ...rest,
+        image: knownValue(rest.image, known),
+        tags: [...(rest.tags ?? []), 'actionwatch:{hash of the run key}'],
+      },
+      count: { typical: 1, worst: 1 },
+      purpose: 'create the droplet (found again by its tag, never sent twice)',
+    },
+    {
+      method: 'GET',
+      path: '/v2/droplets/{dropletId}/actions/{actionId}',
+      count: {
+        typical: pollsWithin(options.schedule, typicalMs),
+        worst: pollsWithin(options.schedule, timeoutMs),
+      },
+      purpose: 'poll the create action until it ends',
+    },
+  ];
+  if (run.until === 'active')
+    calls.push({
+      method: 'GET',
+      path: '/v2/droplets/{dropletId}',
+      count: { typical: 1, worst: chainChecksWithin(options.schedule, timeoutMs) },
+      purpose: 'wait until the droplet is active and read its public IPv4',
+    });
+  return { kind: run.kind, resource: name, type: run.type, timeoutMs, typicalMs, calls };
+}
+
 /** The body the POST sends, as the run's validation builds it, with references left in place. */
-function bodyOf(run: RunTemplate, known: ChainStepPlan[]): Record<string, unknown> {
+function bodyOf(run: ActionTemplate, known: ChainStepPlan[]): Record<string, unknown> {
   if (run.kind === 'image')
     return { type: run.type, ...(run.region === undefined ? {} : { region: run.region }) };
   const params = Object.fromEntries(
@@ -173,7 +228,8 @@ function knownValue(value: unknown, known: ChainStepPlan[]): unknown {
   const unknown = new Error('not known before the chain runs');
   const lookup = (reference: Reference): number => {
     const run = known.find((step) => step.id === reference.step)?.runs[reference.index ?? 0];
-    if (reference.field === 'resourceId' && typeof run?.resourceId === 'number') return run.resourceId;
+    if (reference.field === 'resourceId' && run !== undefined && !isCreateTemplate(run))
+      if (typeof run.resourceId === 'number') return run.resourceId;
     throw unknown;
   };
   try {

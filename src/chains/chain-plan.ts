@@ -9,6 +9,7 @@ import {
   type DropletActionType,
   isDropletActionType,
 } from '../runs/droplet-actions.js';
+import { parseDropletCreate } from '../runs/droplet-create.js';
 import { actionTableOf } from '../runs/resource-actions.js';
 import {
   type AddressedKind,
@@ -49,6 +50,12 @@ import { hasReference, isWholeReference, type Reference, referencesIn } from './
  *     run: { volume: 7724db7c-e098-11e5-b522-000f53304e51, type: attach, params: { droplet_id: 3164444 } }
  *   - id: move-ip
  *     run: { reserved_ip: 203.0.113.7, type: assign, params: { droplet_id: "${steps.power-on.resourceId}" } }
+ *   - id: web                # one droplet per create run; until: active also waits for its address
+ *     run:
+ *       - create: { name: web-42-ams3, region: ams3, size: s-2vcpu-4gb, image: "${steps.snapshot.imageId}" }
+ *         until: active
+ *   - id: point-ip
+ *     run: { reserved_ip: 203.0.113.8, type: assign, params: { droplet_id: "${steps.web.0.dropletId}" } }
  * onFailure:             # cleanup, only when the chain fails
  *   - id: power-back-on
  *     run: { droplet: 3164444, type: power_on }
@@ -82,6 +89,7 @@ export interface ChainStepInput {
 
 /** One action of a plan; ids and parameter values may be references to earlier steps. */
 export type RunInput =
+  | { create: CreateFields; until?: 'active' }
   | { droplet: number | string; type: DropletActionType; params?: Record<string, unknown> }
   | { image: number | string; type: 'transfer'; region: string }
   | { image: number | string; type: 'convert' }
@@ -108,13 +116,47 @@ export interface ChainStepPlan {
   retryPendingMs?: number;
 }
 
+/** One run of a step: an action on a resource, or a droplet create. */
+export type RunTemplate = ActionTemplate | CreateTemplate;
+
 /** One action to start; `resourceId` and parameter values may hold references until they run. */
-export interface RunTemplate {
+export interface ActionTemplate {
   kind: RunKind;
   resourceId: number | string;
   type: string;
   region?: string;
   params?: Record<string, unknown>;
+}
+
+/**
+ * A droplet create (POST /v2/droplets) of one droplet, with the request's own field names; `image`
+ * may be a reference (`${steps.snapshot.imageId}`).
+ */
+export interface CreateFields {
+  name: string;
+  region: string;
+  size: string;
+  image: number | string;
+  ssh_keys?: Array<number | string>;
+  tags?: string[];
+  user_data?: string;
+}
+
+export interface CreateTemplate {
+  kind: 'droplet';
+  type: 'create';
+  create: CreateFields;
+  /** `active`: after the create action completed, wait for the droplet's status and address. */
+  until?: 'active';
+}
+
+export function isCreateTemplate(run: RunTemplate): run is CreateTemplate {
+  return 'create' in run;
+}
+
+/** Whether the run waits for its droplet to be active once created. */
+export function waitsForActive(run: RunTemplate | undefined): boolean {
+  return run !== undefined && isCreateTemplate(run) && run.until === 'active';
 }
 
 export const MAX_STEPS = 50;
@@ -123,7 +165,9 @@ export const MAX_RUNS_PER_STEP = 50;
 const STEP_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const PLAN_FIELDS = new Set(['name', 'timeout', 'retryPending', 'webhooks', 'steps', 'onFailure']);
 const STEP_FIELDS = new Set(['id', 'run', 'timeout', 'retryPending']);
-const RUN_FIELDS = new Set([...RUN_KINDS, 'type', 'region', 'params']);
+const RUN_FIELDS = new Set([...RUN_KINDS, 'create', 'type', 'region', 'params']);
+const CREATE_RUN_FIELDS = new Set(['create', 'until']);
+const CREATE_FIELDS = new Set(['name', 'region', 'size', 'image', 'ssh_keys', 'tags', 'user_data']);
 const WEBHOOK_FIELDS = new Set(['url', 'on']);
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -208,6 +252,13 @@ function checkReferences(text: string, where: string, earlier: KnownStep[]): Ref
       );
     if (reference.field === 'imageId' && !(run.kind === 'droplet' && run.type === 'snapshot'))
       throw new InputError(`${where}: only a droplet snapshot makes an image (step ${step.id} does not)`);
+    const which = `step ${step.id}${reference.index === undefined ? '' : ` run ${reference.index}`}`;
+    if (reference.field === 'dropletId' && !isCreateTemplate(run))
+      throw new InputError(`${where}: only a create run makes a droplet (${which} does not)`);
+    if (reference.field === 'ipv4' && !waitsForActive(run))
+      throw new InputError(
+        `${where}: ipv4 is known only for a create run with until: active (${which} ${isCreateTemplate(run) ? 'has no until: active' : 'is not a create'})`,
+      );
   }
   return references;
 }
@@ -261,14 +312,76 @@ function addressedRunOf(
   return { kind, resourceId, type, ...(Object.keys(params).length === 0 ? {} : { params }) };
 }
 
+/**
+ * A create run: `{ create: { name, region, size, image, ssh_keys?, tags?, user_data? }, until? }`,
+ * checked as `run droplet create` checks its flags (a reference for `image` is checked once known).
+ */
+function createRunOf(value: Record<string, unknown>, where: string, earlier: KnownStep[]): CreateTemplate {
+  refuseUnknown(value, CREATE_RUN_FIELDS, where);
+  const create = value.create;
+  const at = `${where}.create`;
+  if (!isObject(create))
+    throw new InputError(
+      `${at} must be an object such as {"name": "web-1", "region": "ams3", "size": "s-1vcpu-1gb", "image": "ubuntu-24-04-x64"}`,
+    );
+  refuseUnknown(create, CREATE_FIELDS, at);
+  if (create.name === undefined) throw new InputError(`${at}.name is required (one droplet per create run)`);
+  if (typeof create.name !== 'string')
+    throw new InputError(
+      `${at}.name must be one droplet name (a fan-out is several create runs in one step)`,
+    );
+  let image = create.image;
+  if (hasReference(image)) {
+    if (!isWholeReference(image))
+      throw new InputError(
+        `${at}.image must be an image id, a slug or exactly one reference (got ${JSON.stringify(image)})`,
+      );
+    checkReferences(image, `${at}.image`, earlier);
+    image = image.trim();
+  }
+  const spec = parseDropletCreate(
+    {
+      names: [create.name],
+      region: create.region,
+      size: create.size,
+      // A reference is checked when it resolves; a placeholder stands in for it here.
+      image: typeof image === 'string' && hasReference(image) ? 1 : image,
+      sshKeys: create.ssh_keys,
+      tags: create.tags,
+      userData: create.user_data,
+    },
+    at,
+    { names: `${at}.name`, sshKeys: `${at}.ssh_keys`, userData: `${at}.user_data` },
+  );
+  if (value.until !== undefined && value.until !== 'active')
+    throw new InputError(`${where}.until can only be active (got ${JSON.stringify(value.until)})`);
+  const { body } = spec;
+  const fields: CreateFields = {
+    name: create.name,
+    region: body.region,
+    size: body.size,
+    image: typeof image === 'string' && hasReference(image) ? image : body.image,
+    ...(body.ssh_keys === undefined ? {} : { ssh_keys: body.ssh_keys }),
+    ...(body.tags === undefined ? {} : { tags: body.tags }),
+    ...(body.user_data === undefined ? {} : { user_data: body.user_data }),
+  };
+  return {
+    kind: 'droplet',
+    type: 'create',
+    create: fields,
+    ...(value.until === 'active' ? { until: 'active' } : {}),
+  };
+}
+
 function runOf(value: unknown, where: string, earlier: KnownStep[]): RunTemplate {
   if (!isObject(value))
     throw new InputError(`${where} must be an object such as {"droplet": 42, "type": "reboot"}`);
+  if (value.create !== undefined) return createRunOf(value, where, earlier);
   refuseUnknown(value, RUN_FIELDS, where);
   const named = RUN_KINDS.filter((candidate) => value[candidate] !== undefined);
   const kind = named[0];
   if (kind === undefined || named.length > 1)
-    throw new InputError(`${where} must name exactly one of ${RUN_KINDS.join(', ')}`);
+    throw new InputError(`${where} must name exactly one of ${RUN_KINDS.join(', ')} (or be a create)`);
   if (kind !== 'droplet' && kind !== 'image') return addressedRunOf(kind, value, where, earlier);
   const resourceId = resourceOf(kind, value[kind], `${where}.${kind}`, earlier);
   const type = value.type;

@@ -1,14 +1,16 @@
 import { EventEmitter } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
 import type { PollSchedule } from '../config/config.js';
+import { formatDuration } from '../config/duration.js';
 import type { DigitalOceanClient } from '../digitalocean/client.js';
-import type { ResourceId } from '../digitalocean/models.js';
+import type { Droplet, ResourceId, RunKind } from '../digitalocean/models.js';
 import type { ActionRejectedError } from '../errors/action-rejected-error.js';
 import type { ForbiddenError, UnauthorizedError } from '../errors/digitalocean-api-error.js';
 import { decideFailure } from '../errors/failure-policy.js';
 import { InputError } from '../errors/input-error.js';
 import type { Logger } from '../logging/logger.js';
 import type { ActionStarter } from '../runs/action-starter.js';
+import { type CreateSpec, describeCreate } from '../runs/droplet-create.js';
 import { describeRun, type RunSpec } from '../runs/run-request.js';
 import { chainCheckDelay } from '../watches/schedule.js';
 import type { WatchQueue } from '../watches/watch-queue.js';
@@ -24,11 +26,11 @@ import {
 } from './chain.js';
 import { chainCleanupRunKey, chainRunKey } from './chain-keys.js';
 import type { ChainOutcomeStore } from './chain-outcome-store.js';
-import type { ChainStepPlan } from './chain-plan.js';
+import { type ChainStepPlan, type CreateTemplate, isCreateTemplate, waitsForActive } from './chain-plan.js';
 import type { ChainJobData } from './chain-queue.js';
 import type { ChainOutcomeSink } from './chain-sink.js';
 import type { ChainStore } from './chain-store.js';
-import { resolveRun, snapshotNameOf } from './run-template.js';
+import { resolveCreate, resolveRun, snapshotNameOf } from './run-template.js';
 import { findSnapshotImage, SNAPSHOT_LOOKUP_MS, SNAPSHOT_LOOKUP_RETRY_MS } from './snapshot-image.js';
 
 export interface ChainProcessorOptions {
@@ -41,8 +43,20 @@ export interface ChainProcessorOptions {
   /** The watches' poll schedule: a step re-checks its watches' outcomes no faster than its minimum. */
   schedule: PollSchedule;
   sinks?: ChainOutcomeSink[];
+  /** WATCH_TIMEOUT: how long a create waits for its droplet to be active when no timeout is set. */
+  defaultTimeoutMs?: number;
   now?: () => number;
 }
+
+/** What a start is about, for its errors and logs: the resource (none yet for a create) in words. */
+interface Subject {
+  kind: RunKind;
+  resourceId: ResourceId | null;
+  what: string;
+}
+
+/** Used when neither the plan nor the processor's options set a timeout (WATCH_TIMEOUT's default). */
+const FALLBACK_TIMEOUT_MS = 6 * 3_600_000;
 
 export interface ChainProcessorEvents {
   step: [{ chainId: string; step: string; status: StepState['status'] }];
@@ -158,7 +172,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
             };
           if (!settled) return { next: 'wait', untilMs: this.now() + this.checkDelay(step) };
           step.settledAt = new Date(this.now()).toISOString();
-          if (step.runs.some(isSnapshot)) step.status = 'resolving';
+          if (step.runs.some(isSnapshot) || at.plan.runs.some(waitsForActive)) step.status = 'resolving';
           else this.completeStep(step);
           await this.options.store.save(record);
           this.emit('step', { chainId, step: step.id, status: step.status });
@@ -167,6 +181,8 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         case 'resolving': {
           const resolved = await this.resolveSnapshots(record, at);
           if (resolved.next !== 'done') return resolved;
+          const active = await this.resolveActive(record, at);
+          if (active.next !== 'done') return active;
           this.completeStep(step);
           await this.options.store.save(record);
           this.emit('step', { chainId, step: step.id, status: step.status });
@@ -251,6 +267,11 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       const where = `step ${step.id}${step.runs.length > 1 ? ` run ${position}` : ''}`;
       const template = plan.runs[position];
       if (template === undefined) throw new Error(`chain ${record.id} has no plan for ${where}`);
+      if (isCreateTemplate(template)) {
+        const created = await this.startCreate(record, at, position, template, where, retryPendingMs);
+        if (created !== undefined) return created;
+        continue;
+      }
       let spec: RunSpec;
       try {
         spec = resolveRun(template, stepStatesOf(record), where);
@@ -270,7 +291,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
           `chain ${record.id}: started the ${describeRun(spec)} (action ${run.actionId})`,
         );
       } catch (error) {
-        const after = this.afterFailedStart(record, run, spec, error, retryPendingMs);
+        const after = this.afterFailedStart(record, run, subjectOf(spec), error, retryPendingMs);
         if (after.next === 'wait') await this.options.store.save(record);
         return after;
       }
@@ -279,10 +300,59 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
     return { next: 'watch' };
   }
 
+  /**
+   * Creates the run's droplet, once per run key (a create whose answer was lost is found by the
+   * key's tag, never sent again); undefined once created, else what the step does instead.
+   */
+  private async startCreate(
+    record: ChainRecord,
+    at: StepAt,
+    position: number,
+    template: CreateTemplate,
+    where: string,
+    retryPendingMs: number | undefined,
+  ): Promise<StartResult | undefined> {
+    const run = at.state.runs[position] as RunState;
+    let spec: CreateSpec;
+    try {
+      spec = resolveCreate(template, stepStatesOf(record), where);
+    } catch (error) {
+      if (error instanceof InputError) return { next: 'fail', outcome: 'rejected', reason: error.message };
+      throw error;
+    }
+    try {
+      const created = await this.options.starter.attemptCreate(spec, { key: at.runKey(position) });
+      const droplet = created.droplets[0];
+      if (droplet === undefined) throw new Error(`chain ${record.id}: ${where}: the create made no droplet`);
+      run.dropletId = droplet.dropletId;
+      run.resourceId = droplet.dropletId;
+      run.actionId = droplet.actionId;
+      delete run.busySince;
+      delete run.retryDelayMs;
+      await this.options.store.save(record);
+      this.options.logger.info(
+        {
+          chainId: record.id,
+          step: at.state.id,
+          dropletId: droplet.dropletId,
+          actionId: droplet.actionId,
+          recovered: created.recovered,
+        },
+        `chain ${record.id}: ${describeCreate(spec)}: droplet ${droplet.dropletId} (action ${droplet.actionId})`,
+      );
+      return undefined;
+    } catch (error) {
+      const subject: Subject = { kind: 'droplet', resourceId: null, what: describeCreate(spec) };
+      const after = this.afterFailedStart(record, run, subject, error, retryPendingMs);
+      if (after.next === 'wait') await this.options.store.save(record);
+      return after;
+    }
+  }
+
   private afterFailedStart(
     record: ChainRecord,
     run: RunState,
-    spec: RunSpec,
+    spec: Subject,
     error: unknown,
     retryPendingMs: number | undefined,
   ): StartResult {
@@ -304,7 +374,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
           return {
             next: 'fail',
             outcome: 'not_found',
-            reason: `${describeRun(spec)}: ${failure.error.message}`,
+            reason: `${spec.what}: ${failure.error.message}`,
           };
         break;
       case 'wait':
@@ -317,7 +387,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
         if (failure.kind !== 'transient' && failure.kind !== 'answer_mismatch') break;
         this.options.logger.warn(
           { chainId: record.id, err: failure.error.message },
-          `chain ${record.id}: starting the ${describeRun(spec)} failed for now; trying again`,
+          `chain ${record.id}: starting the ${spec.what} failed for now; trying again`,
         );
         return { next: 'wait', untilMs: now + 5_000 };
       case 'token-refused':
@@ -339,7 +409,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
   private afterRejection(
     record: ChainRecord,
     run: RunState,
-    spec: RunSpec,
+    spec: Subject,
     error: ActionRejectedError,
     retryPendingMs: number | undefined,
   ): StartResult {
@@ -414,7 +484,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       const outcome = await this.options.watches.outcomes.get(run.watchId as string);
       const template = plan.runs[position];
       const name =
-        template === undefined
+        template === undefined || isCreateTemplate(template)
           ? undefined
           : snapshotNameOf(resolveRun(template, stepStatesOf(record), step.id));
       try {
@@ -444,6 +514,61 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       }
       await this.options.store.save(record);
       return { next: 'wait', untilMs: now + SNAPSHOT_LOOKUP_RETRY_MS };
+    }
+    return { next: 'done' };
+  }
+
+  /**
+   * Waits (without holding a worker) until each `until: active` create's droplet is active, then
+   * records its public IPv4. A droplet still not active at the step's timeout fails it (timed_out).
+   */
+  private async resolveActive(
+    record: ChainRecord,
+    at: StepAt,
+  ): Promise<Exclude<StepResult, { next: 'cancelled' }>> {
+    const { state: step, plan } = at;
+    const now = this.now();
+    for (const [position, run] of step.runs.entries()) {
+      if (!waitsForActive(plan.runs[position]) || run.activeAt !== undefined) continue;
+      const dropletId = run.dropletId as number;
+      let status: string | undefined;
+      try {
+        const droplet = await this.options.client.getDroplet(dropletId);
+        status = droplet.status;
+        if (status === 'active') {
+          const ipv4 = publicIpv4Of(droplet);
+          run.activeAt = new Date(now).toISOString();
+          if (ipv4 !== undefined) run.ipv4 = ipv4;
+          await this.options.store.save(record);
+          this.options.logger.info(
+            { chainId: record.id, step: step.id, dropletId, ipv4 },
+            `chain ${record.id}: droplet ${dropletId} is active${ipv4 === undefined ? '' : ` at ${ipv4}`}`,
+          );
+          continue;
+        }
+      } catch (error) {
+        const { failure, response } = decideFailure(error, 'lookup');
+        if (failure.kind === 'not_found')
+          return {
+            next: 'fail',
+            outcome: 'not_found',
+            reason: `step ${step.id}: droplet ${dropletId} is gone`,
+          };
+        // A lookup that failed for now is tried again below, like a droplet not active yet.
+        if (response !== 'retry') throw error;
+      }
+      const timeoutMs =
+        plan.timeoutMs ?? record.plan.timeoutMs ?? this.options.defaultTimeoutMs ?? FALLBACK_TIMEOUT_MS;
+      const deadline =
+        Date.parse(step.startedAt ?? step.settledAt ?? new Date(now).toISOString()) + timeoutMs;
+      if (now >= deadline)
+        return {
+          next: 'fail',
+          outcome: 'timed_out',
+          reason: `step ${step.id}: droplet ${dropletId} was not active within ${formatDuration(timeoutMs)} (status ${status ?? 'unknown'})`,
+        };
+      await this.options.store.save(record);
+      return { next: 'wait', untilMs: Math.min(deadline, now + this.checkDelay(step)) };
     }
     return { next: 'done' };
   }
@@ -524,6 +649,15 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
 /** Every step a reference may name: the main steps and the cleanup steps (ids are unique). */
 function stepStatesOf(record: ChainRecord): StepState[] {
   return [...record.steps, ...(record.onFailure ?? [])];
+}
+
+function subjectOf(spec: RunSpec): Subject {
+  return { kind: spec.kind, resourceId: spec.resourceId, what: describeRun(spec) };
+}
+
+/** The droplet's public IPv4 address (`networks.v4`, type public), when it has one. */
+function publicIpv4Of(droplet: Droplet): string | undefined {
+  return droplet.networks?.v4?.find((network) => network.type === 'public')?.ip_address;
 }
 
 function isSnapshot(run: RunState): boolean {

@@ -22,6 +22,9 @@ const runStateSchema: z.ZodType<RunState> = z.looseObject({
   watchId: z.string().optional(),
   outcome: z.enum(OUTCOMES).optional(),
   imageId: z.number().optional(),
+  dropletId: z.number().optional(),
+  activeAt: z.string().optional(),
+  ipv4: z.string().optional(),
   busySince: z.number().optional(),
   retryDelayMs: z.number().optional(),
 });
@@ -39,13 +42,29 @@ const stepStateSchema: z.ZodType<StepState> = z.looseObject({
 const stepPlanSchema: z.ZodType<ChainStepPlan> = z.looseObject({
   id: z.string(),
   runs: z.array(
-    z.looseObject({
-      kind: z.enum(RUN_KINDS),
-      resourceId: z.union([z.number(), z.string()]),
-      type: z.string(),
-      region: z.string().optional(),
-      params: z.record(z.string(), z.unknown()).optional(),
-    }),
+    z.union([
+      z.looseObject({
+        kind: z.literal('droplet'),
+        type: z.literal('create'),
+        create: z.looseObject({
+          name: z.string(),
+          region: z.string(),
+          size: z.string(),
+          image: z.union([z.number(), z.string()]),
+          ssh_keys: z.array(z.union([z.number(), z.string()])).optional(),
+          tags: z.array(z.string()).optional(),
+          user_data: z.string().optional(),
+        }),
+        until: z.literal('active').optional(),
+      }),
+      z.looseObject({
+        kind: z.enum(RUN_KINDS),
+        resourceId: z.union([z.number(), z.string()]),
+        type: z.string(),
+        region: z.string().optional(),
+        params: z.record(z.string(), z.unknown()).optional(),
+      }),
+    ]),
   ),
   timeoutMs: z.number().optional(),
   retryPendingMs: z.number().optional(),

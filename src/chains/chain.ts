@@ -1,6 +1,6 @@
 import type { ResourceId, RunKind } from '../digitalocean/models.js';
 import type { Outcome, WatchWebhook } from '../watches/watch.js';
-import type { ChainPlan, ChainStepPlan } from './chain-plan.js';
+import { type ChainPlan, type ChainStepPlan, isCreateTemplate } from './chain-plan.js';
 import { hasReference } from './plan-references.js';
 
 /**
@@ -40,6 +40,12 @@ export interface RunState {
   outcome?: Outcome;
   /** For a droplet snapshot: the image it made. */
   imageId?: number;
+  /** For a create: the droplet it made (also its `resourceId`). */
+  dropletId?: number;
+  /** For a create with `until: active`: when the droplet was seen active. */
+  activeAt?: string;
+  /** For a create with `until: active`: the droplet's public IPv4 address, once active. */
+  ipv4?: string;
   /** When DigitalOcean first answered "busy" (422 pending event), for `retryPending`. */
   busySince?: number;
   /** The next wait before trying a busy resource again. */
@@ -170,11 +176,15 @@ function initialSteps(steps: ChainStepPlan[]): StepState[] {
   return steps.map((step) => ({
     id: step.id,
     status: 'pending',
-    runs: step.runs.map((run) => ({
-      kind: run.kind,
-      type: run.type,
-      ...(hasReference(run.resourceId) ? {} : { resourceId: run.resourceId }),
-      ...(run.region === undefined ? {} : { region: run.region }),
-    })),
+    runs: step.runs.map((run) =>
+      isCreateTemplate(run)
+        ? { kind: run.kind, type: run.type, region: run.create.region }
+        : {
+            kind: run.kind,
+            type: run.type,
+            ...(hasReference(run.resourceId) ? {} : { resourceId: run.resourceId }),
+            ...(run.region === undefined ? {} : { region: run.region }),
+          },
+    ),
   }));
 }

@@ -6,13 +6,15 @@ import { InputError } from '../errors/input-error.js';
  *
  * - `imageId`: the image a droplet `snapshot` run made;
  * - `actionId`: the id of the run's action;
- * - `resourceId`: the resource the run acted on (a number, or a volume UUID or IP address).
+ * - `resourceId`: the resource the run acted on (a number, or a volume UUID or IP address);
+ * - `dropletId`: the droplet a `create` run made (for a create, `resourceId` is the same);
+ * - `ipv4`: the public IPv4 address of that droplet, known once it is active (`until: active`).
  *
- * A value that is exactly one reference becomes that number; a reference inside a longer string
- * (a snapshot name) is replaced by its digits.
+ * A value that is exactly one reference becomes that number (or, for `ipv4`, that string); a
+ * reference inside a longer string (a snapshot name) is replaced by its text.
  */
 
-export const REFERENCE_FIELDS = ['imageId', 'actionId', 'resourceId'] as const;
+export const REFERENCE_FIELDS = ['imageId', 'actionId', 'resourceId', 'dropletId', 'ipv4'] as const;
 export type ReferenceField = (typeof REFERENCE_FIELDS)[number];
 
 export interface Reference {
@@ -22,7 +24,7 @@ export interface Reference {
   field: ReferenceField;
 }
 
-const ONE = /\$\{\s*steps\.([A-Za-z][A-Za-z0-9_-]*)(?:\.(\d+))?\.([A-Za-z]+)\s*\}/g;
+const ONE = /\$\{\s*steps\.([A-Za-z][A-Za-z0-9_-]*)(?:\.(\d+))?\.([A-Za-z][A-Za-z0-9]*)\s*\}/g;
 const ANY = /\$\{[^}]*\}?/g;
 
 export function hasReference(value: unknown): value is string {
@@ -36,7 +38,7 @@ export function referencesIn(text: string, where: string): Reference[] {
     const one = new RegExp(ONE.source).exec(match[0]);
     if (one === null || one[0] !== match[0]) {
       throw new InputError(
-        `${where}: ${JSON.stringify(match[0])} is not a reference; write \${steps.<id>.imageId}, \${steps.<id>.actionId} or \${steps.<id>.resourceId}`,
+        `${where}: ${JSON.stringify(match[0])} is not a reference; write \${steps.<id>.<field>} with a field among ${REFERENCE_FIELDS.join(', ')}`,
       );
     }
     const [, step, index, field] = one;

@@ -179,6 +179,17 @@ export const dropletSchema = z
     status: z.string().optional(),
     created_at: z.string().optional(),
     tags: z.array(z.string()).nullable().optional(),
+    /** Its addresses; `v4` entries of type `public` are what a chain's `ipv4` reads. */
+    networks: z
+      .object({
+        v4: z
+          .array(z.object({ ip_address: z.string(), type: z.string().optional() }).passthrough())
+          .nullable()
+          .optional(),
+      })
+      .passthrough()
+      .nullable()
+      .optional(),
   })
   .passthrough();
 export type Droplet = z.infer<typeof dropletSchema>;

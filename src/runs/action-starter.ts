@@ -587,7 +587,7 @@ export class ActionStarter {
     };
   }
 
-  /** An action on an existing droplet or image (POST /v2/{kind}s/{id}/actions). */
+  /** An action on an existing droplet, image, volume or address (POST /v2/{kind}s/{id}/actions). */
   private actionOperation(spec: RunSpec): Operation<Action> {
     const client = this.options.client;
     const what = describeRun(spec);

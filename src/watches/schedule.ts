@@ -150,6 +150,25 @@ export function chainCheckDelay(
   nowMs: number,
 ): number {
   const started = startedAt === undefined ? Number.NaN : epochMs(startedAt);
-  const elapsed = nowMs - (started || nowMs);
-  return Math.min(MAX_CHAIN_CHECK_MS, Math.max(schedule.minIntervalMs, elapsed * 0.1));
+  return chainCheckInterval(schedule, nowMs - (started || nowMs));
+}
+
+function chainCheckInterval(schedule: PollSchedule, elapsedMs: number): number {
+  return Math.min(MAX_CHAIN_CHECK_MS, Math.max(schedule.minIntervalMs, elapsedMs * 0.1));
+}
+
+/**
+ * How many times a chain step looks again (at chainCheckDelay) within `durationMs` of its start:
+ * the most GETs a step that waits on something (a droplet becoming active) can make. For an
+ * estimate (`chain --dry-run`).
+ */
+export function chainChecksWithin(schedule: PollSchedule, durationMs: number): number {
+  let at = 0;
+  let checks = 1;
+  while (at < durationMs) {
+    // At least a second, so a zero minimum interval still counts to an end.
+    at += Math.max(1_000, chainCheckInterval(schedule, at));
+    checks += 1;
+  }
+  return checks;
 }

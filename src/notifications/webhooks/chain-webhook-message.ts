@@ -13,6 +13,10 @@ export interface ChainRunSummary {
   outcome?: Outcome;
   /** For a droplet snapshot: the image it made. */
   imageId?: number;
+  /** For a create: the droplet it made. */
+  dropletId?: number;
+  /** For a create with `until: active`: the droplet's public IPv4 address. */
+  ipv4?: string;
 }
 
 export interface ChainStepSummary {
@@ -46,7 +50,7 @@ export interface ChainWebhookPayload {
 }
 
 function runSummary(run: StepState['runs'][number]): ChainRunSummary {
-  const { kind, type, resourceId, region, actionId, outcome, imageId } = run;
+  const { kind, type, resourceId, region, actionId, outcome, imageId, dropletId, ipv4 } = run;
   return {
     kind,
     type,
@@ -55,6 +59,8 @@ function runSummary(run: StepState['runs'][number]): ChainRunSummary {
     ...(actionId === undefined ? {} : { actionId }),
     ...(outcome === undefined ? {} : { outcome }),
     ...(imageId === undefined ? {} : { imageId }),
+    ...(dropletId === undefined ? {} : { dropletId }),
+    ...(ipv4 === undefined ? {} : { ipv4 }),
   };
 }
 
