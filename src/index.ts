@@ -54,6 +54,8 @@ export {
   type CreateDropletsOptions,
   type CreateDropletsResult,
   type CreatedDroplet,
+  type DeleteDropletOptions,
+  type DeleteDropletResult,
   type Duration,
   type RunOptions,
   type RunResult,
@@ -71,4 +73,4 @@ export {
   type Watch,
   type WatchWebhook,
 } from './watches/watch.js';
-export { type ActionRef, watchIdOf } from './watches/watch-ref.js';
+export { type ActionRef, type DeletionRef, type WatchRef, watchIdOf } from './watches/watch-ref.js';

@@ -23,6 +23,7 @@ import { configuredTargets } from './notifications/webhooks/webhook-targets.js';
 import { ActionStarter } from './runs/action-starter.js';
 import { createRedis, logConnectionHealth, type Redis } from './support/redis.js';
 import { type ActionObserver, DirectObserver } from './watches/action-observer.js';
+import { DeletionObserver } from './watches/deletion-observer.js';
 import { watchQueueName, watchQueuePrefix } from './watches/keys.js';
 import type { OutcomeSink } from './watches/outcome-sink.js';
 import { type OutcomeWaitOptions, waitForOutcome } from './watches/outcome-waiter.js';
@@ -187,6 +188,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const processor = new WatchProcessor({
       observer:
         (tokenProfile === undefined ? options.observer : undefined) ?? this.observer(tokenProfile, options),
+      deletions: new DeletionObserver(this.workerClient(tokenProfile, options)),
       outcomes: this.watches.outcomes,
       schedule: this.config.schedule,
       logger: this.logger,
@@ -220,12 +222,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     return worker;
   }
 
-  /** How one token profile's watches are observed: shared list sweeps, or one GET per poll. */
-  private observer(tokenProfile: string | undefined, options: WorkerOptions): ActionObserver {
-    const client = this.client({
+  /** The client a worker of one token profile polls with (its responses counted in the metrics). */
+  private workerClient(tokenProfile: string | undefined, options: WorkerOptions): DigitalOceanClient {
+    return this.client({
       tokenProfile,
       ...(options.metrics === undefined ? {} : { onResponse: options.metrics.digitalOceanResponse }),
     });
+  }
+
+  /** How one token profile's watches are observed: shared list sweeps, or one GET per poll. */
+  private observer(tokenProfile: string | undefined, options: WorkerOptions): ActionObserver {
+    const client = this.workerClient(tokenProfile, options);
     if ((options.observeMode ?? this.config.observe.mode) === 'direct')
       return new DirectObserver(client, this.watches.durations);
     this.fleet ??= new Fleet({

@@ -332,7 +332,7 @@ describe('[issue 10 items 1–2] against Prism’s mock of random schema-valid a
       }
       expect(answeredIds().some((id) => typeof id === 'number' && id < 1)).toBe(true);
       const { watches } = await aw.runtime.watches.list({ state: 'all', limit: 1000 });
-      expect(watches.filter((watch) => !(watch.actionId > 0))).toEqual([]);
+      expect(watches.filter((watch) => !((watch.actionId ?? 0) > 0))).toEqual([]);
     } finally {
       await aw.close();
     }

@@ -129,7 +129,7 @@ describe('answers nobody should trust', () => {
         expect(
           watches.filter((watch) => watch.resourceId === imageId).map((watch) => watch.actionId),
         ).toEqual(onDigitalOcean);
-        expect(watches.every((watch) => watch.actionId > 0)).toBe(true);
+        expect(watches.every((watch) => (watch.actionId ?? 0) > 0)).toBe(true);
       },
     );
 

@@ -38,7 +38,7 @@ export function port(name: string) {
 export function requireWatchId(text: string): string {
   if (parseWatchId(text) === undefined) {
     throw new InputError(
-      `watch id must look like <kind>-<resourceId>-<actionId> or action-<actionId> (got ${JSON.stringify(text)})`,
+      `watch id must look like <kind>-<resourceId>-<actionId>, action-<actionId> or droplet-<dropletId>-deleted (got ${JSON.stringify(text)})`,
     );
   }
   return text;

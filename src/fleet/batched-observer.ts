@@ -2,7 +2,7 @@ import type { PollSchedule } from '../config/config.js';
 import { BudgetExhaustedError } from '../errors/budget-exhausted-error.js';
 import { readTogether } from '../support/batched-read.js';
 import type { Redis } from '../support/redis.js';
-import type { ActionObserver, Observation, ObserveOptions } from '../watches/action-observer.js';
+import type { ActionObservation, ActionObserver, ObserveOptions } from '../watches/action-observer.js';
 import { batchedBudgetRetry, intervalFor } from '../watches/schedule.js';
 import type { WatchData } from '../watches/watch.js';
 import { type ActionRef, watchIdOf } from '../watches/watch-ref.js';
@@ -46,7 +46,7 @@ export class BatchedObserver implements ActionObserver {
     this.random = options.random ?? Math.random;
   }
 
-  async observe(ref: ActionRef, options: ObserveOptions = {}): Promise<Observation> {
+  async observe(ref: ActionRef, options: ObserveOptions = {}): Promise<ActionObservation> {
     const watch = options.watch;
     if (watch === undefined) return this.options.direct.observe(ref, options);
     const now = Date.now();
@@ -103,8 +103,8 @@ export class BatchedObserver implements ActionObserver {
     entry: Registration | undefined,
     sleep: number,
     options: ObserveOptions,
-  ): Promise<Observation> {
-    let result: Observation;
+  ): Promise<ActionObservation> {
+    let result: ActionObservation;
     try {
       result = await this.options.direct.observe(ref, options);
     } catch (error) {

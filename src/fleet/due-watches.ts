@@ -1,6 +1,6 @@
 import type { PollSchedule } from '../config/config.js';
 import { intervalFor, type SweepCadence, sweepInterval } from '../watches/schedule.js';
-import { type ActionRef, parseWatchId } from '../watches/watch-ref.js';
+import { type ActionRef, parseActionWatchId } from '../watches/watch-ref.js';
 import type { DurationLearner } from './duration-learner.js';
 import { isEnded, type Observation, observes } from './observation-store.js';
 import type { PlannerTarget } from './planner.js';
@@ -67,7 +67,7 @@ export interface DueSorting {
 export function refsOf(watchIds: readonly string[]): Map<string, ActionRef> {
   const refs = new Map<string, ActionRef>();
   for (const watchId of watchIds) {
-    const ref = parseWatchId(watchId);
+    const ref = parseActionWatchId(watchId);
     if (ref !== undefined) refs.set(watchId, ref);
   }
   return refs;

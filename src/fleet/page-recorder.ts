@@ -1,7 +1,7 @@
 import type { PollSchedule } from '../config/config.js';
 import type { Action } from '../digitalocean/models.js';
 import { type SweepCadence, sweepInterval } from '../watches/schedule.js';
-import { parseWatchId } from '../watches/watch-ref.js';
+import { parseActionWatchId } from '../watches/watch-ref.js';
 import type { DueWatch } from './due-watches.js';
 import type { DurationLearner } from './duration-learner.js';
 import type { JobPromoter } from './job-promoter.js';
@@ -84,7 +84,7 @@ export function watchedOn(
 ): Action[] {
   return actions.filter((action) =>
     (watched.get(action.id) ?? []).some((watchId) => {
-      const ref = parseWatchId(watchId);
+      const ref = parseActionWatchId(watchId);
       return ref !== undefined && observes(ref, action);
     }),
   );
@@ -104,7 +104,7 @@ export function afterSeen(
   const intervals = new Map<string, number>();
   const finished: string[] = [];
   for (const watchId of watchIds) {
-    const ref = parseWatchId(watchId);
+    const ref = parseActionWatchId(watchId);
     const action = ref === undefined ? undefined : byId.get(ref.actionId);
     if (ref === undefined || action === undefined || !observes(ref, action)) continue;
     if (isEnded(action)) {

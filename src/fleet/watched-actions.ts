@@ -1,4 +1,4 @@
-import { parseWatchId } from '../watches/watch-ref.js';
+import { parseActionWatchId } from '../watches/watch-ref.js';
 import type { DueWatch } from './due-watches.js';
 import type { WatchRegistry } from './watch-registry.js';
 
@@ -36,7 +36,7 @@ export class WatchedActions {
 function byAction(watchIds: readonly string[]): Map<number, string[]> {
   const watched = new Map<number, string[]>();
   for (const watchId of watchIds) {
-    const ref = parseWatchId(watchId);
+    const ref = parseActionWatchId(watchId);
     if (ref === undefined) continue;
     const ids = watched.get(ref.actionId) ?? [];
     ids.push(watchId);

@@ -114,7 +114,7 @@ export const watchSchema = {
     id: {
       type: 'string',
       description:
-        '<kind>-<resourceId>-<actionId> (an IPv6 address with _ for :), or action-<actionId>, after <tokenProfile>. for a token profile’s watch',
+        '<kind>-<resourceId>-<actionId> (an IPv6 address with _ for :), action-<actionId>, or droplet-<dropletId>-deleted (a deletion watch), after <tokenProfile>. for a token profile’s watch',
     },
     kind: { type: 'string', enum: [...WATCH_KINDS] },
     resourceId: {
@@ -122,7 +122,16 @@ export const watchSchema = {
       description:
         'A whole number for droplets and images, a UUID or address for the other kinds, null for `action`.',
     },
-    actionId: { type: 'integer' },
+    actionId: {
+      type: ['integer', 'null'],
+      description: 'The watched action; null for a deletion watch (awaits: deletion), which has none.',
+    },
+    awaits: {
+      type: 'string',
+      enum: ['deletion'],
+      description:
+        'Only on a deletion watch (`run droplet delete`): it ends completed once GET /v2/droplets/{id} answers 404. Absent on every action watch.',
+    },
     state: { type: 'string', enum: ['waiting', 'done'] },
     outcome: { type: ['string', 'null'], enum: [...OUTCOMES, null] },
     action: {
@@ -173,7 +182,7 @@ export const watchIdParamsSchema = {
       pattern: WATCH_ID_PATTERN,
       maxLength: 128,
       description:
-        'e.g. droplet-3164444-36804636, reserved_ip-45.55.96.47-72531856, or team_b.droplet-3164444-36804636 for a token profile',
+        'e.g. droplet-3164444-36804636, reserved_ip-45.55.96.47-72531856, droplet-3164444-deleted (a deletion watch), or team_b.droplet-3164444-36804636 for a token profile',
     },
   },
 } as const;

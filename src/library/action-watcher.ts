@@ -18,7 +18,13 @@ import { parseRunKey, parseRunRequest, type RunRequest } from '../runs/run-reque
 import { Runtime } from '../runtime.js';
 import { assertRedisReachable } from '../support/redis.js';
 import { isOutcome, type OutcomeRecord, type Watch, type WatchWebhook } from '../watches/watch.js';
-import { type ActionRef, parseActionRef, parseListedResource, parseWatchId } from '../watches/watch-ref.js';
+import {
+  type ActionRef,
+  parseActionRef,
+  parseDeletionRef,
+  parseListedResource,
+  parseWatchId,
+} from '../watches/watch-ref.js';
 import {
   normaliseWatch,
   normaliseWatchSettings,
@@ -120,6 +126,29 @@ export interface CreateDropletsResult {
   /** False when the key had already created them (a retried create). */
   started: boolean;
   /** True when they were found on DigitalOcean (by the tag) after a create whose answer was lost. */
+  recovered: boolean;
+}
+
+export interface DeleteDropletOptions extends WatchOptions {
+  /**
+   * Idempotency key: every delete with the same key sends DELETE /v2/droplets/{id} once, even
+   * when called concurrently from several processes.
+   */
+  key?: string;
+  signal?: AbortSignal;
+}
+
+export interface DeleteDropletResult {
+  /**
+   * Its deletion watch (`droplet-<id>-deleted`, `actionId: null`, `awaits: 'deletion'`), already
+   * enqueued: it ends `completed` once GET /v2/droplets/{id} answers 404.
+   */
+  watch: Watch;
+  /** True when DigitalOcean answered 404: the droplet was already gone (the watch still ends completed). */
+  alreadyGone: boolean;
+  /** False when the key had already sent this DELETE (a retried delete). */
+  started: boolean;
+  /** True when the DELETE's answer was lost (it may have landed): the watch tells. */
   recovered: boolean;
 }
 
@@ -274,7 +303,7 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
     if (typeof ref === 'string') {
       if (parseWatchId(ref) === undefined)
         throw new InputError(
-          `watch id must look like [<tokenProfile>.]<kind>-<resourceId>-<actionId> or [<tokenProfile>.]action-<actionId> (got ${JSON.stringify(ref)})`,
+          `watch id must look like [<tokenProfile>.]<kind>-<resourceId>-<actionId>, [<tokenProfile>.]action-<actionId> or [<tokenProfile>.]droplet-<dropletId>-deleted (got ${JSON.stringify(ref)})`,
         );
       watch = await this.runtime.watches.get(ref);
       if (watch === undefined) throw new InputError(`no watch with id ${ref}`);
@@ -371,6 +400,35 @@ export class ActionWatcher extends EventEmitter<ActionWatcherEvents> {
       tag: created.tag,
       started: created.started,
       recovered: created.recovered,
+    };
+  }
+
+  /**
+   * Deletes a droplet (DELETE /v2/droplets/{id}) and watches until it is gone: a delete starts no
+   * action, so its watch (`droplet-<id>-deleted`) ends `completed` once GET /v2/droplets/{id}
+   * answers 404, and like any watch `timed_out` at its deadline. A droplet already gone (404) is
+   * not an error: its watch ends completed at its first look. The same idempotency rules as
+   * `run`: with a `key`, the DELETE is sent once; a lost answer is never sent again.
+   *
+   * @throws InputError for an id that is not a positive whole number, or a key reused for a
+   *   different request.
+   * @throws ActionRejectedError when DigitalOcean refuses it (a 4xx other than 404).
+   */
+  async deleteDroplet(dropletId: number, options: DeleteDropletOptions = {}): Promise<DeleteDropletResult> {
+    const ref = parseDeletionRef(dropletId);
+    const key = parseRunKey(options.key, 'key');
+    const watchOptions = await this.watchOptions(options);
+    const starter = this.runtime.actionStarter({ tokenProfile: watchOptions.tokenProfile });
+    const deleted = await starter.deleteDroplet(ref.resourceId, {
+      ...(key === undefined ? {} : { key }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    const { watch } = await this.runtime.watches.watch({ ...deleted.ref, ...watchOptions });
+    return {
+      watch,
+      alreadyGone: deleted.alreadyGone,
+      started: deleted.started,
+      recovered: deleted.recovered,
     };
   }
 

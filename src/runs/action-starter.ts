@@ -10,6 +10,7 @@ import {
   ClientError,
   ConnectionFailedError,
   DigitalOceanApiError,
+  NotFoundError,
   TransientError,
   UnreadableStartError,
 } from '../errors/digitalocean-api-error.js';
@@ -19,14 +20,14 @@ import type { Logger } from '../logging/logger.js';
 import type { Redis } from '../support/redis.js';
 import { sleep } from '../support/sleep.js';
 import { compactAction } from '../watches/watch.js';
-import type { ActionRef } from '../watches/watch-ref.js';
+import type { ActionRef, DeletionRef } from '../watches/watch-ref.js';
 import { findCreatedDroplets } from './created-droplet-finder.js';
 import { type CreateSpec, createTagOf, describeCreate } from './droplet-create.js';
 import {
   type CreatedDropletEntry,
-  type CreatedRecord,
+  type DoneRecord,
+  isDoneRecord,
   RunKeys,
-  type StartedRecord,
   type StartingRecord,
   type UnidentifiedRecord,
 } from './run-keys.js';
@@ -120,8 +121,14 @@ interface Operation<T> {
   find(sinceMs: number, signal?: AbortSignal): Promise<T | undefined>;
   idsOf(found: T): Record<string, unknown>;
   /** What the key keeps once started. */
-  toRecord(found: T, recordedAt: string): StartedRecord | CreatedRecord;
-  fromRecord(record: StartedRecord | CreatedRecord): T;
+  toRecord(found: T, recordedAt: string): DoneRecord;
+  fromRecord(record: DoneRecord): T;
+  /**
+   * What a start whose answer was lost (or a takeover of one that was sent) counts as, for a start
+   * whose result something else will tell (a deletion: its watch). Without it, such a start is
+   * looked for with `find`, or ends in ActionProbablyStartedError.
+   */
+  unconfirmed?: T;
   probablyStarted(answered: boolean, why: string): ActionProbablyStartedError;
   /** A refusal by DigitalOcean (a 4xx) as an ActionRejectedError; anything else passes through. */
   rejection(error: unknown): unknown;
@@ -140,8 +147,22 @@ export interface CreateResult {
   recovered: boolean;
 }
 
-function actionIdsOf(record: StartedRecord | CreatedRecord): number[] {
-  return record.state === 'started' ? [record.actionId] : record.droplets.map((droplet) => droplet.actionId);
+/** What a delete did (DELETE /v2/droplets/{id}) and the deletion watch that tells when it is done. */
+export interface DeleteResult {
+  ref: DeletionRef;
+  /** True when DigitalOcean answered 404: the droplet was already gone. */
+  alreadyGone: boolean;
+  /** True when this call sent the DELETE; false when its key already had. */
+  started: boolean;
+  /** True when the DELETE's answer was lost (it may have landed): the watch tells. */
+  recovered: boolean;
+}
+
+/** What a key's record says was started, to tell a second start from the first in a log line. */
+function startedIdsOf(record: DoneRecord): number[] {
+  if (record.state === 'started') return [record.actionId];
+  if (record.state === 'deleted') return [record.dropletId];
+  return record.droplets.map((droplet) => droplet.actionId);
 }
 
 /** Renews a key's claim; `posting` marks that the POST is about to go out. */
@@ -273,6 +294,28 @@ export class ActionStarter {
     return { key, tag, droplets: outcome.found, started: outcome.started, recovered: outcome.recovered };
   }
 
+  /**
+   * Deletes a droplet (DELETE /v2/droplets/{id}) at most once per key, by the same claim protocol
+   * as `attempt`, waiting out another caller that holds the key. A 404 is a droplet already gone;
+   * a lost answer needs no lookup: the deletion watch tells whether it went through.
+   */
+  async deleteDroplet(
+    dropletId: number,
+    options: { key?: string; signal?: AbortSignal } = {},
+  ): Promise<DeleteResult> {
+    const operation = this.deleteOperation(dropletId);
+    const outcome = await this.whileKeyBusy(
+      () => this.attemptOperation(operation, options.key, options.signal),
+      options.signal,
+    );
+    return {
+      ref: { kind: 'droplet', resourceId: dropletId, actionId: null, awaits: 'deletion' },
+      alreadyGone: outcome.found.alreadyGone,
+      started: outcome.started,
+      recovered: outcome.recovered,
+    };
+  }
+
   /** Runs `attempt` again while another caller holds its key (until that claim ends or lapses). */
   private async whileKeyBusy<T>(attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (;;) {
@@ -312,8 +355,7 @@ export class ActionStarter {
           `key ${key} was already used to start a different action than the ${operation.what}; use another key`,
         );
       }
-      if (current?.record.state === 'started' || current?.record.state === 'created')
-        return this.fromRecord(operation, current.record);
+      if (isDoneRecord(current?.record)) return this.fromRecord(operation, current.record);
       if (current?.record.state === 'unidentified')
         return this.lookAgain(operation, key, current.raw, current.record, signal);
       const now = this.now();
@@ -361,8 +403,7 @@ export class ActionStarter {
       if (error instanceof ClaimLostError) {
         // Our claim lapsed and its new holder already recorded the action; else it is still at it.
         const current = await this.keys.get(key);
-        if (current?.record.state === 'started' || current?.record.state === 'created')
-          return this.fromRecord(operation, current.record);
+        if (isDoneRecord(current?.record)) return this.fromRecord(operation, current.record);
         throw new RunKeyBusyError(key, current?.record.state === 'starting' ? current.record.expiresAt : 0);
       }
       // A definite "not started" frees the key for the next try. A start that was probably made
@@ -428,8 +469,12 @@ export class ActionStarter {
     if (previous !== 'none') {
       const found = await this.look(operation, sinceMs, signal);
       if (found !== undefined) return { found, recovered: true };
-      if (previous === 'sent')
-        throw operation.probablyStarted(false, 'a process starting it stopped after sending it');
+      if (previous === 'sent') {
+        const why = 'a process starting it stopped after sending it';
+        if (operation.unconfirmed !== undefined)
+          return this.unconfirmed(operation, operation.unconfirmed, why);
+        throw operation.probablyStarted(false, why);
+      }
     }
     for (let attempt = 1; ; attempt++) {
       await lease.renew(true);
@@ -446,11 +491,22 @@ export class ActionStarter {
           continue;
         }
         if (error instanceof UnreadableStartError || error instanceof TransientError) {
+          if (operation.unconfirmed !== undefined)
+            return this.unconfirmed(operation, operation.unconfirmed, error.message);
           return { found: await this.recover(operation, sinceMs, lease, error, signal), recovered: true };
         }
         throw operation.rejection(error);
       }
     }
+  }
+
+  /** A start that may have landed, whose result its watch will tell: done, never sent again. */
+  private unconfirmed<T>(operation: Operation<T>, found: T, why: string): Found<T> {
+    this.options.logger.warn(
+      { ...operation.logContext, err: why },
+      `the ${operation.what} may have reached DigitalOcean (${why}); not sending it again: its watch tells whether it did`,
+    );
+    return { found, recovered: true };
   }
 
   /**
@@ -501,14 +557,14 @@ export class ActionStarter {
       if ((await this.keys.compareAndSet(key, expected, done)) !== undefined)
         return { ...found, started: !found.recovered };
       const current = await this.keys.get(key);
-      if (current?.record.state !== 'started' && current?.record.state !== 'created') {
+      if (current === undefined || !isDoneRecord(current.record)) {
         // Our claim lapsed mid-POST and another caller took it over: what we hold is real, and
         // that caller, finding it recorded, uses it rather than starting its own.
         expected = current?.raw;
         continue;
       }
-      const kept = JSON.stringify(actionIdsOf(current.record));
-      const extra = JSON.stringify(actionIdsOf(done));
+      const kept = JSON.stringify(startedIdsOf(current.record));
+      const extra = JSON.stringify(startedIdsOf(done));
       if (kept !== extra) {
         this.options.logger.error(
           { key, kept, extra },
@@ -519,7 +575,7 @@ export class ActionStarter {
     }
   }
 
-  private fromRecord<T>(operation: Operation<T>, record: StartedRecord | CreatedRecord): Outcome<T> {
+  private fromRecord<T>(operation: Operation<T>, record: DoneRecord): Outcome<T> {
     return { found: operation.fromRecord(record), recovered: false, started: false };
   }
 
@@ -575,6 +631,56 @@ export class ActionStarter {
     };
   }
 
+  /** A droplet deleted by DELETE /v2/droplets/{id}; a 404 is one already gone. */
+  private deleteOperation(dropletId: number): Operation<Deleted> {
+    const client = this.options.client;
+    const what = `deletion of droplet ${dropletId}`;
+    const fingerprint = fingerprintOf({ delete: { droplet: dropletId } });
+    return {
+      fingerprint,
+      what,
+      logContext: { kind: 'droplet', resourceId: dropletId, type: 'delete' },
+      post: async (signal) => {
+        try {
+          await client.deleteDroplet(dropletId, signal === undefined ? {} : { signal });
+          return { alreadyGone: false };
+        } catch (error) {
+          if (error instanceof NotFoundError) return { alreadyGone: true };
+          throw error;
+        }
+      },
+      // A delete leaves nothing to find: a takeover of an unsent one sends it, a sent one is
+      // `unconfirmed` (its watch tells).
+      find: async () => undefined,
+      idsOf: () => ({ dropletId }),
+      toRecord: (deleted, recordedAt) => ({
+        state: 'deleted',
+        fingerprint,
+        dropletId,
+        alreadyGone: deleted.alreadyGone,
+        recordedAt,
+      }),
+      fromRecord: (record) => {
+        if (record.state !== 'deleted')
+          throw new CorruptRecordError(`run key of the ${what}`, 'not a delete');
+        return { alreadyGone: record.alreadyGone };
+      },
+      unconfirmed: { alreadyGone: false },
+      probablyStarted: (answered, why) =>
+        new ActionProbablyStartedError({
+          kind: 'droplet',
+          resourceId: dropletId,
+          type: 'delete',
+          what,
+          answered,
+          why,
+          tokenProfile: this.options.tokenProfile,
+        }),
+      rejection: (error) =>
+        rejection({ kind: 'droplet', resourceId: dropletId, type: 'delete', what }, error),
+    };
+  }
+
   /** Droplets created by POST /v2/droplets, found again by their create tag. */
   private createOperation(spec: CreateSpec, tag: string): Operation<CreatedDropletEntry[]> {
     const client = this.options.client;
@@ -618,6 +724,11 @@ export class ActionStarter {
       rejection: (error) => rejection({ kind: 'droplet', resourceId: null, type: 'create', what }, error),
     };
   }
+}
+
+/** What a DELETE found: the droplet there (204) or already gone (404). */
+interface Deleted {
+  alreadyGone: boolean;
 }
 
 function definitelyNotStarted(error: unknown): boolean {

@@ -82,7 +82,28 @@ export interface CreatedRecord {
   recordedAt: string;
 }
 
-export type RunKeyRecord = StartingRecord | StartedRecord | UnidentifiedRecord | CreatedRecord;
+/**
+ * DELETE /v2/droplets/{id} was sent (answered 204, or 404: already gone) or may have landed (its
+ * answer was lost): a later start with the key never sends it again. Whether the droplet is gone
+ * is for its deletion watch to tell, not for this record.
+ */
+export interface DeletedRecord {
+  state: 'deleted';
+  fingerprint: string;
+  dropletId: number;
+  /** True when DigitalOcean answered 404: there was nothing left to delete. */
+  alreadyGone: boolean;
+  recordedAt: string;
+}
+
+/** A key whose start is done: nothing is sent again with it. */
+export type DoneRecord = StartedRecord | CreatedRecord | DeletedRecord;
+
+export type RunKeyRecord = StartingRecord | UnidentifiedRecord | DoneRecord;
+
+export function isDoneRecord(record: RunKeyRecord | undefined): record is DoneRecord {
+  return record?.state === 'started' || record?.state === 'created' || record?.state === 'deleted';
+}
 
 /**
  * A stored RunKeyRecord. Strict like the outcome and chain records (parseStoredRecord): a damaged
@@ -119,6 +140,13 @@ const runKeyRecordSchema: z.ZodType<RunKeyRecord> = z.discriminatedUnion('state'
     fingerprint: z.string(),
     tag: z.string(),
     droplets: z.array(z.looseObject({ dropletId: z.number(), name: z.string(), actionId: z.number() })),
+    recordedAt: z.string(),
+  }),
+  z.looseObject({
+    state: z.literal('deleted'),
+    fingerprint: z.string(),
+    dropletId: z.number(),
+    alreadyGone: z.boolean(),
     recordedAt: z.string(),
   }),
 ]);

@@ -4,11 +4,17 @@ import { NotFoundError } from '../errors/digitalocean-api-error.js';
 import type { WatchData } from './watch.js';
 import type { ActionRef } from './watch-ref.js';
 
-export type Observation =
+export type ActionObservation =
   /** `recheckInMs`: the observer keeps watching it meanwhile; the job may sleep that long. */
   | { found: true; action: Action; recheckInMs?: number }
   /** With `retryInMs`, not observed yet (no request was made): look again then, not a poll. */
   | { found: false; reason: string; retryInMs?: number };
+
+/** What a watch with no action (a deletion) sees: done (`completed`), or still waiting. */
+export type DeletionObservation = { found: true; action: null; status: 'completed' | 'in-progress' };
+
+/** One look at what a watch waits on. */
+export type Observation = ActionObservation | DeletionObservation;
 
 export interface ObserveOptions {
   signal?: AbortSignal;
@@ -22,7 +28,7 @@ export interface ObserveOptions {
  * from one list request can replace this without touching the worker.
  */
 export interface ActionObserver {
-  observe(ref: ActionRef, options?: ObserveOptions): Promise<Observation>;
+  observe(ref: ActionRef, options?: ObserveOptions): Promise<ActionObservation>;
 }
 
 /** Where an observer that sees an action end reports its duration, so ETAs can be learned. */
@@ -40,7 +46,7 @@ export class DirectObserver implements ActionObserver {
     private readonly durations?: DurationSink,
   ) {}
 
-  async observe(ref: ActionRef, options: ObserveOptions = {}): Promise<Observation> {
+  async observe(ref: ActionRef, options: ObserveOptions = {}): Promise<ActionObservation> {
     try {
       const call = options.signal === undefined ? {} : { signal: options.signal };
       const action = await this.client.getResourceAction(ref.kind, ref.resourceId, ref.actionId, call);

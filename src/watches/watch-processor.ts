@@ -9,12 +9,13 @@ import type {
 } from '../errors/digitalocean-api-error.js';
 import { decideFailure } from '../errors/failure-policy.js';
 import type { Logger } from '../logging/logger.js';
-import type { ActionObserver } from './action-observer.js';
+import type { ActionObserver, Observation } from './action-observer.js';
+import type { DeletionObserver } from './deletion-observer.js';
 import type { OutcomeSink } from './outcome-sink.js';
 import type { OutcomeStore } from './outcome-store.js';
 import { afterBudgetWait, pollDelay, untilDeadline } from './schedule.js';
-import { type Outcome, type OutcomeRecord, type WatchData, waitingAction } from './watch.js';
-import { describeRef } from './watch-ref.js';
+import { awaitsOf, type Outcome, type OutcomeRecord, type WatchData, waitingAction } from './watch.js';
+import { describeRef, isDeletionRef } from './watch-ref.js';
 
 /**
  * A step that runs this long or more before its planned time was promoted early (a cancel): only
@@ -46,6 +47,8 @@ export class PauseQueueError extends Error {
 
 export interface WatchProcessorOptions {
   observer: ActionObserver;
+  /** Observes deletion watches (`droplet-<id>-deleted`); a processor without one fails them. */
+  deletions?: DeletionObserver;
   outcomes: OutcomeStore;
   schedule: PollSchedule;
   logger: Logger;
@@ -89,12 +92,15 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
     // At the deadline we still look once more: an action that ended just in time is reported as
     // it ended, and a timed-out one carries the action as it stands, in full.
     const pastDeadline = this.now() >= data.deadlineAt;
+    const deadline = new Date(data.deadlineAt).toISOString();
     const deadlineReason = () =>
-      `no terminal status before the deadline ${new Date(data.deadlineAt).toISOString()}`;
+      isDeletionRef(data)
+        ? `droplet ${data.resourceId} still existed at the deadline ${deadline}`
+        : `no terminal status before the deadline ${deadline}`;
 
-    let observation: Awaited<ReturnType<ActionObserver['observe']>>;
+    let observation: Observation;
     try {
-      observation = await this.options.observer.observe(data, { watch: data });
+      observation = await this.observe(data);
     } catch (error) {
       if (pastDeadline) return this.finish(job, 'timed_out', data, deadlineReason());
       return this.afterFailedPoll(job, token, error);
@@ -112,25 +118,33 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
       return this.finish(job, 'not_found', polled, observation.reason);
     }
     const action = observation.action;
-    const status = classifyStatus(action.status);
+    const status = action === null ? observation.status : classifyStatus(action.status);
     this.emit('poll', { watchId: id, result: status });
     if (status === 'completed' || status === 'errored') {
       return this.finish(job, status, { ...polled, action }, undefined);
     }
     if (pastDeadline) return this.finish(job, 'timed_out', { ...polled, action }, deadlineReason());
-    if (status === 'unknown' && data.warnedStatus !== action.status) {
+    if (status === 'unknown' && action !== null && data.warnedStatus !== action.status) {
       this.options.logger.warn(
         { watchId: id, status: action.status, action },
         `action ${action.id} reports the undocumented status "${action.status}"; treating it as not finished and polling on`,
       );
       polled.warnedStatus = action.status;
     }
-    polled.action = waitingAction(action);
+    polled.action = action === null ? null : waitingAction(action);
     const delay =
-      observation.recheckInMs === undefined
+      observation.action === null || observation.recheckInMs === undefined
         ? this.pollDelay(polled)
         : this.untilDeadline(polled, observation.recheckInMs);
     return this.reschedule(job, token, polled, delay);
+  }
+
+  /** One look at what the watch waits on, by the observer of its kind of ref. */
+  private observe(data: WatchData): Promise<Observation> {
+    if (!isDeletionRef(data)) return this.options.observer.observe(data, { watch: data });
+    if (this.options.deletions === undefined)
+      throw new Error('this worker cannot observe deletion watches (no deletion observer)');
+    return this.options.deletions.observe(data, { watch: data });
   }
 
   /** `delayMs`, but waking at the deadline rather than after it. */
@@ -226,8 +240,15 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
     const dueAt = now + Math.round(delayMs);
     await job.updateData({ ...data, dueAt });
     // A cancel that landed during this poll must not wait for the next one. The step it wakes at
-    // once runs before dueAt, so it reads the outcome first.
+    // once reads the outcome first: it is left unparked (no dueAt), since with a delay under
+    // EARLY_STEP_MS it would not run early enough before dueAt to count as early, and would poll
+    // (and wake itself) again and again.
     const recorded = await this.options.outcomes.get(job.id as string);
+    if (recorded !== undefined) {
+      const unparked = { ...data };
+      delete unparked.dueAt;
+      await job.updateData(unparked);
+    }
     await job.moveToDelayed(recorded === undefined ? dueAt : now, token);
     throw new DelayedError();
   }
@@ -246,6 +267,7 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
         kind: data.kind,
         resourceId: data.resourceId,
         actionId: data.actionId,
+        ...awaitsOf(data),
         enqueuedAt: data.enqueuedAt,
         finishedAt: new Date(this.now()).toISOString(),
         polls: data.polls,
@@ -275,7 +297,8 @@ export class WatchProcessor extends EventEmitter<WatchProcessorEvents> {
       resourceId: watch.resourceId,
       actionId: watch.actionId,
     };
-    const text = `${describeRef(watch)} (${action?.type ?? 'unknown type'}) ${outcome}`;
+    const type = watch.actionId === null ? '' : ` (${action?.type ?? 'unknown type'})`;
+    const text = `${describeRef(watch)}${type} ${outcome}`;
     if (outcome === 'errored' || outcome === 'timed_out') {
       this.options.logger.warn({ ...details, action, reason, alert: true }, text);
     } else if (outcome === 'not_found') {

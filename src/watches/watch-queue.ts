@@ -7,6 +7,7 @@ import { type Redis, withoutRepeatedErrors } from '../support/redis.js';
 import { WATCH_QUEUE, watchIndexKey, watchQueueName, watchQueuePrefix } from './keys.js';
 import { OutcomeStore } from './outcome-store.js';
 import {
+  awaitsOf,
   type Outcome,
   type OutcomeRecord,
   type Watch,
@@ -15,9 +16,12 @@ import {
   watchFrom,
 } from './watch.js';
 import { withEta } from './watch-eta.js';
-import { type ActionRef, parseWatchId, watchIdOf } from './watch-ref.js';
+import { type ActionRef, parseWatchId, type WatchRef, watchIdOf } from './watch-ref.js';
 
-export interface WatchRequest extends ActionRef {
+/** What to watch (an action, or a droplet's deletion) and how. */
+export type WatchRequest = WatchRef & WatchRequestSettings;
+
+export interface WatchRequestSettings {
   /** Deadline after which the watch ends as `timed_out`. Defaults to the configured WATCH_TIMEOUT. */
   timeoutMs?: number;
   webhooks?: WatchWebhook[];
@@ -115,7 +119,7 @@ export class WatchQueue {
         throw new InputError(`timeout must be a positive duration (got ${request.timeoutMs})`);
       }
       // The last guard for ids that came from DigitalOcean rather than a user (a start's answer).
-      if (!isApiId(request.actionId) || !isCanonicalResource(request))
+      if ((request.actionId !== null && !isApiId(request.actionId)) || !isCanonicalResource(request))
         throw new InputError(
           `cannot watch action ${String(request.actionId)} of ${request.kind} ${String(request.resourceId)}: ids are positive whole numbers, UUIDs or addresses as the kind names its resources`,
         );
@@ -253,6 +257,7 @@ export class WatchQueue {
           kind: job.data.kind,
           resourceId: job.data.resourceId,
           actionId: job.data.actionId,
+          ...awaitsOf(job.data),
           enqueuedAt: job.data.enqueuedAt,
           finishedAt,
           polls: job.data.polls,
@@ -305,10 +310,12 @@ export class WatchQueue {
   }
 
   private initialData(request: WatchRequest, enqueuedAt: string, now: number): WatchData {
+    const ref: WatchRef =
+      request.actionId === null
+        ? { kind: request.kind, resourceId: request.resourceId, actionId: null, awaits: request.awaits }
+        : { kind: request.kind, resourceId: request.resourceId, actionId: request.actionId };
     return {
-      kind: request.kind,
-      resourceId: request.resourceId,
-      actionId: request.actionId,
+      ...ref,
       enqueuedAt,
       deadlineAt: now + (request.timeoutMs ?? this.options.defaultTimeoutMs),
       polls: 0,
@@ -359,7 +366,7 @@ function parseCursor(cursor: string): { score: number; id: string } {
 }
 
 /** The resource id is in the one form its kind keeps (see parseResourceIdOf). */
-function isCanonicalResource(ref: ActionRef): boolean {
+function isCanonicalResource(ref: WatchRef): boolean {
   try {
     return parseResourceIdOf(ref.kind, ref.resourceId ?? undefined) === ref.resourceId;
   } catch (error) {

@@ -21,6 +21,29 @@ export interface ActionRef {
   actionId: number;
 }
 
+/**
+ * A droplet awaited until it is gone (`run droplet delete`): a delete starts no action, so the
+ * watch has none (`actionId: null`) and ends `completed` once GET /v2/droplets/{id} answers 404.
+ */
+export interface DeletionRef {
+  kind: 'droplet';
+  resourceId: number;
+  actionId: null;
+  awaits: 'deletion';
+}
+
+/** What a watch waits on: an action, or a droplet's deletion. */
+export type WatchRef = ActionRef | DeletionRef;
+
+export function isDeletionRef(ref: WatchRef): ref is DeletionRef {
+  return ref.actionId === null;
+}
+
+/** The deletion watch of droplet `dropletId` (a positive whole number, as the user gives it). */
+export function parseDeletionRef(dropletId: unknown, name = 'dropletId'): DeletionRef {
+  return { kind: 'droplet', resourceId: positiveId(name, dropletId), actionId: null, awaits: 'deletion' };
+}
+
 function positiveId(name: string, value: unknown): number {
   const text =
     typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : undefined;
@@ -81,9 +104,10 @@ export function parseActionRef(kind: unknown, resourceId: unknown, actionId: unk
  * `_`. Each kind's resource id has its own shape (digits, a UUID, a dotted or underscored
  * address), so the id reads back unambiguously; kind `action` has no resource part.
  */
-export function watchIdOf(ref: ActionRef & { tokenProfile?: string | undefined }): string {
-  const id =
-    ref.resourceId === null
+export function watchIdOf(ref: WatchRef & { tokenProfile?: string | undefined }): string {
+  const id = isDeletionRef(ref)
+    ? `droplet-${ref.resourceId}${DELETED_SUFFIX}`
+    : ref.resourceId === null
       ? `${ref.kind}-${ref.actionId}`
       : `${ref.kind}-${resourceIdSegment(ref.resourceId)}-${ref.actionId}`;
   // A watch through another token is another watch; the default token's ids stay as they were.
@@ -104,11 +128,17 @@ const RESOURCE_SEGMENTS: Record<WatchKind, string | undefined> = {
   action: undefined,
 };
 
+/** What ends a deletion watch's id, where an action watch's has `-<actionId>`. */
+const DELETED_SUFFIX = '-deleted';
+
 /** Every watch id, as a pattern for schemas (the HTTP API's path parameter). */
-export const WATCH_ID_PATTERN = `^([a-z][a-z0-9_]{0,31}\\.)?(${WATCH_KINDS.map((kind) => {
+export const WATCH_ID_PATTERN = `^([a-z][a-z0-9_]{0,31}\\.)?((${WATCH_KINDS.map((kind) => {
   const segment = RESOURCE_SEGMENTS[kind];
   return segment === undefined ? `${kind}-` : `${kind}-${segment}-`;
-}).join('|')})\\d+$`;
+}).join('|')})\\d+|droplet-\\d+${DELETED_SUFFIX})$`;
+
+/** `[<profile>.]droplet-<dropletId>-deleted`: a deletion watch. */
+const DELETION_ID_PATTERN = new RegExp(`^(?:([a-z][a-z0-9_]{0,31})\\.)?droplet-(\\d+)${DELETED_SUFFIX}$`);
 
 /** One pattern a kind: `[<profile>.]<kind>-<resource>-<actionId>`, or `[<profile>.]action-<actionId>`. */
 const WATCH_ID_PATTERNS = WATCH_KINDS.map((kind) => {
@@ -117,7 +147,25 @@ const WATCH_ID_PATTERNS = WATCH_KINDS.map((kind) => {
   return { kind, pattern: new RegExp(`^(?:([a-z][a-z0-9_]{0,31})\\.)?${kind}-${rest}(\\d+)$`) };
 });
 
-export function parseWatchId(id: string): (ActionRef & { tokenProfile?: string }) | undefined {
+export function parseWatchId(id: string): (WatchRef & { tokenProfile?: string }) | undefined {
+  return parseActionWatchId(id) ?? parseDeletionWatchId(id);
+}
+
+function parseDeletionWatchId(id: string): (DeletionRef & { tokenProfile?: string }) | undefined {
+  const match = DELETION_ID_PATTERN.exec(id);
+  if (!match) return undefined;
+  const [, profile, dropletId] = match;
+  try {
+    const ref = parseDeletionRef(dropletId);
+    return profile === undefined ? ref : { ...ref, tokenProfile: profile };
+  } catch (error) {
+    if (error instanceof InputError) return undefined;
+    throw error;
+  }
+}
+
+/** parseWatchId for the watches of an action only (what list sweeps observe); undefined for the rest. */
+export function parseActionWatchId(id: string): (ActionRef & { tokenProfile?: string }) | undefined {
   for (const { kind, pattern } of WATCH_ID_PATTERNS) {
     const match = pattern.exec(id);
     if (!match) continue;
@@ -134,8 +182,16 @@ export function parseWatchId(id: string): (ActionRef & { tokenProfile?: string }
   return undefined;
 }
 
-/** The action in words, for log lines and chat messages: `droplet 5 action 7`, or `action 7` (kind action). */
-export function describeRef(ref: Pick<ActionRef, 'kind' | 'resourceId' | 'actionId'>): string {
+/**
+ * The action in words, for log lines and chat messages: `droplet 5 action 7`, `action 7` (kind
+ * action), or `deletion of droplet 5`.
+ */
+export function describeRef(ref: {
+  kind: WatchKind;
+  resourceId: ResourceId | null;
+  actionId: number | null;
+}): string {
+  if (ref.actionId === null) return `deletion of ${ref.kind} ${ref.resourceId}`;
   return ref.resourceId === null
     ? `action ${ref.actionId}`
     : `${ref.kind} ${ref.resourceId} action ${ref.actionId}`;

@@ -1,8 +1,8 @@
 import { parseDuration } from '../config/duration.js';
 import { InputError } from '../errors/input-error.js';
 import { isOutcome, OUTCOMES, type Outcome, type WatchWebhook } from './watch.js';
-import type { WatchRequest } from './watch-queue.js';
-import { type ActionRef, parseActionRef, parseTokenProfile } from './watch-ref.js';
+import type { WatchRequest, WatchRequestSettings } from './watch-queue.js';
+import { parseActionRef, parseTokenProfile } from './watch-ref.js';
 
 /** A watch's `timeout` as a person writes it (`30m`, `6h`, `1h30m`), in ms; shared by the CLI and the API. */
 export function parseTimeout(text: string | undefined, name = 'timeout'): number | undefined {
@@ -59,7 +59,7 @@ export interface WatchInput extends WatchSettingsInput {
 }
 
 /** Everything of a WatchRequest but the action. */
-export type WatchSettings = Omit<WatchRequest, keyof ActionRef>;
+export type WatchSettings = WatchRequestSettings;
 
 export interface WatchInputOptions {
   /** Checks (and normalises) each webhook URL. */

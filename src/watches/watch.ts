@@ -1,6 +1,6 @@
 import type { Action } from '../digitalocean/models.js';
 import type { EstimateBasis } from '../fleet/duration-learner.js';
-import type { ActionRef } from './watch-ref.js';
+import type { ActionRef, WatchRef } from './watch-ref.js';
 
 export const OUTCOMES = ['completed', 'errored', 'not_found', 'timed_out', 'cancelled'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -17,7 +17,10 @@ export interface WatchWebhook {
 }
 
 /** What a watch job carries in Redis between polls. Kept small: 10,000 of these wait at once. */
-export interface WatchData extends ActionRef {
+export type WatchData = WatchRef & WatchState;
+
+/** WatchData but what it waits on. */
+export interface WatchState {
   enqueuedAt: string;
   deadlineAt: number;
   polls: number;
@@ -46,7 +49,10 @@ export interface OutcomeRecord {
     id: string;
     kind: ActionRef['kind'];
     resourceId: ActionRef['resourceId'];
-    actionId: number;
+    /** Null for a deletion watch, which has no action. */
+    actionId: number | null;
+    /** `deletion` for a deletion watch; absent on every action watch. */
+    awaits?: 'deletion';
     enqueuedAt: string;
     finishedAt: string;
     polls: number;
@@ -64,7 +70,10 @@ export interface Watch {
   id: string;
   kind: ActionRef['kind'];
   resourceId: ActionRef['resourceId'];
-  actionId: number;
+  /** Null for a deletion watch, which has no action. */
+  actionId: number | null;
+  /** `deletion` for a deletion watch; absent on every action watch. */
+  awaits?: 'deletion';
   state: 'waiting' | 'done';
   outcome: Outcome | null;
   action: Action | null;
@@ -126,6 +135,7 @@ export function watchFrom(
       kind: outcome.watch.kind,
       resourceId: outcome.watch.resourceId,
       actionId: outcome.watch.actionId,
+      ...(outcome.watch.awaits === undefined ? {} : { awaits: outcome.watch.awaits }),
       state: 'done',
       outcome: outcome.outcome,
       action: outcome.action,
@@ -145,6 +155,7 @@ export function watchFrom(
     kind: data.kind,
     resourceId: data.resourceId,
     actionId: data.actionId,
+    ...awaitsOf(data),
     state: 'waiting',
     outcome: null,
     action: data.action,
@@ -163,4 +174,9 @@ export function watchFrom(
 /** A waiting watch as its outcome ends it: what `watchFrom` gives once the outcome is stored. */
 export function finishedWatch(waiting: Watch, outcome: OutcomeRecord): Watch {
   return { ...(watchFrom(waiting.id, undefined, outcome) as Watch), deadlineAt: waiting.deadlineAt };
+}
+
+/** The `awaits` field of a watch's JSON: present only on a deletion watch. */
+export function awaitsOf(ref: WatchRef): { awaits?: 'deletion' } {
+  return ref.actionId === null ? { awaits: ref.awaits } : {};
 }

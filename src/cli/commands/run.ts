@@ -14,6 +14,7 @@ import { interruptible } from '../interruptible.js';
 import { settingsFromFlags } from '../watch-input.js';
 import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 import { CREATE_ONLY_FLAGS, type CreateFlags, runDropletCreate } from './run-droplet-create.js';
+import { runDropletDelete } from './run-droplet-delete.js';
 import { OUTCOME_EXIT_CODES } from './wait.js';
 import { collect } from './watch.js';
 
@@ -92,12 +93,12 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description(
-      'start a droplet, image, volume or reserved/floating IP action and watch it; prints {started, recovered, action, watch}; `run droplet create` creates droplets',
+      'start a droplet, image, volume or reserved/floating IP action and watch it; prints {started, recovered, action, watch}; `run droplet create` creates droplets, `run droplet delete <id>` deletes one',
     )
     .argument('<kind>', 'droplet, image, volume, reserved_ip, floating_ip or reserved_ipv6')
     .argument(
       '<resourceId>',
-      'the droplet or image id, the volume UUID, or the IP address; or `create` (run droplet create --name …)',
+      'the droplet or image id, the volume UUID, or the IP address; or `create` (run droplet create --name …) or `delete` (run droplet delete <dropletId>)',
     )
     .argument(
       '[type]',
@@ -147,6 +148,7 @@ export function registerRun(program: Command): void {
         '  actionwatch run reserved_ip 203.0.113.7 unassign',
         '  actionwatch run droplet create --name web-1 --name web-2 --region nyc3 --size s-1vcpu-1gb \\',
         '      --image ubuntu-24-04-x64 --ssh-key 289794 --key release-42-web --wait',
+        '  actionwatch run droplet delete 3164444 --key retire-web-41 --wait',
         '',
         'Params: volume attach/detach take droplet_id (and region), resize size_gigabytes (and region);',
         'an IP assign takes droplet_id, unassign nothing.',
@@ -155,6 +157,11 @@ export function registerRun(program: Command): void {
         'actionId, watch}; with --wait, each final create action, exiting as wait does for the first',
         'droplet whose create did not complete. Every droplet of a create carries the tag',
         'actionwatch:<hash of --key>, by which a create whose answer was lost is found, never sent again.',
+        '',
+        'run droplet delete sends DELETE /v2/droplets/{id} (once per --key) and prints {started, recovered,',
+        'alreadyGone, watch}: its watch droplet-<id>-deleted (actionId null, awaits deletion) ends completed',
+        'once GET /v2/droplets/{id} answers 404. A droplet already gone is said so on stderr and completes.',
+        'With --wait it prints the outcome action (null) and exits as wait does.',
         '',
         'With --wait, exit codes: 0 completed, 2 errored, 3 not_found, 4 timed_out, 5 cancelled,',
         '1 bad input, refused by DigitalOcean (422) or other failure, 130 interrupted;',
@@ -170,6 +177,7 @@ export function registerRun(program: Command): void {
             );
           return runDropletCreate(options);
         }
+        if (kind === 'droplet' && resourceId === 'delete') return runDropletDelete(type, options);
         if (type === undefined)
           throw new InputError(`run needs the action type: run ${kind} ${resourceId} <type>`);
         for (const [flag, name] of CREATE_ONLY_FLAGS)

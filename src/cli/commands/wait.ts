@@ -39,7 +39,7 @@ export function registerWait(program: Command): void {
       '<resourceId>',
       'the droplet or image id, volume or NFS share UUID, or IP address (with kind action: the action id)',
     )
-    .argument('[actionId]', 'the action id')
+    .argument('[actionId]', 'the action id, or `deleted` (droplet only): wait until the droplet is gone')
     .option('--timeout <duration>', 'give up after this long (exit 4, timed_out); default WATCH_TIMEOUT (6h)')
     .option('--webhook <url>', 'also POST the outcome to URL (repeatable)', collect)
     .option('--on <outcomes>', 'with --webhook: only these outcomes')

@@ -4,7 +4,7 @@ import { InputError } from '../../errors/input-error.js';
 import { validateTargetUrl } from '../../notifications/webhooks/target-url.js';
 import type { Runtime } from '../../runtime.js';
 import type { WatchRequest } from '../../watches/watch-queue.js';
-import { parseActionRef, parseTokenProfile } from '../../watches/watch-ref.js';
+import { parseActionRef, parseDeletionRef, parseTokenProfile } from '../../watches/watch-ref.js';
 import { printJson, withRuntime } from '../context.js';
 import { assertWebhooksAllowed, readWatchFile, settingsFromFlags } from '../watch-input.js';
 
@@ -37,7 +37,11 @@ export async function requestsFromArgs(
   const byId = given[0] === 'action';
   if (given.length !== (byId ? 2 : 3)) throw new InputError(`usage: ${usage}`);
   const [kind, resourceId, actionId] = byId ? [given[0], undefined, given[1]] : given;
-  const ref = parseActionRef(kind, resourceId, actionId);
+  // `watch droplet <id> deleted`: the deletion watch (`droplet-<id>-deleted`), without a DELETE.
+  const ref =
+    kind === 'droplet' && actionId === 'deleted'
+      ? parseDeletionRef(resourceId, 'resourceId')
+      : parseActionRef(kind, resourceId, actionId);
   return [{ ...ref, ...(await settingsFromFlags(options)) }];
 }
 
@@ -80,7 +84,7 @@ export function registerWatch(program: Command): void {
     .description('start watching actions (or join existing watches); prints each watch as JSON')
     .argument('[kind]', WATCH_KIND_HELP)
     .argument('[resourceId]', 'the droplet or image id, volume or NFS share UUID, or IP address')
-    .argument('[actionId]', 'the action id')
+    .argument('[actionId]', 'the action id, or `deleted` (droplet only): wait until the droplet is gone')
     .option('--timeout <duration>', 'give up after this long (ends as timed_out); default WATCH_TIMEOUT (6h)')
     .option(
       '--from-file <file>',

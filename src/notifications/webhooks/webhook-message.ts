@@ -13,7 +13,10 @@ export interface WebhookPayload {
       id: string;
       kind: OutcomeRecord['watch']['kind'];
       resourceId: OutcomeRecord['watch']['resourceId'];
-      actionId: number;
+      /** Null for a deletion watch, which has no action. */
+      actionId: number | null;
+      /** `deletion` for a deletion watch; absent on every action watch. */
+      awaits?: 'deletion';
       enqueuedAt: string;
       finishedAt: string;
     };
@@ -22,12 +25,23 @@ export interface WebhookPayload {
 }
 
 export function webhookPayload(record: OutcomeRecord): WebhookPayload {
-  const { id, kind, resourceId, actionId, enqueuedAt, finishedAt } = record.watch;
+  const { id, kind, resourceId, actionId, awaits, enqueuedAt, finishedAt } = record.watch;
   return {
     type: record.type,
     // The outcome's time, not the send time: every attempt and every re-run sends the same bytes.
     timestamp: finishedAt,
-    data: { watch: { id, kind, resourceId, actionId, enqueuedAt, finishedAt }, action: record.action },
+    data: {
+      watch: {
+        id,
+        kind,
+        resourceId,
+        actionId,
+        ...(awaits === undefined ? {} : { awaits }),
+        enqueuedAt,
+        finishedAt,
+      },
+      action: record.action,
+    },
   };
 }
 
