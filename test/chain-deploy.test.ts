@@ -6,12 +6,14 @@ import { dryRunChain } from '../src/chains/chain-dry-run.js';
 import { type ChainPlanInput, parseChainPlan } from '../src/chains/chain-plan.js';
 import { chainRecordSchema } from '../src/chains/chain-record-schemas.js';
 import type { Action } from '../src/digitalocean/models.js';
+import { NotFoundError } from '../src/errors/digitalocean-api-error.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import { exited, runCli, startCli } from './support/cli.js';
 import { SimulatorProxy } from './support/simulator-proxy.js';
 import { type Stack, startStack, until } from './support/stack.js';
 
 const POST_DROPLETS = 'POST /v2/droplets';
+const DELETE_DROPLET = 'DELETE /v2/droplets/:droplet_id';
 const SCHEDULE = {
   firstDelayMs: 1_000,
   minIntervalMs: 1_000,
@@ -70,6 +72,8 @@ const deployPlan = (droplet: number, volumeId: string, ip: string): ChainPlanInp
         },
       ],
     },
+    // The old droplet, once the new ones serve: DELETE, then watched until GET answers 404.
+    { id: 'retire', run: { droplet, type: 'delete' } },
   ],
 });
 
@@ -183,6 +187,14 @@ describe('chain plans: create runs and references to what they made', () => {
       },
       /^steps\[1\]\.run\.params\.droplet_id: "\$\{steps\.web\.dropletIds\}" stands for several droplets: use it as a whole run's droplet/,
     ],
+    [
+      { steps: [{ run: { droplet: 1, type: 'delete', params: { force: true } } }] },
+      /^steps\[0\]\.run: a droplet delete takes no params or region/,
+    ],
+    [
+      { steps: [{ run: { droplet: 1, type: 'destroy' } }] },
+      /^steps\[0\]\.run\.type must be one of .* or delete for a droplet \(got "destroy"\)/,
+    ],
   ])('%j is refused naming the field', (plan, message) => {
     expect(() => parse(plan)).toThrow(message);
   });
@@ -262,6 +274,11 @@ describe('chain plans: create runs and references to what they made', () => {
     const [assign] = dry.steps[3]?.actions ?? [];
     expect(assign?.calls[0]?.body).toEqual({ droplet_id: '${steps.create.0.dropletId}', type: 'assign' });
     expect(dry.requests.steps.posts).toBe(7);
+    expect(dry.requests.steps.deletes).toBe(1);
+    expect(dry.steps[4]?.actions[0]?.calls.map((call) => `${call.method} ${call.path}`)).toEqual([
+      'DELETE /v2/droplets/1',
+      'GET /v2/droplets/1',
+    ]);
   });
 });
 
@@ -335,6 +352,19 @@ describe('chains that create droplets', () => {
     expect(view.steps[3]?.runs.map((run) => run.outcome)).toEqual(['completed', 'completed']);
     expect(stack.simulator.getVolume(volumeId)).toMatchObject({ droplet_ids: [first] });
     expect(imageId).toBeGreaterThan(0);
+    // The old droplet was deleted once and watched until gone.
+    expect(view.steps[4]?.runs).toEqual([
+      expect.objectContaining({
+        kind: 'droplet',
+        type: 'delete',
+        resourceId: 7001,
+        deleteSent: true,
+        watchId: 'droplet-7001-deleted',
+        outcome: 'completed',
+      }),
+    ]);
+    expect(stack.simulator.requestLog().filter((entry) => entry.route === DELETE_DROPLET)).toHaveLength(1);
+    await expect(stack.runtime.client().getDroplet(7001)).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('a failing step after the create runs onFailure steps that power the new droplets off', async () => {

@@ -8,6 +8,7 @@ import {
   type ChainStepPlan,
   type CreateTemplate,
   isCreateTemplate,
+  isDeleteTemplate,
   type RunTemplate,
 } from './chain-plan.js';
 import { hasReference, type Reference, substitute } from './plan-references.js';
@@ -31,8 +32,12 @@ const TYPICAL_MS: Readonly<Record<string, number>> = {
   rebuild: 5 * 60_000,
   restore: 5 * 60_000,
   create: 60_000,
+  delete: 30_000,
 };
 const DEFAULT_TYPICAL_MS = 60_000;
+
+/** The requests of some steps: the POSTs and DELETEs (each sent once) and all requests counted. */
+export type RequestTotal = RequestCount & { posts: number; deletes?: number };
 
 /** A number of requests: as typically made, and at most (every action running to its timeout). */
 export interface RequestCount {
@@ -41,7 +46,7 @@ export interface RequestCount {
 }
 
 export interface DryRunCall {
-  method: 'POST' | 'GET';
+  method: 'POST' | 'GET' | 'DELETE';
   /**
    * With references (`${steps.<id>.imageId}`) where the value is only known once earlier steps
    * ran, and `{actionId}` for the id the POST answers with.
@@ -79,8 +84,8 @@ export interface ChainDryRun {
   onFailure?: DryRunStep[];
   /** Requests of `steps` (a chain that completes), and of `onFailure` on top when it fails. */
   requests: {
-    steps: RequestCount & { posts: number };
-    onFailure?: RequestCount & { posts: number };
+    steps: RequestTotal;
+    onFailure?: RequestTotal;
     /** How the counts are estimated, in words. */
     basis: string;
   };
@@ -99,7 +104,8 @@ export function dryRunChain(plan: ChainPlan, options: DryRunOptions): ChainDryRu
   const onFailure = plan.onFailure === undefined ? undefined : stepsOf(plan.onFailure);
   const { schedule } = options;
   const basis =
-    `POSTs: one per action. GETs: a watch polls its action on the poll schedule ` +
+    `POSTs: one per action (a delete sends one DELETE instead, and its watch polls the droplet until ` +
+    `it answers 404). GETs: a watch polls its action on the poll schedule ` +
     `(first ${schedule.firstDelayMs === 0 ? 'at once' : `after ${formatDuration(schedule.firstDelayMs)}`}, then every ${schedule.ageFactor} × its age ` +
     `within ${formatDuration(schedule.minIntervalMs)}..${formatDuration(schedule.maxIntervalMs)}), ` +
     `counted over a typical duration of its type (${typicalText()}) for "typical", and over its ` +
@@ -131,6 +137,7 @@ function dryRunStep(
   const actions = step.runs.map((run): DryRunAction => {
     if (isCreateTemplate(run)) return dryRunCreate(run, known, timeoutMs, options);
     const resource = knownValue(run.resourceId, known) as number | string;
+    if (isDeleteTemplate(run)) return dryRunDelete(resource, timeoutMs, options);
     // Decoded so a reference reads as written; ids themselves need no escaping.
     const actionsPath = decodeURIComponent(scopedActionsPath(run.kind, resource) ?? '/v2/actions');
     const typicalMs = Math.min(timeoutMs, TYPICAL_MS[run.type] ?? DEFAULT_TYPICAL_MS);
@@ -162,6 +169,31 @@ function dryRunStep(
     return { kind: run.kind, resource, type: run.type, timeoutMs, typicalMs, calls };
   });
   return { id: step.id, actions };
+}
+
+/** A delete: its DELETE, then the droplet GETs until one answers 404. */
+function dryRunDelete(resource: number | string, timeoutMs: number, options: DryRunOptions): DryRunAction {
+  const typicalMs = Math.min(timeoutMs, TYPICAL_MS.delete ?? DEFAULT_TYPICAL_MS);
+  const path = `/v2/droplets/${resource}`;
+  return {
+    kind: 'droplet',
+    resource,
+    type: 'delete',
+    timeoutMs,
+    typicalMs,
+    calls: [
+      { method: 'DELETE', path, count: { typical: 1, worst: 1 }, purpose: 'delete the droplet (sent once)' },
+      {
+        method: 'GET',
+        path,
+        count: {
+          typical: pollsWithin(options.schedule, typicalMs),
+          worst: pollsWithin(options.schedule, timeoutMs),
+        },
+        purpose: 'poll the droplet until it is gone (404)',
+      },
+    ],
+  };
 }
 
 /**
@@ -240,12 +272,14 @@ function knownValue(value: unknown, known: ChainStepPlan[]): unknown {
   }
 }
 
-function total(steps: DryRunStep[]): RequestCount & { posts: number } {
+function total(steps: DryRunStep[]): RequestTotal {
   const calls = steps.flatMap((step) => step.actions.flatMap((action) => action.calls));
   const sum = (pick: (count: RequestCount) => number) =>
     calls.reduce((count, call) => count + pick(call.count), 0);
+  const deletes = calls.filter((call) => call.method === 'DELETE').length;
   return {
     posts: calls.filter((call) => call.method === 'POST').length,
+    ...(deletes === 0 ? {} : { deletes }),
     typical: sum((count) => count.typical),
     worst: sum((count) => count.worst),
   };
@@ -272,7 +306,7 @@ export function formatChainDryRun(dryRun: ChainDryRun): string {
         for (const call of action.calls) {
           const body = call.body === undefined ? '' : ` ${JSON.stringify(call.body)}`;
           const times =
-            call.method === 'POST' ? '' : `  ×${call.count.typical} typically, ≤${call.count.worst}`;
+            call.method !== 'GET' ? '' : `  ×${call.count.typical} typically, ≤${call.count.worst}`;
           lines.push(`    ${call.method.padEnd(4)} ${call.path}${body}${times}`);
         }
       }
@@ -285,7 +319,7 @@ export function formatChainDryRun(dryRun: ChainDryRun): string {
   }
   const { steps, onFailure, basis } = dryRun.requests;
   lines.push(
-    `requests: ${steps.posts} POSTs; ${steps.typical} requests typically, at most ${steps.worst}` +
+    `requests: ${steps.posts} POSTs${steps.deletes === undefined ? '' : ` and ${steps.deletes} DELETE${steps.deletes === 1 ? '' : 's'}`}; ${steps.typical} requests typically, at most ${steps.worst}` +
       (onFailure === undefined
         ? ''
         : `; onFailure adds ${onFailure.typical} typically, at most ${onFailure.worst}`),

@@ -97,6 +97,7 @@ export interface ChainStepInput {
 export type RunInput =
   | { create: CreateFields; until?: 'active' }
   | { droplet: number | string; type: DropletActionType; params?: Record<string, unknown> }
+  | { droplet: number | string; type: 'delete' }
   | { image: number | string; type: 'transfer'; region: string }
   | { image: number | string; type: 'convert' }
   | { volume: string; type: 'attach' | 'detach' | 'resize'; params?: Record<string, unknown> }
@@ -158,6 +159,16 @@ export interface CreateTemplate {
 
 export function isCreateTemplate(run: RunTemplate): run is CreateTemplate {
   return 'create' in run;
+}
+
+/**
+ * `{ droplet: <id>, type: delete }`: DELETE /v2/droplets/{id}, then a deletion watch (the droplet
+ * is gone once GET answers 404). Stored as an action template whose type is `delete`.
+ */
+export function isDeleteTemplate(
+  run: RunTemplate,
+): run is ActionTemplate & { kind: 'droplet'; type: 'delete' } {
+  return !isCreateTemplate(run) && run.kind === 'droplet' && run.type === 'delete';
 }
 
 /** Whether the run waits for its droplet to be active once created. */
@@ -404,9 +415,14 @@ function runOf(value: unknown, where: string, earlier: KnownStep[]): RunTemplate
     if (value.region === undefined) throw new InputError(`${where}: transfer needs a region`);
     return { kind, resourceId, type, region: parseRegion(value.region, `${where}.region`) };
   }
+  if (type === 'delete') {
+    if (value.params !== undefined || value.region !== undefined)
+      throw new InputError(`${where}: a droplet delete takes no params or region`);
+    return { kind, resourceId, type };
+  }
   if (!isDropletActionType(type))
     throw new InputError(
-      `${where}.type must be one of ${DROPLET_ACTION_TYPES.join(', ')} for a droplet (got ${JSON.stringify(type)})`,
+      `${where}.type must be one of ${DROPLET_ACTION_TYPES.join(', ')} or delete for a droplet (got ${JSON.stringify(type)})`,
     );
   if (value.region !== undefined)
     throw new InputError(`${where}: region is for image transfers; droplet actions take params`);

@@ -13,7 +13,8 @@ import type { ActionStarter } from '../runs/action-starter.js';
 import { type CreateSpec, describeCreate } from '../runs/droplet-create.js';
 import { describeRun, type RunSpec } from '../runs/run-request.js';
 import { chainCheckDelay } from '../watches/schedule.js';
-import type { WatchQueue } from '../watches/watch-queue.js';
+import type { WatchQueue, WatchRequest } from '../watches/watch-queue.js';
+import { parseDeletionRef } from '../watches/watch-ref.js';
 import {
   type ChainFailure,
   type ChainOutcome,
@@ -26,11 +27,18 @@ import {
 } from './chain.js';
 import { chainCleanupRunKey, chainRunKey } from './chain-keys.js';
 import type { ChainOutcomeStore } from './chain-outcome-store.js';
-import { type ChainStepPlan, type CreateTemplate, isCreateTemplate, waitsForActive } from './chain-plan.js';
+import {
+  type ActionTemplate,
+  type ChainStepPlan,
+  type CreateTemplate,
+  isCreateTemplate,
+  isDeleteTemplate,
+  waitsForActive,
+} from './chain-plan.js';
 import type { ChainJobData } from './chain-queue.js';
 import type { ChainOutcomeSink } from './chain-sink.js';
 import type { ChainStore } from './chain-store.js';
-import { resolveCreate, resolveRun, snapshotNameOf } from './run-template.js';
+import { resolveCreate, resolveDeletedDroplet, resolveRun, snapshotNameOf } from './run-template.js';
 import { findSnapshotImage, SNAPSHOT_LOOKUP_MS, SNAPSHOT_LOOKUP_RETRY_MS } from './snapshot-image.js';
 
 export interface ChainProcessorOptions {
@@ -261,7 +269,7 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
     const { state: step, plan } = at;
     const retryPendingMs = plan.retryPendingMs ?? record.plan.retryPendingMs;
     for (const [position, run] of step.runs.entries()) {
-      if (run.actionId !== undefined) continue;
+      if (run.actionId !== undefined || run.deleteSent === true) continue;
       // A cancel must stop the chain before its next POST, not after.
       if ((await this.options.outcomes.get(record.id)) !== undefined) return { next: 'cancelled' };
       const where = `step ${step.id}${step.runs.length > 1 ? ` run ${position}` : ''}`;
@@ -270,6 +278,11 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       if (isCreateTemplate(template)) {
         const created = await this.startCreate(record, at, position, template, where, retryPendingMs);
         if (created !== undefined) return created;
+        continue;
+      }
+      if (isDeleteTemplate(template)) {
+        const deleted = await this.startDelete(record, at, position, template, where, retryPendingMs);
+        if (deleted !== undefined) return deleted;
         continue;
       }
       let spec: RunSpec;
@@ -343,6 +356,50 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       return undefined;
     } catch (error) {
       const subject: Subject = { kind: 'droplet', resourceId: null, what: describeCreate(spec) };
+      const after = this.afterFailedStart(record, run, subject, error, retryPendingMs);
+      if (after.next === 'wait') await this.options.store.save(record);
+      return after;
+    }
+  }
+
+  /**
+   * Deletes the run's droplet, once per run key (a DELETE whose answer was lost is not sent again:
+   * the deletion watch tells whether it went through); undefined once sent, else what the step does.
+   */
+  private async startDelete(
+    record: ChainRecord,
+    at: StepAt,
+    position: number,
+    template: ActionTemplate,
+    where: string,
+    retryPendingMs: number | undefined,
+  ): Promise<StartResult | undefined> {
+    const run = at.state.runs[position] as RunState;
+    let dropletId: number;
+    try {
+      dropletId = resolveDeletedDroplet(template, stepStatesOf(record), where);
+    } catch (error) {
+      if (error instanceof InputError) return { next: 'fail', outcome: 'rejected', reason: error.message };
+      throw error;
+    }
+    run.resourceId = dropletId;
+    try {
+      const deleted = await this.options.starter.attemptDelete(dropletId, { key: at.runKey(position) });
+      run.deleteSent = true;
+      delete run.busySince;
+      delete run.retryDelayMs;
+      await this.options.store.save(record);
+      this.options.logger.info(
+        { chainId: record.id, step: at.state.id, dropletId, alreadyGone: deleted.alreadyGone },
+        `chain ${record.id}: ${deleted.alreadyGone ? `droplet ${dropletId} was already gone` : `deleting droplet ${dropletId}`}`,
+      );
+      return undefined;
+    } catch (error) {
+      const subject: Subject = {
+        kind: 'droplet',
+        resourceId: dropletId,
+        what: `delete of droplet ${dropletId}`,
+      };
       const after = this.afterFailedStart(record, run, subject, error, retryPendingMs);
       if (after.next === 'wait') await this.options.store.save(record);
       return after;
@@ -443,13 +500,15 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
     const timeoutMs = plan.timeoutMs ?? record.plan.timeoutMs;
     const webhooks = record.plan.webhooks;
     const results = await this.options.watches.watchMany(
-      unwatched.map((run) => ({
-        kind: run.kind,
-        resourceId: run.resourceId as ResourceId,
-        actionId: run.actionId as number,
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-        ...(webhooks === undefined ? {} : { webhooks }),
-      })),
+      unwatched.map(
+        (run): WatchRequest => ({
+          ...(run.deleteSent === true
+            ? parseDeletionRef(run.resourceId)
+            : { kind: run.kind, resourceId: run.resourceId as ResourceId, actionId: run.actionId as number }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+          ...(webhooks === undefined ? {} : { webhooks }),
+        }),
+      ),
     );
     for (const [position, run] of unwatched.entries()) run.watchId = results[position]?.watch.id;
     await this.options.store.save(record);
@@ -469,7 +528,11 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
   private async describeFailure(step: StepState, run: RunState): Promise<string> {
     const outcome = await this.options.watches.outcomes.get(run.watchId as string);
     const why = outcome?.reason === undefined ? '' : `: ${outcome.reason}`;
-    return `step ${step.id}: ${run.kind} ${run.resourceId} action ${run.actionId} (${run.type}) ${run.outcome}${why}`;
+    const what =
+      run.deleteSent === true
+        ? `deletion of droplet ${run.resourceId}`
+        : `${run.kind} ${run.resourceId} action ${run.actionId} (${run.type})`;
+    return `step ${step.id}: ${what} ${run.outcome}${why}`;
   }
 
   /** Finds the image each completed snapshot run made, so later steps can refer to it. */

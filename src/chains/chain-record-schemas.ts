@@ -25,6 +25,7 @@ const runStateSchema: z.ZodType<RunState> = z.looseObject({
   dropletId: z.number().optional(),
   activeAt: z.string().optional(),
   ipv4: z.string().optional(),
+  deleteSent: z.boolean().optional(),
   busySince: z.number().optional(),
   retryDelayMs: z.number().optional(),
 });

@@ -46,6 +46,8 @@ export interface RunState {
   activeAt?: string;
   /** For a create with `until: active`: the droplet's public IPv4 address, once active. */
   ipv4?: string;
+  /** For a delete: the DELETE was sent (or the droplet was already gone); its watch is a deletion watch. */
+  deleteSent?: boolean;
   /** When DigitalOcean first answered "busy" (422 pending event), for `retryPending`. */
   busySince?: number;
   /** The next wait before trying a busy resource again. */

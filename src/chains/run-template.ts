@@ -1,6 +1,6 @@
 import { InputError } from '../errors/input-error.js';
 import { type CreateSpec, parseDropletCreate } from '../runs/droplet-create.js';
-import { parseRunRequest, type RunSpec } from '../runs/run-request.js';
+import { parseResourceId, parseRunRequest, type RunSpec } from '../runs/run-request.js';
 import type { StepState } from './chain.js';
 import type { ActionTemplate, CreateTemplate } from './chain-plan.js';
 import { hasReference, type Reference, substitute } from './plan-references.js';
@@ -48,6 +48,15 @@ export function resolveRun(template: ActionTemplate, steps: readonly StepState[]
     },
     where,
   );
+}
+
+/** The droplet a delete run names, its reference resolved. */
+export function resolveDeletedDroplet(
+  template: ActionTemplate,
+  steps: readonly StepState[],
+  where: string,
+): number {
+  return parseResourceId(resolverOf(steps, where)(template.resourceId), `${where} droplet`);
 }
 
 /** A create run with its image reference resolved, validated as `run droplet create` is. */

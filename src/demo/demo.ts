@@ -39,7 +39,7 @@ const IMAGE_TYPES = ['transfer', 'convert'];
 
 /**
  * A short blue-green deploy beside the watches: droplet 3164444 is snapshotted, a green droplet is
- * made from the snapshot and waited for until active, the reserved IP moves to it, blue stops.
+ * made from the snapshot and waited for until active, the reserved IP moves to it, blue is deleted.
  */
 const BLUE_GREEN: ChainPlanInput = {
   name: 'demo-blue-green',
@@ -65,7 +65,7 @@ const BLUE_GREEN: ChainPlanInput = {
         params: { droplet_id: `\${steps.green.dropletId}` },
       },
     },
-    { id: 'retire-blue', run: { droplet: 3164444, type: 'power_off' } },
+    { id: 'retire-blue', run: { droplet: 3164444, type: 'delete' } },
   ],
 };
 /** Its actions (one per step) and its own outcome: each a webhook message. */

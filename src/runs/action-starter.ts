@@ -303,11 +303,15 @@ export class ActionStarter {
     dropletId: number,
     options: { key?: string; signal?: AbortSignal } = {},
   ): Promise<DeleteResult> {
-    const operation = this.deleteOperation(dropletId);
-    const outcome = await this.whileKeyBusy(
-      () => this.attemptOperation(operation, options.key, options.signal),
-      options.signal,
-    );
+    return this.whileKeyBusy(() => this.attemptDelete(dropletId, options), options.signal);
+  }
+
+  /** `deleteDroplet` in one try: throws RunKeyBusyError rather than wait (as a chain step does). */
+  async attemptDelete(
+    dropletId: number,
+    options: { key?: string; signal?: AbortSignal } = {},
+  ): Promise<DeleteResult> {
+    const outcome = await this.attemptOperation(this.deleteOperation(dropletId), options.key, options.signal);
     return {
       ref: { kind: 'droplet', resourceId: dropletId, actionId: null, awaits: 'deletion' },
       alreadyGone: outcome.found.alreadyGone,
