@@ -83,7 +83,9 @@ describe('actionwatch chain --dry-run', () => {
     // A resource id written in the plan is known already.
     expect(calls).toContain('POST /v2/droplets/3164444/actions {"type":"power_on"}');
     expect(lines.at(-2)).toMatch(/^requests: 4 POSTs; \d+ requests typically, at most \d+; onFailure adds /);
-    expect(lines.at(-1)).toMatch(/^estimate: POSTs: one per action\. GETs: a watch polls /);
+    expect(lines.at(-1)).toMatch(
+      /^estimate: POSTs: one per action \(a delete sends one DELETE instead.*\)\. GETs: a watch polls /,
+    );
 
     const json = await runCli(['chain', plan, '--dry-run', '--output', 'json'], env);
     expect(json.code).toBe(0);

@@ -10,7 +10,7 @@ import { decideFailure } from '../errors/failure-policy.js';
 import { InputError } from '../errors/input-error.js';
 import type { Logger } from '../logging/logger.js';
 import type { ActionStarter } from '../runs/action-starter.js';
-import { type CreateSpec, describeCreate } from '../runs/droplet-create.js';
+import { describeCreate } from '../runs/droplet-create.js';
 import { describeRun, type RunSpec } from '../runs/run-request.js';
 import { chainCheckDelay } from '../watches/schedule.js';
 import type { WatchQueue, WatchRequest } from '../watches/watch-queue.js';
@@ -28,11 +28,10 @@ import {
 import { chainCleanupRunKey, chainRunKey } from './chain-keys.js';
 import type { ChainOutcomeStore } from './chain-outcome-store.js';
 import {
-  type ActionTemplate,
   type ChainStepPlan,
-  type CreateTemplate,
   isCreateTemplate,
   isDeleteTemplate,
+  type RunTemplate,
   waitsForActive,
 } from './chain-plan.js';
 import type { ChainJobData } from './chain-queue.js';
@@ -62,6 +61,16 @@ interface Subject {
   resourceId: ResourceId | null;
   what: string;
 }
+
+/** A run resolved: what it acts on (for failures), and its start under a run key. */
+interface ResolvedRun {
+  subject: Subject;
+  /** Starts it, writing what it made into the run; the details and words for the log. */
+  start(key: string): Promise<{ details: Record<string, unknown>; text: string }>;
+}
+
+/** Resolves a run's references (InputError when one has no value), noting its resource on it. */
+type RunStart = (run: RunState) => ResolvedRun;
 
 /** Used when neither the plan nor the processor's options set a timeout (WATCH_TIMEOUT's default). */
 const FALLBACK_TIMEOUT_MS = 6 * 3_600_000;
@@ -267,7 +276,6 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
   /** Starts every run of the step that has no action yet, then makes sure each is watched. */
   private async startRuns(record: ChainRecord, at: StepAt): Promise<StartResult> {
     const { state: step, plan } = at;
-    const retryPendingMs = plan.retryPendingMs ?? record.plan.retryPendingMs;
     for (const [position, run] of step.runs.entries()) {
       if (run.actionId !== undefined || run.deleteSent === true) continue;
       // A cancel must stop the chain before its next POST, not after.
@@ -275,132 +283,108 @@ export class ChainProcessor extends EventEmitter<ChainProcessorEvents> {
       const where = `step ${step.id}${step.runs.length > 1 ? ` run ${position}` : ''}`;
       const template = plan.runs[position];
       if (template === undefined) throw new Error(`chain ${record.id} has no plan for ${where}`);
-      if (isCreateTemplate(template)) {
-        const created = await this.startCreate(record, at, position, template, where, retryPendingMs);
-        if (created !== undefined) return created;
-        continue;
-      }
-      if (isDeleteTemplate(template)) {
-        const deleted = await this.startDelete(record, at, position, template, where, retryPendingMs);
-        if (deleted !== undefined) return deleted;
-        continue;
-      }
-      let spec: RunSpec;
-      try {
-        spec = resolveRun(template, stepStatesOf(record), where);
-      } catch (error) {
-        if (error instanceof InputError) return { next: 'fail', outcome: 'rejected', reason: error.message };
-        throw error;
-      }
-      run.resourceId = spec.resourceId;
-      try {
-        const started = await this.options.starter.attempt(spec, { key: at.runKey(position) });
-        run.actionId = started.ref.actionId;
-        delete run.busySince;
-        delete run.retryDelayMs;
-        await this.options.store.save(record);
-        this.options.logger.info(
-          { chainId: record.id, step: step.id, actionId: run.actionId, recovered: started.recovered },
-          `chain ${record.id}: started the ${describeRun(spec)} (action ${run.actionId})`,
-        );
-      } catch (error) {
-        const after = this.afterFailedStart(record, run, subjectOf(spec), error, retryPendingMs);
-        if (after.next === 'wait') await this.options.store.save(record);
-        return after;
-      }
+      const started = await this.startRun(record, at, position, this.runStartOf(template, record, where));
+      if (started !== undefined) return started;
     }
     await this.watchRuns(record, at);
     return { next: 'watch' };
   }
 
-  /**
-   * Creates the run's droplet, once per run key (a create whose answer was lost is found by the
-   * key's tag, never sent again); undefined once created, else what the step does instead.
-   */
-  private async startCreate(
-    record: ChainRecord,
-    at: StepAt,
-    position: number,
-    template: CreateTemplate,
-    where: string,
-    retryPendingMs: number | undefined,
-  ): Promise<StartResult | undefined> {
-    const run = at.state.runs[position] as RunState;
-    let spec: CreateSpec;
-    try {
-      spec = resolveCreate(template, stepStatesOf(record), where);
-    } catch (error) {
-      if (error instanceof InputError) return { next: 'fail', outcome: 'rejected', reason: error.message };
-      throw error;
-    }
-    try {
-      const created = await this.options.starter.attemptCreate(spec, { key: at.runKey(position) });
-      const droplet = created.droplets[0];
-      if (droplet === undefined) throw new Error(`chain ${record.id}: ${where}: the create made no droplet`);
-      run.dropletId = droplet.dropletId;
-      run.resourceId = droplet.dropletId;
-      run.actionId = droplet.actionId;
-      delete run.busySince;
-      delete run.retryDelayMs;
-      await this.options.store.save(record);
-      this.options.logger.info(
-        {
-          chainId: record.id,
-          step: at.state.id,
-          dropletId: droplet.dropletId,
-          actionId: droplet.actionId,
-          recovered: created.recovered,
+  /** How a run of this template is resolved and started: an action, a droplet create or a delete. */
+  private runStartOf(template: RunTemplate, record: ChainRecord, where: string): RunStart {
+    const steps = stepStatesOf(record);
+    const { starter } = this.options;
+    if (isCreateTemplate(template))
+      return (run) => {
+        const spec = resolveCreate(template, steps, where);
+        return {
+          subject: { kind: 'droplet', resourceId: null, what: describeCreate(spec) },
+          start: async (key) => {
+            const created = await starter.attemptCreate(spec, { key });
+            const droplet = created.droplets[0];
+            if (droplet === undefined)
+              throw new Error(`chain ${record.id}: ${where}: the create made no droplet`);
+            run.dropletId = droplet.dropletId;
+            run.resourceId = droplet.dropletId;
+            run.actionId = droplet.actionId;
+            return {
+              details: {
+                dropletId: droplet.dropletId,
+                actionId: droplet.actionId,
+                recovered: created.recovered,
+              },
+              text: `${describeCreate(spec)}: droplet ${droplet.dropletId} (action ${droplet.actionId})`,
+            };
+          },
+        };
+      };
+    if (isDeleteTemplate(template))
+      return (run) => {
+        const dropletId = resolveDeletedDroplet(template, steps, where);
+        run.resourceId = dropletId;
+        return {
+          subject: { kind: 'droplet', resourceId: dropletId, what: `delete of droplet ${dropletId}` },
+          start: async (key) => {
+            const deleted = await starter.attemptDelete(dropletId, { key });
+            run.deleteSent = true;
+            return {
+              details: { dropletId, alreadyGone: deleted.alreadyGone },
+              text: deleted.alreadyGone
+                ? `droplet ${dropletId} was already gone`
+                : `deleting droplet ${dropletId}`,
+            };
+          },
+        };
+      };
+    return (run) => {
+      const spec = resolveRun(template, steps, where);
+      run.resourceId = spec.resourceId;
+      return {
+        subject: subjectOf(spec),
+        start: async (key) => {
+          const started = await starter.attempt(spec, { key });
+          run.actionId = started.ref.actionId;
+          return {
+            details: { actionId: run.actionId, recovered: started.recovered },
+            text: `started the ${describeRun(spec)} (action ${run.actionId})`,
+          };
         },
-        `chain ${record.id}: ${describeCreate(spec)}: droplet ${droplet.dropletId} (action ${droplet.actionId})`,
-      );
-      return undefined;
-    } catch (error) {
-      const subject: Subject = { kind: 'droplet', resourceId: null, what: describeCreate(spec) };
-      const after = this.afterFailedStart(record, run, subject, error, retryPendingMs);
-      if (after.next === 'wait') await this.options.store.save(record);
-      return after;
-    }
+      };
+    };
   }
 
   /**
-   * Deletes the run's droplet, once per run key (a DELETE whose answer was lost is not sent again:
-   * the deletion watch tells whether it went through); undefined once sent, else what the step does.
+   * Resolves the run's references and starts it, once per run key (a start whose answer was lost
+   * is found again or left to its watch, never sent twice); undefined once started, else what the
+   * step does instead (fail on a reference that cannot be resolved, wait, retry).
    */
-  private async startDelete(
+  private async startRun(
     record: ChainRecord,
     at: StepAt,
     position: number,
-    template: ActionTemplate,
-    where: string,
-    retryPendingMs: number | undefined,
+    runStart: RunStart,
   ): Promise<StartResult | undefined> {
     const run = at.state.runs[position] as RunState;
-    let dropletId: number;
+    let resolved: ResolvedRun;
     try {
-      dropletId = resolveDeletedDroplet(template, stepStatesOf(record), where);
+      resolved = runStart(run);
     } catch (error) {
       if (error instanceof InputError) return { next: 'fail', outcome: 'rejected', reason: error.message };
       throw error;
     }
-    run.resourceId = dropletId;
     try {
-      const deleted = await this.options.starter.attemptDelete(dropletId, { key: at.runKey(position) });
-      run.deleteSent = true;
+      const { details, text } = await resolved.start(at.runKey(position));
       delete run.busySince;
       delete run.retryDelayMs;
       await this.options.store.save(record);
       this.options.logger.info(
-        { chainId: record.id, step: at.state.id, dropletId, alreadyGone: deleted.alreadyGone },
-        `chain ${record.id}: ${deleted.alreadyGone ? `droplet ${dropletId} was already gone` : `deleting droplet ${dropletId}`}`,
+        { chainId: record.id, step: at.state.id, ...details },
+        `chain ${record.id}: ${text}`,
       );
       return undefined;
     } catch (error) {
-      const subject: Subject = {
-        kind: 'droplet',
-        resourceId: dropletId,
-        what: `delete of droplet ${dropletId}`,
-      };
-      const after = this.afterFailedStart(record, run, subject, error, retryPendingMs);
+      const retryPendingMs = at.plan.retryPendingMs ?? record.plan.retryPendingMs;
+      const after = this.afterFailedStart(record, run, resolved.subject, error, retryPendingMs);
       if (after.next === 'wait') await this.options.store.save(record);
       return after;
     }

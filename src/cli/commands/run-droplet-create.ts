@@ -1,14 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { runTokenPurpose } from '../../config/config.js';
 import { InputError } from '../../errors/input-error.js';
 import { type DropletCreateInput, parseDropletCreate } from '../../runs/droplet-create.js';
 import { parseRunKey } from '../../runs/run-request.js';
 import { EXIT } from '../cli-error.js';
-import { printJson, withRuntime } from '../context.js';
-import { interruptible } from '../interruptible.js';
+import { printJson } from '../context.js';
 import { settingsFromFlags } from '../watch-input.js';
-import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
-import { OUTCOME_EXIT_CODES } from './wait.js';
+import { inRunSession, waitForRun } from './run-session.js';
 
 /** The flags of `run droplet create` (the run command's, of which it reads these). */
 export interface CreateFlags {
@@ -92,57 +89,31 @@ export async function runDropletCreate(flags: CreateFlags): Promise<void> {
   const input = await createInputFromFlags(flags);
   const key = parseRunKey(flags.key);
   const { timeoutMs, webhooks, tokenProfile } = await settingsFromFlags(flags);
-  const tokenOptions = {
-    tokenPurpose: runTokenPurpose(tokenProfile),
-    ...(tokenProfile === undefined ? {} : { tokenProfile }),
-  };
-  const code = await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
-    const { ActionWatcher } = await import('../../library/action-watcher.js');
-    const watcher = ActionWatcher.fromRuntime(runtime);
-    if (flags.withWorker) await watcher.startWorker({ concurrency: 4 });
-    return interruptible(
-      async (signal) => {
-        const result = await watcher.createDroplets(input, {
-          signal,
-          ...(key === undefined ? {} : { key }),
-          ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-          ...(webhooks === undefined ? {} : { webhooks }),
-          ...(tokenProfile === undefined ? {} : { tokenProfile }),
+  await inRunSession(flags, tokenProfile, async (session) => {
+    const result = await session.watcher.createDroplets(input, {
+      signal: session.signal,
+      ...(key === undefined ? {} : { key }),
+      ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+      ...(webhooks === undefined ? {} : { webhooks }),
+      ...(tokenProfile === undefined ? {} : { tokenProfile }),
+    });
+    if (!flags.wait) {
+      for (const droplet of result.droplets) {
+        printJson({
+          started: result.started,
+          recovered: result.recovered,
+          key: result.key,
+          tag: result.tag,
+          ...droplet,
         });
-        if (!flags.wait) {
-          for (const droplet of result.droplets) {
-            printJson({
-              started: result.started,
-              recovered: result.recovered,
-              key: result.key,
-              tag: result.tag,
-              ...droplet,
-            });
-          }
-          return EXIT.ok;
-        }
-        if (!flags.withWorker)
-          void noticeWhenNoWorker(
-            runtime.watches.queueFor(tokenProfile),
-            noWorkerMessage('watch', tokenProfile),
-            runtime.logger,
-            signal,
-          );
-        const records = await Promise.all(
-          result.droplets.map((droplet) => watcher.waitFor(droplet.watch, { signal })),
-        );
-        for (const record of records) {
-          printJson(record.action);
-          runtime.logger.info(
-            { watchId: record.watch.id, outcome: record.outcome, reason: record.reason },
-            `outcome: ${record.outcome}`,
-          );
-        }
-        const failed = records.find((record) => record.outcome !== 'completed');
-        return failed === undefined ? EXIT.ok : OUTCOME_EXIT_CODES[failed.outcome];
-      },
-      { subject: 'watch', ...(flags.withWorker ? { worker: runtime } : {}) },
+      }
+      return EXIT.ok;
+    }
+    return waitForRun(
+      session,
+      result.droplets.map((droplet) => droplet.watch),
+      flags,
+      tokenProfile,
     );
   });
-  process.exitCode = code;
 }

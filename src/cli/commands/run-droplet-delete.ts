@@ -1,15 +1,12 @@
-import { runTokenPurpose } from '../../config/config.js';
 import { InputError } from '../../errors/input-error.js';
 import { parseRunKey } from '../../runs/run-request.js';
 import { parseDeletionRef } from '../../watches/watch-ref.js';
 import { EXIT } from '../cli-error.js';
-import { printJson, withRuntime } from '../context.js';
-import { interruptible } from '../interruptible.js';
+import { printJson } from '../context.js';
 import { notice } from '../notice.js';
 import { settingsFromFlags } from '../watch-input.js';
-import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 import { CREATE_ONLY_FLAGS, type CreateFlags } from './run-droplet-create.js';
-import { OUTCOME_EXIT_CODES } from './wait.js';
+import { inRunSession, waitForRun } from './run-session.js';
 
 /** The flags another run takes that a delete refuses: it has no action parameters. */
 const NOT_FOR_DELETE = [
@@ -33,51 +30,28 @@ export async function runDropletDelete(dropletId: string | undefined, flags: Cre
   const ref = parseDeletionRef(dropletId, 'run droplet delete: dropletId');
   const key = parseRunKey(flags.key);
   const { timeoutMs, webhooks, tokenProfile } = await settingsFromFlags(flags);
-  const tokenOptions = {
-    tokenPurpose: runTokenPurpose(tokenProfile),
-    ...(tokenProfile === undefined ? {} : { tokenProfile }),
-  };
-  const code = await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
-    const { ActionWatcher } = await import('../../library/action-watcher.js');
-    const watcher = ActionWatcher.fromRuntime(runtime);
-    if (flags.withWorker) await watcher.startWorker({ concurrency: 4 });
-    return interruptible(
-      async (signal) => {
-        const result = await watcher.deleteDroplet(ref.resourceId, {
-          signal,
-          ...(key === undefined ? {} : { key }),
-          ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-          ...(webhooks === undefined ? {} : { webhooks }),
-          ...(tokenProfile === undefined ? {} : { tokenProfile }),
-        });
-        if (result.alreadyGone)
-          notice(runtime.logger, `droplet ${ref.resourceId} was already gone (DigitalOcean answered 404)`);
-        if (!flags.wait) {
-          printJson({
-            started: result.started,
-            recovered: result.recovered,
-            alreadyGone: result.alreadyGone,
-            watch: result.watch,
-          });
-          return EXIT.ok;
-        }
-        if (!flags.withWorker)
-          void noticeWhenNoWorker(
-            runtime.watches.queueFor(tokenProfile),
-            noWorkerMessage('watch', tokenProfile),
-            runtime.logger,
-            signal,
-          );
-        const record = await watcher.waitFor(result.watch, { signal });
-        printJson(record.action);
-        runtime.logger.info(
-          { watchId: result.watch.id, outcome: record.outcome, reason: record.reason },
-          `outcome: ${record.outcome}`,
-        );
-        return OUTCOME_EXIT_CODES[record.outcome];
-      },
-      { subject: 'watch', ...(flags.withWorker ? { worker: runtime } : {}) },
-    );
+  await inRunSession(flags, tokenProfile, async (session) => {
+    const result = await session.watcher.deleteDroplet(ref.resourceId, {
+      signal: session.signal,
+      ...(key === undefined ? {} : { key }),
+      ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+      ...(webhooks === undefined ? {} : { webhooks }),
+      ...(tokenProfile === undefined ? {} : { tokenProfile }),
+    });
+    if (result.alreadyGone)
+      notice(
+        session.runtime.logger,
+        `droplet ${ref.resourceId} was already gone (DigitalOcean answered 404)`,
+      );
+    if (!flags.wait) {
+      printJson({
+        started: result.started,
+        recovered: result.recovered,
+        alreadyGone: result.alreadyGone,
+        watch: result.watch,
+      });
+      return EXIT.ok;
+    }
+    return waitForRun(session, [result.watch], flags, tokenProfile);
   });
-  process.exitCode = code;
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runTokenPurpose } from '../../config/config.js';
 import { parseDuration } from '../../config/duration.js';
 import { isRunKind } from '../../digitalocean/models.js';
 import { ActionRejectedError } from '../../errors/action-rejected-error.js';
@@ -9,13 +8,11 @@ import { DROPLET_ACTION_TYPES, isDropletActionType } from '../../runs/droplet-ac
 import { ADDRESS_ACTIONS, actionTableOf, VOLUME_ACTIONS } from '../../runs/resource-actions.js';
 import { parseRunKey, parseRunRequest, type RunRequest } from '../../runs/run-request.js';
 import { EXIT } from '../cli-error.js';
-import { printJson, withRuntime } from '../context.js';
-import { interruptible } from '../interruptible.js';
+import { printJson } from '../context.js';
 import { settingsFromFlags } from '../watch-input.js';
-import { noticeWhenNoWorker, noWorkerMessage } from '../worker-presence.js';
 import { CREATE_ONLY_FLAGS, type CreateFlags, runDropletCreate } from './run-droplet-create.js';
 import { runDropletDelete } from './run-droplet-delete.js';
-import { OUTCOME_EXIT_CODES } from './wait.js';
+import { inRunSession, waitForRun } from './run-session.js';
 import { collect } from './watch.js';
 
 interface RunCommandOptions extends CreateFlags {
@@ -188,61 +185,35 @@ export function registerRun(program: Command): void {
         const retryPending = retryPendingMs(options.retryPending);
         const { timeoutMs, webhooks, tokenProfile } = await settingsFromFlags(options);
 
-        const tokenOptions = {
-          tokenPurpose: runTokenPurpose(tokenProfile),
-          ...(tokenProfile === undefined ? {} : { tokenProfile }),
-        };
-        const code = await withRuntime({ needsToken: true, ...tokenOptions }, async (runtime) => {
-          const { ActionWatcher } = await import('../../library/action-watcher.js');
-          const watcher = ActionWatcher.fromRuntime(runtime);
-          if (options.withWorker) await watcher.startWorker({ concurrency: 4 });
-          return interruptible(
-            async (signal) => {
-              const result = await watcher
-                .run(request, {
-                  signal,
-                  ...(key === undefined ? {} : { key }),
-                  ...(retryPending === undefined ? {} : { retryPending }),
-                  ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
-                  ...(webhooks === undefined ? {} : { webhooks }),
-                  ...(tokenProfile === undefined ? {} : { tokenProfile }),
-                })
-                .catch((error: unknown) => {
-                  if (error instanceof ActionRejectedError && error.pending && retryPending === undefined)
-                    throw new ActionRejectedError(
-                      `${error.message}; pass --retry-pending to retry until it is free`,
-                      error.details,
-                    );
-                  throw error;
-                });
-              if (!options.wait) {
-                printJson({
-                  started: result.started,
-                  recovered: result.recovered,
-                  action: result.action,
-                  watch: result.watch,
-                });
-                return EXIT.ok;
-              }
-              if (!options.withWorker)
-                void noticeWhenNoWorker(
-                  runtime.watches.queueFor(tokenProfile),
-                  noWorkerMessage('watch', tokenProfile),
-                  runtime.logger,
-                  signal,
+        await inRunSession(options, tokenProfile, async (session) => {
+          const result = await session.watcher
+            .run(request, {
+              signal: session.signal,
+              ...(key === undefined ? {} : { key }),
+              ...(retryPending === undefined ? {} : { retryPending }),
+              ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+              ...(webhooks === undefined ? {} : { webhooks }),
+              ...(tokenProfile === undefined ? {} : { tokenProfile }),
+            })
+            .catch((error: unknown) => {
+              if (error instanceof ActionRejectedError && error.pending && retryPending === undefined)
+                throw new ActionRejectedError(
+                  `${error.message}; pass --retry-pending to retry until it is free`,
+                  error.details,
                 );
-              const record = await watcher.waitFor(result.watch, { signal });
-              printJson(record.action);
-              runtime.logger.info(
-                { watchId: result.watch.id, outcome: record.outcome, reason: record.reason },
-                `outcome: ${record.outcome}`,
-              );
-              return OUTCOME_EXIT_CODES[record.outcome];
-            },
-            { subject: 'watch', ...(options.withWorker ? { worker: runtime } : {}) },
-          );
+              throw error;
+            });
+          if (!options.wait) {
+            printJson({
+              started: result.started,
+              recovered: result.recovered,
+              action: result.action,
+              watch: result.watch,
+            });
+            return EXIT.ok;
+          }
+          return waitForRun(session, [result.watch], options, tokenProfile);
         });
-        process.exitCode = code;
       },
     );
 }
