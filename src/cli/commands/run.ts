@@ -15,18 +15,8 @@ import { runDropletDelete } from './run-droplet-delete.js';
 import { inRunSession, waitForRun } from './run-session.js';
 import { collect } from './watch.js';
 
-interface RunCommandOptions extends CreateFlags {
-  region?: string;
-  param?: string[];
-  key?: string;
-  retryPending?: string | boolean;
-  wait?: boolean;
-  timeout?: string;
-  webhook?: string[];
-  on?: string;
-  withWorker?: boolean;
-  tokenProfile?: string;
-}
+/** Every flag of `run`: CreateFlags names them all (a create's own and the shared ones). */
+type RunCommandOptions = CreateFlags;
 
 const DEFAULT_RETRY_PENDING = '15m';
 
