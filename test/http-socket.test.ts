@@ -67,7 +67,7 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
     });
     const metrics = new Metrics();
     await stack.runtime.startWorker({ metrics, concurrency: 8 });
-    app = await buildServer(stack.runtime, { metrics, heartbeatMs: 300 });
+    app = await buildServer(stack.runtime, { metrics, heartbeatMs: 300, progressMs: 250 });
     await app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   });
@@ -159,6 +159,49 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
     ]);
     expect(everything.watchIds()).toEqual([fine, broken]);
     await until(() => (errors.comments.includes('heartbeat') ? true : undefined), 3_000);
+  });
+
+  it('follows ?watch= watches with watch.progress events, eta included, until each ends with its outcome', async () => {
+    const slow = await watchAction(31, { durationMs: 600_000 });
+    const stream = await open(`/v1/events?type=action.completed&watch=${slow}`);
+    const progressOf = () => stream.messages.filter((message) => message.event === 'watch.progress');
+    await until(() => (progressOf().length >= 2 ? true : undefined));
+    const [first] = progressOf();
+    // Not part of the events stream: no id, so Last-Event-ID stays the last outcome's.
+    expect(first?.id).toBe('');
+    const watch = first?.data as unknown as { id: string; state: string; eta: string; etaBasis: string };
+    expect(watch).toMatchObject({ id: slow, state: 'waiting', etaBasis: expect.any(String) });
+    expect(Date.parse(watch.eta)).toBeGreaterThan(Date.now() - 60_000);
+
+    stack.simulator.finishAction(Number(slow.split('-').at(-1)), 'completed');
+    await until(() =>
+      stream.messages.some(
+        (message) => message.event === 'action.completed' && message.data.watch.id === slow,
+      )
+        ? true
+        : undefined,
+    );
+    // A tick that read the watch just before its outcome may still send one; then none.
+    const atOutcome = progressOf().length;
+    const heartbeats = () => stream.comments.filter((comment) => comment === 'heartbeat').length;
+    const settle = async () => {
+      const from = heartbeats();
+      await until(() => (heartbeats() >= from + 2 ? true : undefined), 5_000);
+    };
+    await settle();
+    const after = progressOf().length;
+    expect(after - atOutcome).toBeLessThanOrEqual(1);
+    await settle();
+    expect(progressOf().length).toBe(after);
+  });
+
+  it.each([
+    ['watch=droplet-1', /query parameter watch: "droplet-1" is not a watch id/],
+    [`watch=${Array.from({ length: 101 }, (_, i) => `droplet-1-${i + 1}`).join(',')}`, /at most 100 watches/],
+  ])('refuses ?%s with a 400 naming the problem', async (query, message) => {
+    const response = await api('GET', `/v1/events?${query}`);
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { message: string }).message).toMatch(message);
   });
 
   it('keeps webhook URLs out of the stream', async () => {

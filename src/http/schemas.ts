@@ -220,6 +220,9 @@ export const waitQuerySchema = {
   },
 } as const;
 
+/** How many watches one event stream may follow with `watch.progress` events. */
+export const MAX_PROGRESS_WATCHES = 100;
+
 export const eventsQuerySchema = {
   type: 'object',
   additionalProperties: false,
@@ -233,6 +236,11 @@ export const eventsQuerySchema = {
       type: 'string',
       maxLength: 64,
       description: 'Resume after this event id (for clients that cannot send the Last-Event-ID header).',
+    },
+    watch: {
+      type: 'string',
+      maxLength: 8_000,
+      description: `Comma-separated watch ids (at most ${MAX_PROGRESS_WATCHES}) to follow: while each waits, a \`watch.progress\` event (no id: not part of the stream, never replayed) every few seconds carries it as GET /v1/watches/{id} would, with its eta.`,
     },
   },
 } as const;

@@ -22,6 +22,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Default 15 s. */
   heartbeatMs?: number;
+  /** How often an event stream sends `watch.progress` for the watches it follows; default 5 s. */
+  progressMs?: number;
   /** An event stream whose unsent data passes this is dropped as too slow; default 1 MiB. */
   maxBufferedBytes?: number;
   /** How long /readyz reuses a passed DigitalOcean token check; default 30 s. */
@@ -113,6 +115,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     await v1.register(eventRoutes, {
       runtime,
       heartbeatMs: options.heartbeatMs ?? 15_000,
+      progressMs: options.progressMs ?? 5_000,
       closing: closing.signal,
       maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     });

@@ -1,15 +1,20 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { InputError } from '../../errors/input-error.js';
 import { parseEventTypes, parseStreamId, publicEventData } from '../../notifications/event-reader.js';
 import type { StreamEvent } from '../../notifications/event-stream.js';
 import type { Runtime } from '../../runtime.js';
 import { onAbort } from '../../support/on-abort.js';
-import { errorResponses, eventsQuerySchema } from '../schemas.js';
+import type { Watch } from '../../watches/watch.js';
+import { parseWatchId } from '../../watches/watch-ref.js';
+import { errorResponses, eventsQuerySchema, MAX_PROGRESS_WATCHES } from '../schemas.js';
 
 export interface EventRoutesOptions {
   runtime: Runtime;
   /** A comment line this often keeps proxies from closing a quiet stream. */
   heartbeatMs: number;
+  /** How often the watches a stream follows (`?watch=`) are sent as `watch.progress` events. */
+  progressMs: number;
   /** Aborted when the server closes: every open stream ends (clients reconnect with Last-Event-ID). */
   closing: AbortSignal;
   /**
@@ -27,6 +32,28 @@ const encoded = new WeakMap<readonly StreamEvent[], Buffer>();
 
 function parseTypes(text: string | undefined): Set<string> | undefined {
   return text === undefined ? undefined : parseEventTypes([text], 'query parameter type');
+}
+
+/** `?watch=a,b`: the watch ids a stream follows with progress events; InputError naming a bad one. */
+function parseFollowed(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const ids = [...new Set(text.split(',').map((id) => id.trim()))].filter((id) => id !== '');
+  if (ids.length > MAX_PROGRESS_WATCHES)
+    throw new InputError(
+      `query parameter watch names at most ${MAX_PROGRESS_WATCHES} watches (got ${ids.length})`,
+    );
+  const bad = ids.find((id) => parseWatchId(id) === undefined);
+  if (bad !== undefined)
+    throw new InputError(`query parameter watch: ${JSON.stringify(bad)} is not a watch id`);
+  return ids;
+}
+
+/**
+ * A waiting watch as GET /v1/watches/{id} shows it, eta included. No `id:` line: progress is not in
+ * the events stream, so a client resuming with Last-Event-ID resumes after the last outcome.
+ */
+function formatProgress(watch: Watch): string {
+  return `event: watch.progress\ndata: ${JSON.stringify(watch)}\n\n`;
 }
 
 function parseResumeId(header: string | string[] | undefined, query: string | undefined): string | undefined {
@@ -50,9 +77,9 @@ function encode(events: readonly StreamEvent[]): Buffer {
 }
 
 export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
-  const { runtime, heartbeatMs, closing, maxBufferedBytes } = options;
+  const { runtime, heartbeatMs, progressMs, closing, maxBufferedBytes } = options;
 
-  app.get<{ Querystring: { type?: string; lastEventId?: string } }>(
+  app.get<{ Querystring: { type?: string; lastEventId?: string; watch?: string } }>(
     '/v1/events',
     {
       schema: {
@@ -81,6 +108,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     },
     async (request, reply) => {
       const types = parseTypes(request.query.type);
+      const followed = parseFollowed(request.query.watch);
       const resumeAfter = parseResumeId(request.headers['last-event-id'], request.query.lastEventId);
       // Fails here (a 500, nothing hijacked yet) when Redis does not answer.
       await runtime.events.start();
@@ -103,11 +131,29 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
         if (!open) return;
         open = false;
         clearInterval(heartbeat);
+        clearInterval(progressTimer);
         forgetClosing?.();
         gone.abort();
         response.end();
       };
       const heartbeat = setInterval(() => response.write(': heartbeat\n\n'), heartbeatMs);
+      // Each followed watch until it is done: its outcome then comes as an event like any other.
+      let waiting = followed;
+      const sendProgress = async () => {
+        if (waiting.length === 0) return;
+        try {
+          const watches = await runtime.watches.getMany(waiting);
+          const still = watches.filter((watch): watch is Watch => watch?.state === 'waiting');
+          waiting = still.map((watch) => watch.id);
+          if (open && still.length > 0 && response.writableLength <= maxBufferedBytes)
+            response.write(still.map(formatProgress).join(''));
+        } catch (error) {
+          // Redis did not answer this time: the next tick tries again.
+          request.log.warn({ err: (error as Error).message }, 'watch progress not read');
+        }
+      };
+      const progressTimer = setInterval(() => void sendProgress(), progressMs);
+      void sendProgress();
       response.once('close', stop);
       forgetClosing = onAbort(closing, stop);
 
