@@ -10,7 +10,7 @@ import { NotFoundError } from '../src/errors/digitalocean-api-error.js';
 import { ActionWatcher } from '../src/library/action-watcher.js';
 import { exited, runCli, startCli } from './support/cli.js';
 import { SimulatorProxy } from './support/simulator-proxy.js';
-import { type Stack, startStack, until } from './support/stack.js';
+import { type Stack, startStack, startWorkingStack, until } from './support/stack.js';
 
 const POST_DROPLETS = 'POST /v2/droplets';
 const DELETE_DROPLET = 'DELETE /v2/droplets/:droplet_id';
@@ -294,16 +294,13 @@ describe('chains that create droplets', () => {
   };
 
   beforeAll(async () => {
-    stack = await startStack({
+    ({ stack, watcher } = await startWorkingStack({
       name: 'chain-deploy',
       simulator: {
         defaultDurationMs: 400,
         durationsByType: { snapshot: 600, transfer: 800, create: 800, enable_ipv6: 60_000 },
       },
-    });
-    await stack.runtime.startWorker({ concurrency: 8, webhooks: false });
-    await stack.runtime.startChainWorker();
-    watcher = ActionWatcher.fromRuntime(stack.runtime);
+    }));
   });
 
   afterAll(async () => {

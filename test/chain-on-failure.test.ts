@@ -4,10 +4,10 @@ import type { Chain } from '../src/chains/chain.js';
 import { type ChainPlanInput, parseChainPlan } from '../src/chains/chain-plan.js';
 import { chainOutcomeRecordSchema, chainRecordSchema } from '../src/chains/chain-record-schemas.js';
 import type { Action } from '../src/digitalocean/models.js';
-import { ActionWatcher } from '../src/library/action-watcher.js';
+import type { ActionWatcher } from '../src/library/action-watcher.js';
 import { chainWebhookPayload } from '../src/notifications/webhooks/chain-webhook-message.js';
 import { runCli } from './support/cli.js';
-import { type Stack, startStack, until } from './support/stack.js';
+import { type Stack, startWorkingStack, until } from './support/stack.js';
 
 describe('chain plans: onFailure is checked like steps', () => {
   const parse = (plan: unknown) => parseChainPlan(plan, (url) => url);
@@ -126,16 +126,13 @@ describe('chains: onFailure steps run when a chain fails', () => {
     );
 
   beforeAll(async () => {
-    stack = await startStack({
+    ({ stack, watcher } = await startWorkingStack({
       name: 'chain-on-failure',
       simulator: {
         defaultDurationMs: 400,
         durationsByType: { snapshot: 600, enable_ipv6: 60_000, power_cycle: 60_000 },
       },
-    });
-    await stack.runtime.startWorker({ concurrency: 8, webhooks: false });
-    await stack.runtime.startChainWorker();
-    watcher = ActionWatcher.fromRuntime(stack.runtime);
+    }));
   });
 
   afterAll(async () => {

@@ -196,9 +196,13 @@ describe('HTTP API over a real socket (fetch, SSE, long-poll, metrics)', () => {
   });
 
   it.each([
-    ['watch=droplet-1', /query parameter watch: "droplet-1" is not a watch id/],
-    [`watch=${Array.from({ length: 101 }, (_, i) => `droplet-1-${i + 1}`).join(',')}`, /at most 100 watches/],
-  ])('refuses ?%s with a 400 naming the problem', async (query, message) => {
+    ['a malformed id', 'watch=droplet-1', /query parameter watch: "droplet-1" is not a watch id/],
+    [
+      '101 ids',
+      `watch=${Array.from({ length: 101 }, (_, i) => `droplet-1-${i + 1}`).join(',')}`,
+      /at most 100 watches/,
+    ],
+  ])('refuses ?watch= with %s: a 400 naming the problem', async (_case, query, message) => {
     const response = await api('GET', `/v1/events?${query}`);
     expect(response.status).toBe(400);
     expect(((await response.json()) as { message: string }).message).toMatch(message);

@@ -2,11 +2,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../src/digitalocean/models.js';
 import { ActionProbablyStartedError } from '../src/errors/action-probably-started-error.js';
-import { ActionWatcher } from '../src/library/action-watcher.js';
+import type { ActionWatcher } from '../src/library/action-watcher.js';
 import { RunKeys } from '../src/runs/run-keys.js';
 import { fingerprintOf } from '../src/runs/run-request.js';
 import { expectOneLineFailure, type RunOutput, runCli } from './support/cli.js';
-import { type Stack, startStack } from './support/stack.js';
+import { type Stack, startWorkingStack } from './support/stack.js';
 
 const POST_VOLUME = 'POST /v2/volumes/:volume_id/actions';
 const POST_RESERVED_IP = 'POST /v2/reserved_ips/:reserved_ip/actions';
@@ -30,15 +30,12 @@ describe('run: volume and reserved/floating IP actions, with the guarantees of d
   };
 
   beforeAll(async () => {
-    stack = await startStack({
+    ({ stack, watcher } = await startWorkingStack({
       name: 'run-volume-ip',
       simulator: { defaultDurationMs: 600 },
       env: { DIGITALOCEAN_TIMEOUT: '2s' },
-    });
+    }));
     env = stack.processEnv();
-    await stack.runtime.startWorker({ concurrency: 8, webhooks: false });
-    await stack.runtime.startChainWorker();
-    watcher = ActionWatcher.fromRuntime(stack.runtime);
   });
 
   afterAll(async () => {

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { type Config, loadConfig } from '../../src/config/config.js';
 import { type RedisTarget, redisVariables } from '../../src/config/redis-target.js';
+import { ActionWatcher } from '../../src/library/action-watcher.js';
 import { createLogger, type Logger } from '../../src/logging/logger.js';
 import { Runtime } from '../../src/runtime.js';
 import { Simulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
@@ -140,4 +141,17 @@ export async function until<T>(
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/**
+ * A stack whose own runtime runs watch steps (webhooks off) and chain steps, with a library
+ * watcher over it: where the run and chain tests start. Close the watcher, then the stack.
+ */
+export async function startWorkingStack(
+  options: StackOptions,
+): Promise<{ stack: Stack; watcher: ActionWatcher }> {
+  const stack = await startStack(options);
+  await stack.runtime.startWorker({ concurrency: 8, webhooks: false });
+  await stack.runtime.startChainWorker();
+  return { stack, watcher: ActionWatcher.fromRuntime(stack.runtime) };
 }
