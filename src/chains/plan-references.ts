@@ -26,9 +26,11 @@ export const FAN_OUT_FIELD = 'dropletIds';
 /** The step a run's `droplet: "${steps.<id>.dropletIds}"` fans out over, if that is what it is. */
 export function fanOutStep(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
-  return new RegExp(`^\\s*\\$\\{\\s*steps\\.([A-Za-z][A-Za-z0-9_-]*)\\.${FAN_OUT_FIELD}\\s*\\}\\s*$`).exec(
-    value,
-  )?.[1];
+  const trimmed = value.trim();
+  const match = new RegExp(ONE.source).exec(trimmed);
+  if (match === null || match[0] !== trimmed) return undefined;
+  const [, step, index, field] = match;
+  return field === FAN_OUT_FIELD && index === undefined ? step : undefined;
 }
 
 export interface Reference {
