@@ -7,7 +7,7 @@ import type { WatchEvent } from '../notifications/event-stream.js';
 import { type ReceivedWebhook, startLocalReceiver } from '../notifications/webhooks/local-receiver.js';
 import { validateTargetUrl } from '../notifications/webhooks/target-url.js';
 import { Runtime } from '../runtime.js';
-import { EXAMPLE_RESOURCES } from '../simulator/example-resources.js';
+import { addExampleResources } from '../simulator/example-resources.js';
 import { Simulator } from '../simulator/simulator.js';
 import { createRedis, deleteKeysWithPrefix } from '../support/redis.js';
 import type { Outcome } from '../watches/watch.js';
@@ -81,7 +81,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const count = options.count ?? 12;
   const maxDurationMs = options.maxDurationMs ?? 12_000;
   const simulator = await Simulator.start({ tokens: ['demo-token'], defaultDurationMs: 2_000 });
-  for (const { kind, id, region } of EXAMPLE_RESOURCES) simulator.ensureResource(kind, id, region);
+  addExampleResources(simulator);
   const tty = 'isTTY' in progress && progress.isTTY === true;
   // A receiver on loopback shows each signed delivery as it lands (hence WEBHOOK_ALLOW_PRIVATE).
   const webhooks: ReceivedWebhook[] = [];

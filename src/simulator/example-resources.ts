@@ -1,4 +1,5 @@
 import type { ActionKind, ResourceId } from './action-kinds.js';
+import type { Simulator } from './simulator.js';
 
 /**
  * The resources the README's examples name, made by `actionwatch sim` at start (`--no-examples`
@@ -11,3 +12,8 @@ export const EXAMPLE_RESOURCES: ReadonlyArray<{ kind: ActionKind; id: ResourceId
   { kind: 'reserved_ip', id: '203.0.113.7', region: 'ams3' },
   { kind: 'volume', id: '7724db7c-e098-11e5-b522-000f53304e51', region: 'ams3' },
 ];
+
+/** Makes the README examples' resources exist in `simulator` (`actionwatch sim` and the demo). */
+export function addExampleResources(simulator: Pick<Simulator, 'ensureResource'>): void {
+  for (const { kind, id, region } of EXAMPLE_RESOURCES) simulator.ensureResource(kind, id, region);
+}

@@ -83,8 +83,8 @@ export function registerSim(program: Command): void {
         ...(options.background === undefined ? {} : { background: { actionsPerSecond: options.background } }),
       });
       if (options.examples) {
-        const { EXAMPLE_RESOURCES } = await import('../../simulator/example-resources.js');
-        for (const { kind, id, region } of EXAMPLE_RESOURCES) simulator.ensureResource(kind, id, region);
+        const { addExampleResources } = await import('../../simulator/example-resources.js');
+        addExampleResources(simulator);
       }
       printJson({ url: simulator.url, tokens: tokens.length });
       if (!isQuiet(command))
