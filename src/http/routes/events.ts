@@ -152,7 +152,9 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
           request.log.warn({ err: (error as Error).message }, 'watch progress not read');
         }
       };
-      const progressTimer = setInterval(() => void sendProgress(), progressMs);
+      // Only a stream that follows watches has progress to send.
+      const progressTimer =
+        followed.length === 0 ? undefined : setInterval(() => void sendProgress(), progressMs);
       void sendProgress();
       response.once('close', stop);
       forgetClosing = onAbort(closing, stop);
